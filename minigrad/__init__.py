@@ -1,0 +1,61 @@
+"""minigrad: a readable deep-learning engine with a PyTorch-shaped core.
+
+    import minigrad as mg
+    x = mg.tensor([[1.0, 2.0]], requires_grad=True)
+    y = (x @ x.T).sum()
+    y.backward()          # x.grad == 2 * x
+"""
+import numpy as np
+
+from . import autograd
+from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .backend import Device, get_backend_name, set_backend
+from .random import manual_seed, seed
+from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
+                     set_default_dtype, uint8)
+from . import ops
+from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, chunk, clamp, cos, div, exp, expand,
+                  flatten, gelu, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min,
+                  minimum, mul, neg, permute, pow, relu, reshape, sigmoid, sin, softmax, softplus, split, sqrt,
+                  squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
+from .factories import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like,
+                        rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+from .gradcheck import gradcheck, gradgradcheck
+
+float, double, half, long, int, bool = float32, float64, float16, int64, int32, bool_  # noqa: A001 (torch names)
+device = Device
+clip = clamp
+concatenate = cat
+divide, multiply, subtract = div, mul, sub
+
+
+def is_tensor(obj):
+    return isinstance(obj, Tensor)
+
+
+def numel(x):
+    return x.numel()
+
+
+def set_num_threads(n):
+    """Threads for the compiled CPU kernels (Numba)."""
+    import numba
+    numba.set_num_threads(n)
+
+
+def get_num_threads():
+    import numba
+    return numba.get_num_threads()
+
+
+def __getattr__(name):  # the larger subpackages load on first use, keeping `import minigrad` quick
+    import importlib
+    if name in ("nn", "optim", "utils", "vision", "keras", "metrics", "cuda", "viz", "serialization", "data"):
+        return importlib.import_module(f".{name}", __name__)
+    if name in ("save", "load"):
+        return getattr(importlib.import_module(".serialization", __name__), name)
+    raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
+
+
+__version__ = "0.1.0"
+_ = np

@@ -1,0 +1,115 @@
+"""Ways to make tensors, named and shaped like torch's: tensor, zeros, ones, arange, rand, ..."""
+import numpy as np
+
+from .random import rng
+from .tensor import Tensor, _device, _xp, get_default_dtype
+
+
+def tensor(data, dtype=None, device=None, requires_grad=False):
+    """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
+    t = Tensor(data, dtype=dtype, device=device, requires_grad=False)
+    if isinstance(data, (np.ndarray, Tensor)) and t.data is (data.data if isinstance(data, Tensor) else data):
+        t.data = t.data.copy()
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def from_numpy(array):
+    """A tensor sharing memory with a numpy array."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    return Tensor._make(array, _device("cpu"))
+
+
+def _shape(size):
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        return tuple(size[0])
+    return tuple(size)
+
+
+def _new(make, size, dtype, device, requires_grad, default=None):
+    dev = _device(device)
+    dtype = np.dtype(dtype) if dtype is not None else (default or get_default_dtype())
+    t = Tensor._make(make(_xp(dev), _shape(size), dtype), dev)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False):
+    return _new(lambda xp, s, d: xp.zeros(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False):
+    return _new(lambda xp, s, d: xp.ones(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False):
+    return _new(lambda xp, s, d: xp.empty(s, dtype=d), size, dtype, device, requires_grad)
+
+
+def full(size, fill_value, dtype=None, device=None, requires_grad=False):
+    if dtype is None and isinstance(fill_value, (bool, int)) and not isinstance(fill_value, float):
+        dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
+    return _new(lambda xp, s, d: xp.full(s, fill_value, dtype=d), (size,) if isinstance(size, int) else size,
+                dtype, device, requires_grad)
+
+
+def _from_host(array, dtype, device, requires_grad):
+    dev = _device(device)
+    data = array.astype(dtype, copy=False)
+    t = Tensor._make(data if dev.type == "cpu" else _xp(dev).asarray(data), dev)
+    if requires_grad:
+        t.requires_grad = True
+    return t
+
+
+def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    """Uniform samples in [0, 1)."""
+    g = generator or rng()
+    return _from_host(g.random(_shape(size)), np.dtype(dtype or get_default_dtype()), device, requires_grad)
+
+
+def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
+    """Standard normal samples."""
+    g = generator or rng()
+    return _from_host(g.standard_normal(_shape(size)), np.dtype(dtype or get_default_dtype()), device, requires_grad)
+
+
+def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+    if high is None:
+        low, high = 0, low
+    g = generator or rng()
+    return _from_host(g.integers(low, high, size=tuple(size)), np.dtype(dtype or np.int64), device, False)
+
+
+def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
+    dtype = np.dtype(dtype) if dtype is not None else (np.dtype(np.int64) if is_int else get_default_dtype())
+    return _from_host(np.arange(start, end, step), dtype, device, requires_grad)
+
+
+def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    return _from_host(np.linspace(start, end, steps), np.dtype(dtype or get_default_dtype()), device, requires_grad)
+
+
+def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    return _from_host(np.eye(n, m), np.dtype(dtype or get_default_dtype()), device, requires_grad)
+
+
+def _like(fn):
+    def like(x, dtype=None, device=None, requires_grad=False):
+        return fn(*x.shape, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
+    like.__name__ = fn.__name__ + "_like"
+    like.__doc__ = f"{fn.__name__} with the shape, dtype and device of `x`."
+    return like
+
+
+zeros_like, ones_like, empty_like, rand_like, randn_like = map(_like, (zeros, ones, empty, rand, randn))
+
+
+def full_like(x, fill_value, dtype=None, device=None, requires_grad=False):
+    return full(x.shape, fill_value, dtype=dtype or x.dtype, device=device or x.device, requires_grad=requires_grad)
