@@ -104,6 +104,7 @@ class Function:
 
     inputs = None
     _out = None
+    _y = None
 
     def __call__(self, *inputs):
         x0 = inputs[0]
@@ -133,6 +134,8 @@ class Function:
             self._versions = [x._version[0] for x in inputs] if self.saves_inputs else None
             self._out = weakref.ref(out)
             self._out_version = out._version[0]
+            if self.saves_output:
+                self._y = y  # the array, so backward can rebuild the output if its Tensor is gone
         return out
 
     @property
@@ -141,7 +144,12 @@ class Function:
 
     @property
     def output(self):
-        return self._out()
+        """The output Tensor (rebuilt around the saved array when no one holds it any more)."""
+        out = self._out()
+        if out is None:
+            out = type(self.inputs[0])._make(self._y, self.device)
+            out._requires_grad, out.grad_fn = True, self
+        return out
 
     @property
     def needs_input_grad(self):
@@ -226,7 +234,7 @@ def run_backward(root, gradient, retain_graph=False, create_graph=False, inputs=
                 else:
                     _accumulate_leaf(x, gx, create_graph)
             if not retain_graph:
-                fn.inputs = None
+                fn.inputs = fn._y = None
     if wanted is not None:
         return [wanted[id(t)] for t in inputs]
     return None

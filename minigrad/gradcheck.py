@@ -49,16 +49,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     for i, g in zip(checked, analytic):
         x = inputs[i]
         numeric = np.zeros(x.shape)
-        flat = x.data.reshape(-1)  # a view: perturb in place
         with no_grad():
-            for k in range(flat.size):
-                orig = flat[k]
-                flat[k] = orig + eps
+            for k in np.ndindex(*x.shape):  # index the array itself: views and strided inputs work too
+                orig = x.data[k]
+                x.data[k] = orig + eps
                 plus = _scalar(fn(*inputs), weights).item()
-                flat[k] = orig - eps
+                x.data[k] = orig - eps
                 minus = _scalar(fn(*inputs), weights).item()
-                flat[k] = orig
-                numeric.reshape(-1)[k] = (plus - minus) / (2 * eps)
+                x.data[k] = orig
+                numeric[k] = (plus - minus) / (2 * eps)
         a = np.zeros(x.shape) if g is None else np.asarray(g.numpy(), dtype=np.float64)
         bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)
         if bad.any():

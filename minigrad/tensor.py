@@ -40,8 +40,8 @@ def _device(device):
 def _xp(device):
     if device.type == "cpu":
         return np
-    from .backend import cuda_backend
-    return cuda_backend().xp
+    from .backend import load_cuda_backend
+    return load_cuda_backend().xp
 
 
 def _to_array(data, dtype, device):

@@ -83,13 +83,13 @@ def cpu_backend():
     return _state["cpu"]
 
 
-def cuda_backend():
-    from . import cuda_backend as cb  # imports cupy; raises a clear error without it
-    return cb
+def load_cuda_backend():
+    """The CUDA backend module (imports cupy: raises a clear error without it or a GPU)."""
+    return importlib.import_module("minigrad.backend.cuda_backend")
 
 
 def get_backend(device):
     """The backend module that runs kernels for `device`."""
     if device.type == "cpu":
         return _state["cpu"] or cpu_backend()
-    return cuda_backend()
+    return load_cuda_backend()

@@ -1,0 +1,243 @@
+"""Datasets and a DataLoader, shaped like torch.utils.data.
+
+A Dataset maps an index to a sample; a DataLoader groups samples into batches and
+collates them into minigrad Tensors.
+
+Fast path: a dataset whose `batchable` attribute is true also offers
+`get_batch(indices, rng=None)`, returning a whole batched sample (a tuple of arrays
+with a leading batch dimension N) from an index array. The DataLoader then slices
+batches with one numpy fancy-index per array instead of one Python call per sample;
+TensorDataset, Subset of a batchable dataset, and the vision datasets (with batchable
+transforms) all do this.
+
+Randomness: shuffles (and, on the fast path, random transforms) draw from the loader's
+numpy Generator, built from `generator` (an int seed or a numpy Generator); without
+one, each epoch's Generator is seeded from numpy's global state, which
+`minigrad.manual_seed` seeds.
+"""
+import math
+import numbers
+
+import numpy as np
+
+__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "default_collate"]
+
+
+def _to_numpy(x):
+    if isinstance(x, np.ndarray):
+        return x
+    if hasattr(x, "numpy"):
+        return np.asarray(x.numpy())
+    return np.asarray(x)
+
+
+def _is_tensor(x):
+    import minigrad
+    tensor_cls = getattr(minigrad, "Tensor", None)
+    return tensor_cls is not None and isinstance(x, tensor_cls)
+
+
+def _to_tensor(arr):
+    """A numpy array as a minigrad Tensor (sharing memory where the core allows)."""
+    import minigrad
+    arr = np.asarray(arr)
+    if not arr.flags.c_contiguous:
+        arr = np.ascontiguousarray(arr)  # (np.ascontiguousarray alone would turn 0-d into 1-d)
+    if hasattr(minigrad, "from_numpy"):
+        return minigrad.from_numpy(arr)
+    return minigrad.tensor(arr)
+
+
+def make_rng(generator=None):
+    """A numpy Generator from an int seed, a Generator (returned as is), or None (a seed drawn
+    from numpy's global state, so minigrad.manual_seed makes it reproducible)."""
+    if isinstance(generator, np.random.Generator):
+        return generator
+    if generator is None:
+        generator = np.random.randint(0, 2**63 - 1, dtype=np.int64)
+    if isinstance(generator, numbers.Integral):
+        return np.random.default_rng(int(generator))
+    raise TypeError(f"generator must be an int seed, a numpy.random.Generator or None, got {type(generator).__name__}")
+
+
+class Dataset:
+    """A map-style dataset: subclasses define __getitem__(index) and __len__."""
+
+    batchable = False
+
+    def __getitem__(self, index):
+        raise NotImplementedError(f"{type(self).__name__} must implement __getitem__")
+
+    def __len__(self):
+        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
+
+    def get_batch(self, indices, rng=None):
+        """A batched sample for an index array of shape (N,); the fallback loops over samples."""
+        return default_collate([self[int(i)] for i in indices])
+
+
+class TensorDataset(Dataset):
+    """Samples are the i-th rows of each given array or Tensor; all must share their first dimension.
+
+    dataset[i] -> tuple(t[i] for t in tensors) (Tensors for Tensor inputs, arrays otherwise).
+    """
+
+    batchable = True
+
+    def __init__(self, *tensors):
+        if not tensors:
+            raise ValueError("TensorDataset needs at least one tensor")
+        self.tensors = tensors
+        self._arrays = [_to_numpy(t) for t in tensors]
+        self._was_tensor = [not isinstance(t, np.ndarray) and hasattr(t, "numpy") for t in tensors]
+        sizes = [a.shape[0] if a.ndim else None for a in self._arrays]
+        if None in sizes or len(set(sizes)) != 1:
+            raise ValueError(f"TensorDataset: all tensors must have the same first dimension, "
+                             f"got shapes {[a.shape for a in self._arrays]}")
+
+    def __len__(self):
+        return self._arrays[0].shape[0]
+
+    def __getitem__(self, index):
+        return tuple(_to_tensor(a[index]) if was_t else a[index]
+                     for a, was_t in zip(self._arrays, self._was_tensor))
+
+    def get_batch(self, indices, rng=None):
+        """tuple of arrays, each (N, ...) = t[indices]."""
+        return tuple(a[indices] for a in self._arrays)
+
+
+class Subset(Dataset):
+    """The samples of `dataset` at `indices`, in that order."""
+
+    def __init__(self, dataset, indices):
+        self.dataset = dataset
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+
+    @property
+    def batchable(self):
+        return getattr(self.dataset, "batchable", False)
+
+    def __len__(self):
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, (list, np.ndarray)):
+            return [self.dataset[int(i)] for i in self.indices[index]]
+        return self.dataset[int(self.indices[index])]
+
+    def get_batch(self, indices, rng=None):
+        return self.dataset.get_batch(self.indices[np.asarray(indices)], rng)
+
+
+def random_split(dataset, lengths, generator=None):
+    """Split into non-overlapping Subsets of the given lengths, in random order.
+
+    lengths: ints summing to len(dataset), or fractions summing to 1 (floor-rounded,
+    the remainder dealt out one by one from the first subset on, as torch does).
+    """
+    n = len(dataset)
+    lengths = list(lengths)
+    if all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1.0, abs_tol=1e-6):
+        if any(not 0 <= x <= 1 for x in lengths):
+            raise ValueError(f"random_split: fractions must lie in [0, 1], got {lengths}")
+        counts = [int(math.floor(n * x)) for x in lengths]
+        for i in range(n - sum(counts)):
+            counts[i % len(counts)] += 1
+        lengths = counts
+    if any(int(x) != x or x < 0 for x in lengths) or sum(lengths) != n:
+        raise ValueError(f"random_split: lengths {lengths} must be non-negative ints summing to the "
+                         f"dataset's length {n}, or fractions summing to 1")
+    perm = make_rng(generator).permutation(n)
+    bounds = np.cumsum([0] + [int(x) for x in lengths])
+    return [Subset(dataset, perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def default_convert(data):
+    """Turn numpy arrays in an already-batched sample into Tensors, keeping its structure."""
+    if isinstance(data, np.ndarray):
+        return _to_tensor(data)
+    if isinstance(data, tuple):
+        return tuple(default_convert(d) for d in data)
+    if isinstance(data, list):
+        return [default_convert(d) for d in data]
+    if isinstance(data, dict):
+        return {k: default_convert(v) for k, v in data.items()}
+    return data
+
+
+def default_collate(batch):
+    """Stack a list of N samples into one batched sample, like torch's default_collate.
+
+    Tensors and numpy arrays of shape S -> a Tensor (N, *S); Python ints -> int64 (N,);
+    floats -> float64 (N,); bools -> bool (N,); numpy scalars keep their dtype; strings
+    stay a list; tuples, lists and dicts are collated field by field.
+    """
+    if len(batch) == 0:
+        raise ValueError("default_collate: empty batch")
+    first = batch[0]
+    if isinstance(first, tuple) and not hasattr(first, "_fields"):
+        _check_sizes(batch)
+        return tuple(default_collate(list(f)) for f in zip(*batch))
+    if isinstance(first, list):
+        _check_sizes(batch)
+        return [default_collate(list(f)) for f in zip(*batch)]
+    if isinstance(first, dict):
+        return {k: default_collate([s[k] for s in batch]) for k in first}
+    if isinstance(first, (str, bytes)):
+        return list(batch)
+    if isinstance(first, np.ndarray) or isinstance(first, np.generic) or _is_tensor(first):
+        return _to_tensor(np.stack([_to_numpy(s) for s in batch]))
+    if isinstance(first, bool):
+        return _to_tensor(np.asarray(batch, dtype=np.bool_))
+    if isinstance(first, numbers.Integral):
+        return _to_tensor(np.asarray(batch, dtype=np.int64))
+    if isinstance(first, numbers.Real):
+        return _to_tensor(np.asarray(batch, dtype=np.float64))
+    if hasattr(first, "numpy"):
+        return _to_tensor(np.stack([_to_numpy(s) for s in batch]))
+    raise TypeError(f"default_collate: don't know how to batch samples of type {type(first).__name__}")
+
+
+def _check_sizes(batch):
+    if len({len(s) for s in batch}) != 1:
+        raise ValueError("default_collate: every sample in a batch must have the same number of fields")
+
+
+class DataLoader:
+    """Iterate over `dataset` in batches of `batch_size` samples.
+
+    shuffle: a new random order each epoch; drop_last: skip a final short batch;
+    collate_fn: turns a list of samples into a batch (default: `default_collate`);
+    generator: int seed or numpy Generator for the shuffles and random transforms.
+    With the default collate_fn and a batchable dataset, batches come from
+    `dataset.get_batch(indices)` (one fancy-index per batch, no per-sample loop).
+    """
+
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None):
+        if batch_size is None or int(batch_size) != batch_size or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.collate_fn = collate_fn
+        self.generator = generator
+        self._rng = make_rng(generator) if generator is not None else None
+
+    def __len__(self):
+        n = len(self.dataset)
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.dataset)
+        rng = self._rng if self._rng is not None else make_rng(None)
+        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        fast = self.collate_fn is None and getattr(self.dataset, "batchable", False)
+        collate = self.collate_fn or default_collate
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            if fast:
+                yield default_convert(self.dataset.get_batch(idx, rng))
+            else:
+                yield collate([self.dataset[int(i)] for i in idx])

@@ -1,0 +1,38 @@
+"""Shared test set-up: hypothesis profiles and the MNIST folder beside the repository."""
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# "ci" (the default) is derandomized with bounded examples, so a submission never fails on a
+# lucky draw; HYPOTHESIS_PROFILE=thorough runs many more examples locally.
+settings.register_profile("ci", derandomize=True, max_examples=12, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("thorough", max_examples=300, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture
+def mnist_dir():
+    """The folder holding mnist/ (MINIGRAD_DATA_DIR, else ../shared/data); skips when absent."""
+    root = Path(os.environ.get("MINIGRAD_DATA_DIR", SHARED_DATA))
+    if not (root / "mnist").is_dir():
+        pytest.skip(f"MNIST not found under {root}")
+    return root
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --runslow to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

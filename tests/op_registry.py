@@ -1,0 +1,173 @@
+"""Every differentiable op, listed once. The table drives the forward, gradient-check,
+broadcasting and coverage tests in test_ops.py (like PyTorch's OpInfo).
+
+An entry says how to call the op on tensors (`fn`), what numpy computes for it (`ref`),
+how many tensor inputs it takes and how their shapes relate (`shapes`), and which input
+values are safe (`domain`).
+"""
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.nn.functional as F
+
+
+@dataclass
+class OpInfo:
+    name: str
+    fn: Callable  # tensors -> tensor
+    ref: Optional[Callable]  # arrays -> array (None: checked by its own test, e.g. against torch)
+    arity: int = 1
+    shapes: str = "any"  # any | broadcast | matmul | same | fixed
+    domain: str = "real"  # real | positive | away_from_zero | unit (in (-1, 1)) | distinct
+    fixed_shapes: tuple = ()  # used when shapes == "fixed"
+    min_dims: int = 0
+    gradgrad: bool = False  # also check second derivatives (create_graph)
+    atol: float = 1e-5
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def _np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _np_logsumexp(x, axis=None, keepdims=False):
+    m = x.max(axis=axis, keepdims=True)
+    return (np.log(np.exp(x - m).sum(axis=axis, keepdims=True)) + m).squeeze() if axis is None and not keepdims \
+        else np.log(np.exp(x - m).sum(axis=axis, keepdims=True)).squeeze(axis) + m.squeeze(axis)
+
+
+def _np_gelu(x):
+    from math import erf, sqrt
+    return x * 0.5 * (1 + np.vectorize(erf)(x / sqrt(2)))
+
+
+def _np_conv2d(x, w, stride=1, padding=0):
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    oh, ow = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    y = np.zeros((n, o, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            patch = xp[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw]
+            y[:, :, i, j] = np.einsum("nchw,ochw->no", patch, w)
+    return y
+
+
+def _np_pool(x, k, reduce):
+    n, c, h, w = x.shape
+    oh, ow = h // k, w // k
+    return reduce(x[:, :, :oh * k, :ow * k].reshape(n, c, oh, k, ow, k), axis=(3, 5))
+
+
+def _np_cross_entropy(x, t):
+    logp = x - x.max(1, keepdims=True)
+    logp = logp - np.log(np.exp(logp).sum(1, keepdims=True))
+    return -logp[np.arange(len(t)), t].mean()
+
+
+_TARGETS = np.array([2, 0, 1, 2, 1])
+
+REGISTRY = [
+    # arithmetic, with broadcasting
+    OpInfo("add", lambda a, b: a + b, np.add, 2, "broadcast", gradgrad=True),
+    OpInfo("sub", lambda a, b: a - b, np.subtract, 2, "broadcast", gradgrad=True),
+    OpInfo("mul", lambda a, b: a * b, np.multiply, 2, "broadcast", gradgrad=True),
+    OpInfo("div", lambda a, b: a / b, np.divide, 2, "broadcast", "away_from_zero", gradgrad=True),
+    OpInfo("pow", lambda a, b: a ** b, np.power, 2, "broadcast", "positive", gradgrad=True),
+    OpInfo("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, gradgrad=True),
+    OpInfo("pow_square", lambda a: a ** 2, lambda a: a ** 2, gradgrad=True),
+    OpInfo("neg", lambda a: -a, np.negative, gradgrad=True),
+    OpInfo("abs", lambda a: a.abs(), np.abs, domain="away_from_zero", gradgrad=True),
+    # transcendental and activations
+    OpInfo("exp", mg.exp, np.exp, gradgrad=True),
+    OpInfo("log", mg.log, np.log, domain="positive", gradgrad=True),
+    OpInfo("sqrt", mg.sqrt, np.sqrt, domain="positive", gradgrad=True),
+    OpInfo("sin", mg.sin, np.sin, gradgrad=True),
+    OpInfo("cos", mg.cos, np.cos, gradgrad=True),
+    OpInfo("tanh", mg.tanh, np.tanh, gradgrad=True),
+    OpInfo("sigmoid", mg.sigmoid, lambda a: 1 / (1 + np.exp(-a)), gradgrad=True),
+    OpInfo("softplus", mg.softplus, lambda a: np.log1p(np.exp(a)), gradgrad=True),
+    OpInfo("relu", mg.relu, lambda a: np.maximum(a, 0), domain="away_from_zero", gradgrad=True),
+    OpInfo("leaky_relu", lambda a: mg.leaky_relu(a, 0.1), lambda a: np.where(a > 0, a, 0.1 * a),
+           domain="away_from_zero", gradgrad=True),
+    OpInfo("gelu", mg.gelu, _np_gelu),
+    OpInfo("gelu_tanh", lambda a: mg.gelu(a, approximate="tanh"),
+           lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))),
+    OpInfo("clamp", lambda a: a.clamp(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), domain="distinct",
+           gradgrad=True, extra={"avoid": (-0.5, 0.7)}),
+    OpInfo("maximum", mg.maximum, np.maximum, 2, "broadcast", "distinct", gradgrad=True),
+    OpInfo("minimum", mg.minimum, np.minimum, 2, "broadcast", "distinct", gradgrad=True),
+    OpInfo("where", lambda a, b: mg.where(a > b, a, b * 2), lambda a, b: np.where(a > b, a, b * 2), 2, "broadcast",
+           "distinct", gradgrad=True),
+    # reductions
+    OpInfo("sum", lambda a: a.sum(), np.sum, gradgrad=True),
+    OpInfo("sum_dim", lambda a: a.sum(-1, keepdim=True), lambda a: a.sum(-1, keepdims=True), min_dims=1,
+           gradgrad=True),
+    OpInfo("sum_axis_alias", lambda a: a.sum(axis=0), lambda a: a.sum(axis=0), min_dims=1),
+    OpInfo("mean", lambda a: a.mean(), np.mean, gradgrad=True),
+    OpInfo("mean_dim", lambda a: a.mean(0), lambda a: a.mean(0), min_dims=1, gradgrad=True),
+    OpInfo("var", lambda a: a.var(-1), lambda a: a.var(-1, ddof=1), shapes="fixed", fixed_shapes=((3, 4),),
+           gradgrad=True),
+    OpInfo("std", lambda a: a.std(0, keepdim=True), lambda a: a.std(0, ddof=1, keepdims=True), shapes="fixed",
+           fixed_shapes=((4, 3),)),
+    OpInfo("max", lambda a: a.max(), np.max, domain="distinct"),
+    OpInfo("max_dim", lambda a: a.max(-1).values, lambda a: a.max(-1), domain="distinct", min_dims=1),
+    OpInfo("min", lambda a: a.min(0, keepdim=True).values, lambda a: a.min(0, keepdims=True), domain="distinct",
+           min_dims=1),
+    OpInfo("logsumexp", lambda a: a.logsumexp(-1), lambda a: _np_logsumexp(a, -1), min_dims=1, gradgrad=True),
+    # linear algebra
+    OpInfo("matmul", lambda a, b: a @ b, np.matmul, 2, "matmul", gradgrad=True),
+    # shape
+    OpInfo("reshape", lambda a: a.reshape(-1), lambda a: a.reshape(-1), gradgrad=True),
+    OpInfo("permute", lambda a: a.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), shapes="fixed",
+           fixed_shapes=((2, 3, 4),), gradgrad=True),
+    OpInfo("transpose", lambda a: a.transpose(0, 1), lambda a: a.swapaxes(0, 1), min_dims=2),
+    OpInfo("flatten", lambda a: a.flatten(1), lambda a: a.reshape(a.shape[0], -1), min_dims=2),
+    OpInfo("squeeze", lambda a: a.unsqueeze(1).squeeze(1), lambda a: a, min_dims=1),
+    OpInfo("expand", lambda a: a.expand(3, *a.shape), lambda a: np.broadcast_to(a, (3,) + a.shape), gradgrad=True),
+    OpInfo("sum_to", lambda a: mg.ops.sum_to(a, (1,) + a.shape[1:]), lambda a: a.sum(0, keepdims=True),
+           min_dims=1, gradgrad=True),
+    OpInfo("getitem_slice", lambda a: a[1:, ::2], lambda a: a[1:, ::2], shapes="fixed", fixed_shapes=((4, 5),),
+           gradgrad=True),
+    OpInfo("getitem_int_none_ellipsis", lambda a: a[1, None, ..., -1], lambda a: a[1, None, ..., -1],
+           shapes="fixed", fixed_shapes=((3, 2, 4),)),
+    OpInfo("getitem_array", lambda a: a[[0, 2, 0]], lambda a: a[[0, 2, 0]], shapes="fixed",
+           fixed_shapes=((3, 4),), gradgrad=True),
+    OpInfo("getitem_bool", lambda a: a[a > 0], lambda a: a[a > 0], shapes="fixed", fixed_shapes=((3, 4),),
+           domain="away_from_zero"),
+    OpInfo("cat", lambda a, b: mg.cat([a, b], 1), lambda a, b: np.concatenate([a, b], 1), 2, "fixed",
+           fixed_shapes=((2, 3), (2, 4)), gradgrad=True),
+    OpInfo("stack", lambda a, b: mg.stack([a, b], -1), lambda a, b: np.stack([a, b], -1), 2, "same"),
+    OpInfo("split", lambda a: mg.split(a, 2, 1)[1], lambda a: a[:, 2:4], shapes="fixed", fixed_shapes=((2, 5),)),
+    OpInfo("pad", lambda a: F.pad(a, (1, 2)), lambda a: np.pad(a, [(0, 0)] * (a.ndim - 1) + [(1, 2)]), min_dims=1,
+           gradgrad=True),
+    # softmax family
+    OpInfo("softmax", lambda a: a.softmax(-1), _np_softmax, min_dims=1, gradgrad=True),
+    OpInfo("log_softmax", lambda a: a.log_softmax(-1), lambda a: np.log(_np_softmax(a)), min_dims=1, gradgrad=True),
+    # CNN math
+    OpInfo("conv2d", lambda x, w: F.conv2d(x, w, stride=2, padding=1), lambda x, w: _np_conv2d(x, w, 2, 1), 2,
+           "fixed", fixed_shapes=((2, 3, 5, 6), (4, 3, 3, 3))),
+    OpInfo("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: _np_pool(x, 2, np.max), shapes="fixed",
+           fixed_shapes=((2, 3, 5, 4),), domain="distinct"),
+    OpInfo("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: _np_pool(x, 2, np.mean), shapes="fixed",
+           fixed_shapes=((2, 2, 4, 6),)),
+    OpInfo("cross_entropy", lambda x: F.cross_entropy(x, mg.tensor(_TARGETS)), lambda x: _np_cross_entropy(x, _TARGETS),
+           shapes="fixed", fixed_shapes=((5, 3),)),
+    # conversions
+    OpInfo("clone", lambda a: a.clone(), lambda a: a.copy(), gradgrad=True),
+]
+
+BY_NAME = {op.name: op for op in REGISTRY}
+assert len(BY_NAME) == len(REGISTRY), "duplicate op names in the registry"
+
+# Functions exercised by their own dedicated tests rather than the table.
+COVERED_ELSEWHERE = {
+    "_Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
+    "_ToDevice": "tests/test_cuda.py (needs a GPU)",
+}

@@ -1,0 +1,185 @@
+"""The engine: graph order, accumulation, freeing, grad modes, second derivatives, and the
+known traps (in-place changes, double backward, overflow at +-1e4)."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.nn.functional as F
+
+
+def test_chain_of_10000_ops_needs_no_recursion():
+    x = mg.tensor(1.0, requires_grad=True)
+    y = x
+    for _ in range(10_000):
+        y = y * 1.0001
+    y.backward()
+    assert np.isclose(x.grad.item(), 1.0001 ** 10_000, rtol=1e-3)
+
+
+def test_reused_tensor_gets_the_sum_of_its_gradients():
+    x = mg.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    (x * x + x).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 2 * x.numpy() + 1)
+
+
+def test_diamond_graph():
+    x = mg.tensor(2.0, requires_grad=True)
+    a, b = x * 3, x.exp()
+    (a * b).backward()  # d/dx 3x e^x = 3 e^x + 3x e^x
+    assert np.isclose(x.grad.item(), 3 * np.exp(2) + 6 * np.exp(2), rtol=1e-6)
+
+
+def test_leaf_grad_accumulates_across_backward_calls():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 2).sum().backward()
+    (x * 3).sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), [5.0, 5.0])
+
+
+def test_second_backward_without_retain_graph_raises_and_with_it_accumulates():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = (x * x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), 4 * x.numpy())
+    with pytest.raises(RuntimeError, match="second time"):
+        y.backward()
+
+
+def test_intermediate_grads_are_not_kept_unless_asked():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 2
+    k = x * 3
+    k.retain_grad()
+    (h * k).sum().backward()
+    assert h.grad is None
+    np.testing.assert_allclose(k.grad.numpy(), h.numpy())
+
+
+def test_no_grad_enable_grad_and_decorator():
+    x = mg.tensor(1.0, requires_grad=True)
+    with mg.no_grad():
+        y = x * 2
+        with mg.enable_grad():
+            z = x * 2
+    assert not y.requires_grad and y.grad_fn is None
+    assert z.requires_grad
+
+    @mg.no_grad()
+    def f(t):
+        return t * 2
+
+    assert not f(x).requires_grad
+    assert mg.is_grad_enabled()
+    with mg.set_grad_enabled(False):
+        assert not (x * 2).requires_grad
+    assert mg.is_grad_enabled()
+
+
+def test_create_graph_gives_second_derivatives():
+    x = mg.tensor([0.5, -1.5], dtype=mg.float64, requires_grad=True)
+    (g,) = mg.grad((x ** 3).sum(), [x], create_graph=True)
+    np.testing.assert_allclose(g.numpy(), 3 * x.numpy() ** 2)
+    g.sum().backward()
+    np.testing.assert_allclose(x.grad.numpy(), 6 * x.numpy())
+
+
+def test_create_graph_through_a_raw_kernel_op_raises_clearly():
+    x = mg.randn(1, 1, 4, 4, dtype=mg.float64, requires_grad=True)
+    w = mg.randn(1, 1, 3, 3, dtype=mg.float64, requires_grad=True)
+    with pytest.raises(RuntimeError, match="conv2d.*create_graph"):
+        mg.grad(F.conv2d(x, w).sum(), [x], create_graph=True)
+
+
+def test_extremes_do_not_overflow():
+    big = mg.tensor([1e4, -1e4, 0.0], requires_grad=True)
+    for f in (mg.sigmoid, mg.softplus, lambda t: t.log_softmax(-1), lambda t: t.softmax(-1), lambda t: t.logsumexp()):
+        big.grad = None
+        y = f(big)
+        y.sum().backward()
+        assert np.isfinite(y.numpy()).all(), y
+        assert np.isfinite(big.grad.numpy()).all()
+    loss = F.cross_entropy(mg.tensor([[1e4, -1e4, 0.0]], requires_grad=True), mg.tensor([1]))
+    assert np.isfinite(loss.item())
+
+
+def test_in_place_change_of_a_saved_tensor_is_caught():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1
+    y = (h * h).sum()  # mul saves h
+    h.add_(1)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_in_place_change_of_a_saved_output_is_caught():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    y = x.exp()
+    z = y.sum()
+    y.mul_(2)
+    with pytest.raises(RuntimeError, match="modified in place"):
+        z.backward()
+
+
+def test_in_place_change_through_a_view_is_caught():
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    h = x * 1
+    y = (h * h).sum()
+    h.reshape(-1)[0] = 5.0  # a view shares h's version counter
+    with pytest.raises(RuntimeError, match="modified in place"):
+        y.backward()
+
+
+def test_in_place_change_of_an_unsaved_input_is_fine():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1
+    y = (h + 1).sum()  # add keeps nothing
+    h.add_(1)
+    y.backward()
+    np.testing.assert_allclose(x.grad.numpy(), [1.0, 1.0])
+
+
+def test_in_place_on_a_leaf_that_requires_grad_needs_no_grad():
+    w = mg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="in-place"):
+        w.add_(1)
+    with mg.no_grad():
+        w.add_(1)
+    assert w.item() == 2.0
+
+
+def test_cast_backward():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)  # float32
+    y = x.double() * mg.tensor([3.0, 4.0], dtype=mg.float64)
+    assert y.dtype == mg.float64
+    y.sum().backward()
+    assert x.grad.dtype == mg.float32
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 4.0])
+    assert not x.long().requires_grad
+
+
+def test_detach_shares_data_but_not_history():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    d = (x * 2).detach()
+    assert not d.requires_grad and d.grad_fn is None
+
+
+def test_grad_returns_without_touching_dot_grad():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (g,) = mg.grad((x * x).sum(), [x])
+    np.testing.assert_allclose(g.numpy(), [2.0, 4.0])
+    assert x.grad is None
+
+
+def test_backward_with_explicit_gradient():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    (x * 3).backward(mg.tensor([1.0, 10.0]))
+    np.testing.assert_allclose(x.grad.numpy(), [3.0, 30.0])
+
+
+def test_gradients_of_aliased_leaves_are_independent():
+    a = mg.tensor([1.0], requires_grad=True)
+    b = mg.tensor([1.0], requires_grad=True)
+    (a + b).sum().backward()
+    a.grad.mul_(5)
+    assert b.grad.item() == 1.0
