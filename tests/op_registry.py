@@ -21,7 +21,7 @@ class OpInfo:
     ref: Optional[Callable]  # arrays -> array (None: checked by its own test, e.g. against torch)
     arity: int = 1
     shapes: str = "any"  # any | broadcast | matmul | same | fixed
-    domain: str = "real"  # real | positive | away_from_zero | unit (in (-1, 1)) | distinct
+    domain: str = "real"  # real | positive | away_from_zero | probability (in (0.1, 0.9)) | distinct
     fixed_shapes: tuple = ()  # used when shapes == "fixed"
     min_dims: int = 0
     gradgrad: bool = False  # also check second derivatives (create_graph)
@@ -72,6 +72,7 @@ def _np_cross_entropy(x, t):
 
 
 _TARGETS = np.array([2, 0, 1, 2, 1])
+_INDICES = np.array([[0, 4, 4], [1, 0, 2]])
 
 REGISTRY = [
     # arithmetic, with broadcasting
@@ -159,6 +160,10 @@ REGISTRY = [
            fixed_shapes=((2, 2, 4, 6),)),
     OpInfo("cross_entropy", lambda x: F.cross_entropy(x, mg.tensor(_TARGETS)), lambda x: _np_cross_entropy(x, _TARGETS),
            shapes="fixed", fixed_shapes=((5, 3),)),
+    OpInfo("embedding", lambda w: F.embedding(mg.tensor(_INDICES), w), lambda w: w[_INDICES], shapes="fixed",
+           fixed_shapes=((5, 3),), gradgrad=True),
+    OpInfo("binary_cross_entropy", lambda x, t: F.binary_cross_entropy(x, t, reduction="sum"),
+           lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)).sum(), 2, "same", "probability"),
     # conversions
     OpInfo("clone", lambda a: a.clone(), lambda a: a.copy(), gradgrad=True),
 ]

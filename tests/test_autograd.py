@@ -183,3 +183,20 @@ def test_gradients_of_aliased_leaves_are_independent():
     (a + b).sum().backward()
     a.grad.mul_(5)
     assert b.grad.item() == 1.0
+
+
+def test_backward_frees_intermediates_without_garbage_collection():
+    import gc
+    import weakref
+    gc.disable()
+    try:
+        x = mg.randn(100, 100, requires_grad=True)
+        h = x.tanh() * 2
+        probe = weakref.ref(h)
+        loss = (h * h).sum()
+        del h
+        assert probe() is not None  # the graph still needs it
+        loss.backward()
+        assert probe() is None  # freed by reference counting alone: no cycles, no leak
+    finally:
+        gc.enable()

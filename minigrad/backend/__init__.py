@@ -74,10 +74,10 @@ def set_backend(name):
 
 
 def get_backend_name():
-    return cpu_backend().name
+    return _active_cpu_backend().name
 
 
-def cpu_backend():
+def _active_cpu_backend():
     if _state["cpu"] is None:
         set_backend(_default_cpu_backend())
     return _state["cpu"]
@@ -91,5 +91,5 @@ def load_cuda_backend():
 def get_backend(device):
     """The backend module that runs kernels for `device`."""
     if device.type == "cpu":
-        return _state["cpu"] or cpu_backend()
+        return _state["cpu"] or _active_cpu_backend()
     return load_cuda_backend()

@@ -1,0 +1,160 @@
+"""Benchmark the Numba CPU kernels against the numpy reference (OpenBLAS) and torch (CPU).
+
+    python benchmarks/bench_kernels.py [--threads 2] [--rounds 5] [--json PATH]
+
+Prints matmul float32 GFLOP/s, conv2d forward+backward times at the seed CNN's shapes,
+max_pool2d 2x2 times, and first-call JIT compile times. Each engine runs its rounds as one
+block (numba's and OpenBLAS's spinning thread pools slow each other when interleaved);
+numbers are medians. Compare ratios from one run: the absolute numbers move with load.
+"""
+import argparse
+import importlib
+import json
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+
+
+def _median_time(fn, rounds, warmup=1):
+    for _ in range(warmup):
+        fn()
+    ts = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--json", metavar="PATH")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    cb = importlib.import_module("minigrad.backend.cpu_backend")
+    nb = importlib.import_module("minigrad.backend.numpy_backend")
+    t_import = time.perf_counter() - t0
+    cb.set_num_threads(args.threads)
+    try:
+        from threadpoolctl import threadpool_limits
+        threadpool_limits(args.threads)
+    except ImportError:
+        pass
+    try:
+        import torch
+        torch.set_num_threads(args.threads)
+    except ImportError:
+        torch = None
+    rng = np.random.default_rng(0)
+    results = {"threads": args.threads, "rounds": args.rounds, "import_s": t_import}
+
+    # first-call compile (or cache load) time of each kernel family
+    compile_s = {}
+    a = rng.standard_normal((128, 128)).astype(np.float32)
+    old, cb._SMALL_MATMUL = cb._SMALL_MATMUL, 0
+    t = time.perf_counter(); cb.matmul(a, a); compile_s["matmul"] = time.perf_counter() - t
+    cb._SMALL_MATMUL = old
+    x = rng.standard_normal((2, 3, 8, 8)).astype(np.float32)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(np.float32)
+    t = time.perf_counter()
+    y = cb.conv2d_forward(x, w, (1, 1), (0, 0), (1, 1), 1)
+    cb.conv2d_backward_input(y, w, x.shape, (1, 1), (0, 0), (1, 1), 1)
+    cb.conv2d_backward_weight(y, x, w.shape, (1, 1), (0, 0), (1, 1), 1)
+    compile_s["conv2d"] = time.perf_counter() - t
+    t = time.perf_counter()
+    yp, ip = cb.max_pool2d_forward(x, (2, 2), (2, 2), (0, 0), (1, 1))
+    cb.max_pool2d_backward(yp, ip, x.shape)
+    compile_s["max_pool2d"] = time.perf_counter() - t
+    results["first_call_s"] = compile_s
+    print(f"import {t_import:.2f}s; first call (compile or cache load): "
+          + ", ".join(f"{k} {v:.2f}s" for k, v in compile_s.items()))
+
+    print(f"\nmatmul float32, GFLOP/s ({args.threads} threads, median of {args.rounds})")
+    print(f"{'N':>6} {'minigrad-numba':>15} {'numpy':>10} {'torch':>10} {'numba/numpy':>12}")
+    mm = []
+    for n in (64, 128, 256, 512, 1024, 2048):
+        a = rng.standard_normal((n, n)).astype(np.float32)
+        b = rng.standard_normal((n, n)).astype(np.float32)
+        rounds = max(args.rounds, min(200, int(2e9 / n ** 3)))
+        flop = 2.0 * n ** 3
+        row = {"n": n, "numba": flop / _median_time(lambda: cb.matmul(a, b), rounds) / 1e9,
+               "numpy": flop / _median_time(lambda: a @ b, rounds) / 1e9}
+        if torch is not None:
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            row["torch"] = flop / _median_time(lambda: ta @ tb, rounds) / 1e9
+        mm.append(row)
+        print(f"{n:>6} {row['numba']:>15.1f} {row['numpy']:>10.1f} {row.get('torch', float('nan')):>10.1f} "
+              f"{row['numba'] / row['numpy']:>12.2f}")
+    results["matmul_gflops"] = mm
+
+    print(f"\nconv2d forward + backward(input) + backward(weight), ms (median of {args.rounds})")
+    print(f"{'shape':>34} {'minigrad-numba':>15} {'numpy':>10} {'torch':>10} {'torch/numba':>12}")
+    conv = []
+    for layer, (c, h, o) in (("layer1", (1, 28, 32)), ("layer2", (32, 13, 64))):
+        for bsz in (64, 256):
+            x = rng.standard_normal((bsz, c, h, h)).astype(np.float32)
+            w = rng.standard_normal((o, c, 3, 3)).astype(np.float32)
+            args6 = ((1, 1), (0, 0), (1, 1), 1)
+
+            def step(be):
+                y = be.conv2d_forward(x, w, *args6)
+                be.conv2d_backward_input(y, w, x.shape, *args6)
+                be.conv2d_backward_weight(y, x, w.shape, *args6)
+
+            row = {"layer": layer, "batch": bsz, "numba_ms": 1e3 * _median_time(lambda: step(cb), args.rounds),
+                   "numpy_ms": 1e3 * _median_time(lambda: step(nb), args.rounds)}
+            if torch is not None:
+                tx = torch.from_numpy(x).requires_grad_()
+                tw = torch.from_numpy(w).requires_grad_()
+
+                def tstep():
+                    y = torch.nn.functional.conv2d(tx, tw)
+                    tx.grad = tw.grad = None
+                    y.backward(y.detach())
+
+                row["torch_ms"] = 1e3 * _median_time(tstep, args.rounds)
+            conv.append(row)
+            label = f"{layer} x{(bsz, c, h, h)} w{(o, c, 3, 3)}"
+            print(f"{label:>34} {row['numba_ms']:>15.2f} {row['numpy_ms']:>10.2f} {row.get('torch_ms', float('nan')):>10.2f} "
+                  f"{row.get('torch_ms', float('nan')) / row['numba_ms']:>12.2f}")
+    results["conv2d_fwd_bwd"] = conv
+
+    print(f"\nmax_pool2d 2x2 forward + backward, ms (median of {args.rounds})")
+    pool = []
+    for shape in ((64, 32, 26, 26), (256, 32, 26, 26), (256, 64, 11, 11)):
+        x = rng.standard_normal(shape).astype(np.float32)
+        p4 = ((2, 2), (2, 2), (0, 0), (1, 1))
+
+        def pstep(be):
+            y, i = be.max_pool2d_forward(x, *p4)
+            be.max_pool2d_backward(y, i, x.shape)
+
+        row = {"shape": shape, "numba_ms": 1e3 * _median_time(lambda: pstep(cb), args.rounds),
+               "numpy_ms": 1e3 * _median_time(lambda: pstep(nb), args.rounds)}
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_()
+
+            def tpool():
+                y = torch.nn.functional.max_pool2d(tx, 2, 2)
+                tx.grad = None
+                y.backward(y.detach())
+
+            row["torch_ms"] = 1e3 * _median_time(tpool, args.rounds)
+        pool.append(row)
+        print(f"{str(shape):>34} {row['numba_ms']:>15.2f} {row['numpy_ms']:>10.2f} {row.get('torch_ms', float('nan')):>10.2f}")
+    results["max_pool2d_fwd_bwd"] = pool
+
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+        print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

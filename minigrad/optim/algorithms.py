@@ -1,0 +1,190 @@
+"""SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta with torch.optim's update rules.
+
+Notation: p parameter, g gradient (plus weight_decay * p where the algorithm adds it),
+t the step count (from 1). All arrays are updated in place.
+"""
+import math
+
+from .optimizer import Optimizer, _required
+
+
+def _check(name, cond, what):
+    if not cond:
+        raise ValueError(f"{name}: invalid {what}")
+
+
+class SGD(Optimizer):
+    """buf = momentum buf + (1 - dampening) g  (buf = g on the first step);
+    p -= lr (g + momentum buf if nesterov else buf)."""
+
+    def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 maximize=False):
+        _check("SGD", lr is _required or lr >= 0, f"learning rate {lr}")
+        _check("SGD", momentum >= 0, f"momentum {momentum}")
+        _check("SGD", weight_decay >= 0, f"weight_decay {weight_decay}")
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("SGD: nesterov momentum requires a momentum > 0 and zero dampening")
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                      nesterov=nesterov, maximize=maximize))
+
+    def _update(self, group, p, g, state):
+        wd, momentum = group["weight_decay"], group["momentum"]
+        if wd:
+            g = g + wd * p.data
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = g.copy()
+            else:
+                buf *= momentum
+                buf += (1 - group["dampening"]) * g
+            g = g + momentum * buf if group["nesterov"] else buf
+        p.data -= group["lr"] * g
+
+
+class Adam(Optimizer):
+    """m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v_hat) / sqrt(1 - b2^t) + eps), v_hat = max over steps of v if amsgrad."""
+
+    decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 maximize=False):
+        name = type(self).__name__
+        _check(name, lr >= 0, f"learning rate {lr}")
+        _check(name, eps >= 0, f"epsilon {eps}")
+        _check(name, 0 <= betas[0] < 1 and 0 <= betas[1] < 1, f"betas {betas}")
+        _check(name, weight_decay >= 0, f"weight_decay {weight_decay}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    def _update(self, group, p, g, state):
+        xp = p.xp
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = xp.zeros_like(p.data)
+            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            if group["amsgrad"]:
+                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        t = state["step"]
+        if wd:
+            if self.decoupled:
+                p.data *= 1 - lr * wd
+            else:
+                g = g + wd * p.data
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (g - m) * (1 - b1)  # lerp towards g, as torch computes it
+        v *= b2
+        v += (1 - b2) * g * g
+        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
+        if group["amsgrad"]:
+            vmax = state["max_exp_avg_sq"]
+            xp.maximum(vmax, v, out=vmax)
+            v = vmax
+        denom = xp.sqrt(v) / math.sqrt(bc2) + eps
+        p.data -= (lr / bc1) * (m / denom)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: p *= 1 - lr * weight_decay before the Adam step."""
+
+    decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+class RMSprop(Optimizer):
+    """s = alpha s + (1 - alpha) g^2;  avg = sqrt(s - gbar^2 if centered else s) + eps;
+    p -= lr g / avg  (or through a momentum buffer b = momentum b + g / avg)."""
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
+                 maximize=False):
+        _check("RMSprop", lr >= 0, f"learning rate {lr}")
+        _check("RMSprop", alpha >= 0, f"alpha {alpha}")
+        _check("RMSprop", momentum >= 0, f"momentum {momentum}")
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                                      centered=centered, maximize=maximize))
+
+    def _update(self, group, p, g, state):
+        xp = p.xp
+        alpha, eps, wd, momentum = group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            if momentum > 0:
+                state["momentum_buffer"] = xp.zeros_like(p.data)
+            if group["centered"]:
+                state["grad_avg"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        if wd:
+            g = g + wd * p.data
+        s = state["square_avg"]
+        s *= alpha
+        s += (1 - alpha) * g * g
+        if group["centered"]:
+            ga = state["grad_avg"]
+            ga += (g - ga) * (1 - alpha)
+            avg = xp.sqrt(s - ga * ga) + eps
+        else:
+            avg = xp.sqrt(s) + eps
+        if momentum > 0:
+            buf = state["momentum_buffer"]
+            buf *= momentum
+            buf += g / avg
+            p.data -= group["lr"] * buf
+        else:
+            p.data -= group["lr"] * (g / avg)
+
+
+class Adagrad(Optimizer):
+    """sum += g^2;  p -= lr / (1 + (t - 1) lr_decay) * g / (sqrt(sum) + eps)."""
+
+    def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
+                 maximize=False):
+        _check("Adagrad", lr >= 0, f"learning rate {lr}")
+        _check("Adagrad", lr_decay >= 0, f"lr_decay {lr_decay}")
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
+                                      initial_accumulator_value=initial_accumulator_value, maximize=maximize))
+
+    def _update(self, group, p, g, state):
+        xp = p.xp
+        if not state:
+            state["step"] = 0
+            state["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
+        state["step"] += 1
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
+        state["sum"] += g * g
+        p.data -= clr * (g / (xp.sqrt(state["sum"]) + group["eps"]))
+
+
+class Adadelta(Optimizer):
+    """s = rho s + (1 - rho) g^2;  d = sqrt(u + eps) / sqrt(s + eps) g;  u = rho u + (1 - rho) d^2;  p -= lr d."""
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+        _check("Adadelta", lr >= 0, f"learning rate {lr}")
+        _check("Adadelta", 0 <= rho <= 1, f"rho {rho}")
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
+
+    def _update(self, group, p, g, state):
+        xp = p.xp
+        rho, eps = group["rho"], group["eps"]
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = xp.zeros_like(p.data)
+            state["acc_delta"] = xp.zeros_like(p.data)
+        state["step"] += 1
+        if group["weight_decay"]:
+            g = g + group["weight_decay"] * p.data
+        s, u = state["square_avg"], state["acc_delta"]
+        s *= rho
+        s += (1 - rho) * g * g
+        delta = xp.sqrt(u + eps) / xp.sqrt(s + eps) * g
+        u *= rho
+        u += (1 - rho) * delta * delta
+        p.data -= group["lr"] * delta

@@ -1,0 +1,227 @@
+"""Parity of the Numba CPU backend with the numpy reference backend (and a few fixed torch cases)."""
+import importlib
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+cb = importlib.import_module("minigrad.backend.cpu_backend")
+nb = importlib.import_module("minigrad.backend.numpy_backend")
+
+DTYPES = [np.float32, np.float64]
+TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
+
+
+@pytest.fixture(scope="module")
+def kernel_matmul():
+    """Force the Numba GEMM even for shapes where the backend would hand off to np.matmul."""
+    old, cb._SMALL_MATMUL = cb._SMALL_MATMUL, 0
+    yield
+    cb._SMALL_MATMUL = old
+
+
+def _rand(rng, shape, dtype):
+    return rng.standard_normal(shape).astype(dtype)
+
+
+def test_api_matches_reference():
+    public = {k for k in vars(nb) if not k.startswith("_") and k not in ("np", "im2col", "col2im")}
+    for k in public:
+        assert hasattr(cb, k), k
+    assert cb.xp is np and cb.name == "numba" and cb.conv_output_size is nb.conv_output_size
+    n = cb.get_num_threads()
+    cb.set_num_threads(1)
+    assert cb.get_num_threads() == 1
+    cb.set_num_threads(n)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=25, deadline=None)
+@given(m=st.integers(1, 70), k=st.integers(1, 90), n=st.integers(1, 70), batch=st.sampled_from([(), (1,), (3,), (2, 1)]),
+       bbatch=st.sampled_from([(), (1,), (3,)]), ta=st.booleans(), tb=st.booleans(), seed=st.integers(0, 2**16))
+def test_matmul_parity(kernel_matmul, dtype, m, k, n, batch, bbatch, ta, tb, seed):
+    rng = np.random.default_rng(seed)
+    a = _rand(rng, batch + (k, m), dtype).swapaxes(-1, -2) if ta else _rand(rng, batch + (m, k), dtype)
+    b = _rand(rng, bbatch + (n, k), dtype).swapaxes(-1, -2) if tb else _rand(rng, bbatch + (k, n), dtype)
+    try:
+        want = nb.matmul(a, b)
+    except ValueError:
+        return  # batch shapes that do not broadcast
+    got = cb.matmul(a, b)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_allclose(got, want, **TOL[dtype])
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 600, 1), (97, 1, 131), (130, 1030, 67), (257, 300, 129)])
+def test_matmul_fixed_shapes(kernel_matmul, shape):
+    m, k, n = shape
+    rng = np.random.default_rng(1)
+    a, b = _rand(rng, (m, k), np.float32), _rand(rng, (k, n), np.float32)
+    np.testing.assert_allclose(cb.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_matmul_small_falls_back_and_other_dtypes():
+    a = np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(cb.matmul(a, a.T), a @ a.T)
+    i = np.arange(6).reshape(2, 3)
+    np.testing.assert_array_equal(cb.matmul(i, i.T), i @ i.T)
+
+
+conv_case = st.fixed_dictionaries(dict(
+    n=st.integers(1, 3), cg=st.integers(1, 4), og=st.integers(1, 5), groups=st.sampled_from([1, 1, 2, 3]),
+    h=st.integers(1, 12), w=st.integers(1, 12), kh=st.integers(1, 4), kw=st.integers(1, 4),
+    sh=st.integers(1, 3), sw=st.integers(1, 3), ph=st.integers(0, 2), pw=st.integers(0, 2),
+    dh=st.integers(1, 2), dw=st.integers(1, 2), seed=st.integers(0, 2**16)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(c=conv_case)
+def test_conv2d_parity(dtype, c):
+    stride, padding, dilation, g = (c["sh"], c["sw"]), (c["ph"], c["pw"]), (c["dh"], c["dw"]), c["groups"]
+    oh = nb.conv_output_size(c["h"], c["kh"], c["sh"], c["ph"], c["dh"])
+    ow = nb.conv_output_size(c["w"], c["kw"], c["sw"], c["pw"], c["dw"])
+    if oh < 1 or ow < 1:
+        return
+    rng = np.random.default_rng(c["seed"])
+    x = _rand(rng, (c["n"], c["cg"] * g, c["h"], c["w"]), dtype)
+    w = _rand(rng, (c["og"] * g, c["cg"], c["kh"], c["kw"]), dtype)
+    y = cb.conv2d_forward(x, w, stride, padding, dilation, g)
+    want = nb.conv2d_forward(x, w, stride, padding, dilation, g)
+    assert y.dtype == want.dtype
+    np.testing.assert_allclose(y, want, **TOL[dtype])
+    gy = _rand(rng, want.shape, dtype)
+    gx = cb.conv2d_backward_input(gy, w, x.shape, stride, padding, dilation, g)
+    assert gx.shape == x.shape and gx.dtype == x.dtype
+    np.testing.assert_allclose(gx, nb.conv2d_backward_input(gy, w, x.shape, stride, padding, dilation, g), **TOL[dtype])
+    gw = cb.conv2d_backward_weight(gy, x, w.shape, stride, padding, dilation, g)
+    assert gw.shape == w.shape and gw.dtype == w.dtype
+    np.testing.assert_allclose(gw, nb.conv2d_backward_weight(gy, x, w.shape, stride, padding, dilation, g), **TOL[dtype])
+
+
+def test_conv2d_noncontiguous_inputs():
+    rng = np.random.default_rng(2)
+    x = _rand(rng, (7, 7, 3, 2), np.float32).transpose(3, 2, 0, 1)      # (2, 3, 7, 7) view
+    w = _rand(rng, (3, 3, 3, 4), np.float32).transpose(3, 2, 0, 1)      # (4, 3, 3, 3) view
+    y = cb.conv2d_forward(x, w, (1, 1), (1, 1), (1, 1), 1)
+    np.testing.assert_allclose(y, nb.conv2d_forward(x, w, (1, 1), (1, 1), (1, 1), 1), rtol=1e-4, atol=1e-4)
+    gy = _rand(rng, y.shape[::-1], np.float32).T
+    np.testing.assert_allclose(cb.conv2d_backward_weight(gy, x, w.shape, (1, 1), (1, 1), (1, 1), 1),
+                               nb.conv2d_backward_weight(gy, x, w.shape, (1, 1), (1, 1), (1, 1), 1), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(cb.conv2d_backward_input(gy, w, x.shape, (1, 1), (1, 1), (1, 1), 1),
+                               nb.conv2d_backward_input(gy, w, x.shape, (1, 1), (1, 1), (1, 1), 1), rtol=1e-4, atol=1e-4)
+
+
+pool_case = st.fixed_dictionaries(dict(
+    n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 11), w=st.integers(1, 11),
+    kh=st.integers(1, 3), kw=st.integers(1, 3), sh=st.integers(1, 3), sw=st.integers(1, 3),
+    ph=st.integers(0, 1), pw=st.integers(0, 1), dh=st.integers(1, 2), dw=st.integers(1, 2),
+    ties=st.booleans(), seed=st.integers(0, 2**16)))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@settings(max_examples=30, deadline=None)
+@given(c=pool_case)
+def test_pool_parity(dtype, c):
+    k, s, p, d = (c["kh"], c["kw"]), (c["sh"], c["sw"]), (c["ph"], c["pw"]), (c["dh"], c["dw"])
+    if p[0] * 2 > k[0] or p[1] * 2 > k[1]:
+        return  # torch's rule: padding at most half the window, so every window sees the image
+    rng = np.random.default_rng(c["seed"])
+    shape = (c["n"], c["c"], c["h"], c["w"])
+    x = (rng.integers(0, 3, shape) if c["ties"] else rng.standard_normal(shape)).astype(dtype)
+    if nb.conv_output_size(c["h"], k[0], s[0], p[0], d[0]) >= 1 and nb.conv_output_size(c["w"], k[1], s[1], p[1], d[1]) >= 1:
+        y, idx = cb.max_pool2d_forward(x, k, s, p, d)
+        yr, idxr = nb.max_pool2d_forward(x, k, s, p, d)
+        np.testing.assert_array_equal(y, yr)
+        np.testing.assert_array_equal(idx, idxr)
+        assert y.dtype == x.dtype and idx.dtype == np.int64
+        gy = _rand(rng, y.shape, dtype)
+        np.testing.assert_allclose(cb.max_pool2d_backward(gy, idx, x.shape), nb.max_pool2d_backward(gy, idxr, x.shape),
+                                   **TOL[dtype])
+    if nb.conv_output_size(c["h"], k[0], s[0], p[0], 1) >= 1 and nb.conv_output_size(c["w"], k[1], s[1], p[1], 1) >= 1:
+        for cip in (True, False):
+            y = cb.avg_pool2d_forward(x, k, s, p, cip)
+            yr = nb.avg_pool2d_forward(x, k, s, p, cip)
+            assert y.dtype == x.dtype
+            np.testing.assert_allclose(y, yr, **TOL[dtype])
+            gy = _rand(rng, y.shape, dtype)
+            np.testing.assert_allclose(cb.avg_pool2d_backward(gy, x.shape, k, s, p, cip),
+                                       nb.avg_pool2d_backward(gy, x.shape, k, s, p, cip), **TOL[dtype])
+
+
+def test_max_pool_backward_rejects_bad_indices():
+    gy = np.ones((1, 1, 1, 1), np.float32)
+    with pytest.raises(IndexError):
+        cb.max_pool2d_backward(gy, np.full((1, 1, 1, 1), 9, np.int64), (1, 1, 3, 3))
+
+
+def test_fixed_cases_against_torch(kernel_matmul):
+    torch = pytest.importorskip("torch")
+    F = torch.nn.functional
+    rng = np.random.default_rng(3)
+    a, b = _rand(rng, (2, 65, 131), np.float32), _rand(rng, (131, 47), np.float32)
+    np.testing.assert_allclose(cb.matmul(a, b), (torch.from_numpy(a) @ torch.from_numpy(b)).numpy(), rtol=1e-4, atol=1e-4)
+    for stride, padding, dilation, groups in [((1, 1), (0, 0), (1, 1), 1), ((2, 2), (1, 1), (1, 1), 2), ((1, 2), (2, 1), (2, 1), 1)]:
+        x = torch.from_numpy(_rand(rng, (3, 4, 13, 12), np.float32)).requires_grad_()
+        w = torch.from_numpy(_rand(rng, (6, 4 // groups, 3, 3), np.float32)).requires_grad_()
+        y = F.conv2d(x, w, stride=stride, padding=padding, dilation=dilation, groups=groups)
+        gy = torch.from_numpy(_rand(rng, tuple(y.shape), np.float32))
+        y.backward(gy)
+        xn, wn, gyn = x.detach().numpy(), w.detach().numpy(), gy.numpy()
+        tol = dict(rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(cb.conv2d_forward(xn, wn, stride, padding, dilation, groups), y.detach().numpy(), **tol)
+        np.testing.assert_allclose(cb.conv2d_backward_input(gyn, wn, xn.shape, stride, padding, dilation, groups), x.grad.numpy(), **tol)
+        np.testing.assert_allclose(cb.conv2d_backward_weight(gyn, xn, wn.shape, stride, padding, dilation, groups), w.grad.numpy(), **tol)
+    x = torch.from_numpy(_rand(rng, (2, 3, 9, 8), np.float32)).requires_grad_()
+    y, idx = F.max_pool2d(x, 3, 2, 1, 1, return_indices=True)
+    yn, idxn = cb.max_pool2d_forward(x.detach().numpy(), (3, 3), (2, 2), (1, 1), (1, 1))
+    np.testing.assert_array_equal(yn, y.detach().numpy())
+    np.testing.assert_array_equal(idxn, idx.numpy())
+    y.backward(torch.ones_like(y))
+    np.testing.assert_allclose(cb.max_pool2d_backward(np.ones_like(yn), idxn, x.shape), x.grad.numpy())
+    ya = F.avg_pool2d(x, 3, 2, 1, count_include_pad=False)
+    np.testing.assert_allclose(cb.avg_pool2d_forward(x.detach().numpy(), (3, 3), (2, 2), (1, 1), False), ya.detach().numpy(),
+                               rtol=1e-5, atol=1e-6)
+
+
+BOUNDSCHECK_SCRIPT = r"""
+import importlib, numpy as np
+cb = importlib.import_module("minigrad.backend.cpu_backend")
+nb = importlib.import_module("minigrad.backend.numpy_backend")
+cb._SMALL_MATMUL = 0
+rng = np.random.default_rng(0)
+for a, b in [((5, 3), (3, 7)), ((2, 37, 19), (19, 21)), ((3, 1, 9), (1, 9, 5)), ((1, 1), (1, 1))]:
+    a = rng.standard_normal(a).astype(np.float32); b = rng.standard_normal(b).astype(np.float32)
+    assert np.allclose(cb.matmul(a, b), np.matmul(a, b), atol=1e-4)
+assert np.allclose(cb.matmul(a.T, b.T), np.matmul(a.T, b.T), atol=1e-4)
+for s, p, d, g in [((1, 1), (1, 1), (1, 1), 1), ((2, 3), (2, 0), (1, 2), 2)]:
+    x = rng.standard_normal((2, 4, 7, 9)).astype(np.float32); w = rng.standard_normal((6, 4 // g, 3, 2)).astype(np.float32)
+    y = cb.conv2d_forward(x, w, s, p, d, g); assert np.allclose(y, nb.conv2d_forward(x, w, s, p, d, g), atol=1e-4)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    assert np.allclose(cb.conv2d_backward_input(gy, w, x.shape, s, p, d, g), nb.conv2d_backward_input(gy, w, x.shape, s, p, d, g), atol=1e-4)
+    assert np.allclose(cb.conv2d_backward_weight(gy, x, w.shape, s, p, d, g), nb.conv2d_backward_weight(gy, x, w.shape, s, p, d, g), atol=1e-4)
+x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
+y, i = cb.max_pool2d_forward(x, (3, 2), (2, 2), (1, 1), (1, 2)); yr, ir = nb.max_pool2d_forward(x, (3, 2), (2, 2), (1, 1), (1, 2))
+assert (y == yr).all() and (i == ir).all()
+assert np.allclose(cb.max_pool2d_backward(y, i, x.shape), nb.max_pool2d_backward(y, i, x.shape))
+ya = cb.avg_pool2d_forward(x, (3, 3), (2, 1), (1, 1), False); assert np.allclose(ya, nb.avg_pool2d_forward(x, (3, 3), (2, 1), (1, 1), False))
+assert np.allclose(cb.avg_pool2d_backward(ya, x.shape, (3, 3), (2, 1), (1, 1), False), nb.avg_pool2d_backward(ya, x.shape, (3, 3), (2, 1), (1, 1), False))
+print("BOUNDSCHECK-OK")
+"""
+
+
+def test_no_out_of_bounds_access_under_boundscheck(request, tmp_path):
+    """Recompile the kernels with NUMBA_BOUNDSCHECK=1 (an IndexError on any bad access) and rerun a small suite.
+
+    NUMBA_CACHE_DIR points at a folder of pytest's cache, so the bounds-checked builds never mix
+    with the normal ones but are reused by later runs (the first run compiles for ~25 s).
+    """
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    cache_dir = cache.mkdir("numba-boundscheck") if cache is not None else tmp_path
+    env = dict(os.environ, NUMBA_BOUNDSCHECK="1", NUMBA_CACHE_DIR=str(cache_dir))
+    r = subprocess.run([sys.executable, "-c", BOUNDSCHECK_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "BOUNDSCHECK-OK" in r.stdout
