@@ -6,6 +6,7 @@ that gradients of gradients (`create_graph=True`) come for free. Calling a Funct
 Tensors records it as the output's `grad_fn`; `backward()` walks those records from the
 output back to the leaves in reverse topological order and sums the gradients.
 """
+import functools
 import weakref
 
 import numpy as np
@@ -21,15 +22,15 @@ def is_grad_enabled():
     return GradMode.enabled
 
 
-class set_grad_enabled:
-    """Context manager (and decorator) that turns graph recording on or off."""
+class _GradModeSwitch:
+    """Context manager and decorator that sets graph recording to `mode` for a block."""
 
-    def __init__(self, mode=True):
-        self.mode = bool(mode)
-        self.prev = GradMode.enabled
-        GradMode.enabled = self.mode  # takes effect at once, like torch.set_grad_enabled(False)
+    def __init__(self, mode):
+        self.mode = mode
 
     def __enter__(self):
+        self.prev = GradMode.enabled
+        GradMode.enabled = self.mode
         return self
 
     def __exit__(self, *exc):
@@ -37,54 +38,42 @@ class set_grad_enabled:
 
     def __call__(self, func):
         mode = self.mode
-        GradMode.enabled = self.prev  # used as a decorator: restore what construction changed
 
+        @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            with set_grad_enabled(mode):
+            with _GradModeSwitch(mode):
                 return func(*args, **kwargs)
-
-        wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = func.__name__, func.__doc__, func
         return wrapper
 
 
-class no_grad(set_grad_enabled):
+class no_grad(_GradModeSwitch):
     """`with no_grad():` runs ops without recording a graph (inference, optimiser steps)."""
 
     def __init__(self):
-        self.mode = False
-        self.prev = GradMode.enabled
-
-    def __enter__(self):
-        GradMode.enabled = False
-        return self
-
-    def __call__(self, func):
-        def wrapper(*args, **kwargs):
-            with no_grad():
-                return func(*args, **kwargs)
-
-        wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = func.__name__, func.__doc__, func
-        return wrapper
+        super().__init__(False)
 
 
-class enable_grad(no_grad):
+class enable_grad(_GradModeSwitch):
     """Turn recording back on inside a `no_grad` block."""
 
     def __init__(self):
-        self.mode = True
+        super().__init__(True)
+
+
+class set_grad_enabled(_GradModeSwitch):
+    """Like torch: switches at once when called, restores at the end of a `with` block."""
+
+    def __init__(self, mode=True):
+        super().__init__(bool(mode))
         self.prev = GradMode.enabled
+        GradMode.enabled = self.mode
 
     def __enter__(self):
-        GradMode.enabled = True
         return self
 
     def __call__(self, func):
-        def wrapper(*args, **kwargs):
-            with enable_grad():
-                return func(*args, **kwargs)
-
-        wrapper.__name__, wrapper.__doc__, wrapper.__wrapped__ = func.__name__, func.__doc__, func
-        return wrapper
+        GradMode.enabled = self.prev  # used as a decorator: undo the switch made by __init__
+        return super().__call__(func)
 
 
 class Function:

@@ -9,7 +9,7 @@ from .. import ops
 from ..ops import conv as _conv
 from ..ops import loss as _loss
 from ..ops import pool as _pool
-from ..ops.elementwise import _xp
+from ..ops._array import array_module as _xp
 from ..tensor import Tensor
 
 relu, leaky_relu, gelu, sigmoid, tanh = ops.relu, ops.leaky_relu, ops.gelu, ops.sigmoid, ops.tanh

@@ -8,16 +8,12 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ._array import array_module as _xp
 from .shape import sum_to
 
 
-def _xp(a):
-    return np if type(a) is np.ndarray else _cupy_module(a)
 
 
-def _cupy_module(a):
-    import cupy
-    return cupy if isinstance(a, cupy.ndarray) else np
 
 
 # ---------------------------------------------------------------- arithmetic

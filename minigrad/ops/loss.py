@@ -7,13 +7,9 @@ and the gradient is  dloss_i/dx_i = softmax(x_i) * sum_c a_ic - a_i.
 import numpy as np
 
 from ..autograd import Function
+from ._array import array_module as _xp
 
 
-def _xp(a):
-    if type(a) is np.ndarray:
-        return np
-    import cupy
-    return cupy
 
 
 class CrossEntropy(Function):

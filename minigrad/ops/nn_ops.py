@@ -8,14 +8,10 @@ BCE:        l = -w (t log x + (1 - t) log(1 - x)), each log clamped at -100 like
 import numpy as np
 
 from ..autograd import Function
+from ._array import array_module as _xp
 from .shape import ScatterAdd
 
 
-def _xp(a):
-    if type(a) is np.ndarray:
-        return np
-    import cupy
-    return cupy
 
 
 class Embedding(Function):

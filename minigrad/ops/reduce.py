@@ -6,6 +6,7 @@ over them.
 import numpy as np
 
 from ..autograd import Function
+from ._array import array_module as _xp
 
 
 def normalize_axis(axis, ndim, op="reduce"):
@@ -77,7 +78,7 @@ class LogSumExp(Function):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        xp = np if type(x) is np.ndarray else __import__("cupy")
+        xp = _xp(x)
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m

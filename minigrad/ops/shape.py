@@ -6,13 +6,9 @@ sum over the broadcast dimensions, scatter-add it to the indexed places, slice i
 import numpy as np
 
 from ..autograd import Function
+from ._array import array_module as _xp
 
 
-def _xp(a):
-    if type(a) is np.ndarray:
-        return np
-    import cupy
-    return cupy
 
 
 class Reshape(Function):

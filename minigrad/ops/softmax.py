@@ -6,13 +6,9 @@ log_softmax:  y = x - logsumexp(x);                  dx = gy - exp(y) * sum(gy)
 import numpy as np
 
 from ..autograd import Function
+from ._array import array_module as _xp
 
 
-def _xp(a):
-    if type(a) is np.ndarray:
-        return np
-    import cupy
-    return cupy
 
 
 class Softmax(Function):
