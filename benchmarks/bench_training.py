@@ -44,7 +44,7 @@ def _lib(name):
     if name == "torch":
         import torch
         return torch, torch.nn, torch.nn.functional, torch.optim, torch.from_numpy
-    import minigrad
+    import minigrad  # after torch: its OpenMP pool keeps its own settings
     import minigrad.nn.functional as F
     return minigrad, minigrad.nn, F, minigrad.optim, minigrad.from_numpy
 
@@ -98,7 +98,7 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     except ImportError:
         libs = [lib for lib in libs if lib != "torch"]
-    import minigrad
+    import minigrad  # after torch: its OpenMP pool keeps its own settings
     minigrad.set_num_threads(args.threads)
     rows = []
     cases = [("train", "cnn", 64), ("train", "mlp", 64), ("train", "rnn", 64), ("infer", "cnn", 1000)]

@@ -29,6 +29,7 @@ def _rand(rng, shape, dtype):
 
 def test_api_matches_reference():
     public = {k for k in vars(nb) if not k.startswith("_") and k not in ("np", "im2col", "col2im")}
+    assert callable(cb.gemm)  # the Numba GEMM itself, whatever matmul dispatches to
     for k in public:
         assert hasattr(cb, k), k
     assert cb.xp is np and cb.name == "numba" and cb.conv_output_size is nb.conv_output_size
@@ -50,7 +51,7 @@ def test_matmul_parity(kernel_matmul, dtype, m, k, n, batch, bbatch, ta, tb, see
         want = nb.matmul(a, b)
     except ValueError:
         return  # batch shapes that do not broadcast
-    got = cb.matmul(a, b)
+    got = cb.gemm(a, b)
     assert got.dtype == want.dtype and got.shape == want.shape
     np.testing.assert_allclose(got, want, **TOL[dtype])
 
@@ -60,6 +61,7 @@ def test_matmul_fixed_shapes(kernel_matmul, shape):
     m, k, n = shape
     rng = np.random.default_rng(1)
     a, b = _rand(rng, (m, k), np.float32), _rand(rng, (k, n), np.float32)
+    np.testing.assert_allclose(cb.gemm(a, b), a @ b, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(cb.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
 
 
@@ -163,7 +165,7 @@ def test_fixed_cases_against_torch(kernel_matmul):
     F = torch.nn.functional
     rng = np.random.default_rng(3)
     a, b = _rand(rng, (2, 65, 131), np.float32), _rand(rng, (131, 47), np.float32)
-    np.testing.assert_allclose(cb.matmul(a, b), (torch.from_numpy(a) @ torch.from_numpy(b)).numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(cb.gemm(a, b), (torch.from_numpy(a) @ torch.from_numpy(b)).numpy(), rtol=1e-4, atol=1e-4)
     for stride, padding, dilation, groups in [((1, 1), (0, 0), (1, 1), 1), ((2, 2), (1, 1), (1, 1), 2), ((1, 2), (2, 1), (2, 1), 1)]:
         x = torch.from_numpy(_rand(rng, (3, 4, 13, 12), np.float32)).requires_grad_()
         w = torch.from_numpy(_rand(rng, (6, 4 // groups, 3, 3), np.float32)).requires_grad_()
@@ -195,8 +197,8 @@ cb._SMALL_MATMUL = 0
 rng = np.random.default_rng(0)
 for a, b in [((5, 3), (3, 7)), ((2, 37, 19), (19, 21)), ((3, 1, 9), (1, 9, 5)), ((1, 1), (1, 1))]:
     a = rng.standard_normal(a).astype(np.float32); b = rng.standard_normal(b).astype(np.float32)
-    assert np.allclose(cb.matmul(a, b), np.matmul(a, b), atol=1e-4)
-assert np.allclose(cb.matmul(a.T, b.T), np.matmul(a.T, b.T), atol=1e-4)
+    assert np.allclose(cb.gemm(a, b), np.matmul(a, b), atol=1e-4)
+assert np.allclose(cb.gemm(a.T, b.T), np.matmul(a.T, b.T), atol=1e-4)
 for s, p, d, g in [((1, 1), (1, 1), (1, 1), 1), ((2, 3), (2, 0), (1, 2), 2)]:
     x = rng.standard_normal((2, 4, 7, 9)).astype(np.float32); w = rng.standard_normal((6, 4 // g, 3, 2)).astype(np.float32)
     y = cb.conv2d_forward(x, w, s, p, d, g); assert np.allclose(y, nb.conv2d_forward(x, w, s, p, d, g), atol=1e-4)

@@ -1,117 +1,139 @@
-"""Conv2d data-movement kernels; the arithmetic is done by matmul.gemm_nt.
+"""Conv2d kernels: patch gathering (im2row / im2col), its adjoint, and a direct convolution.
 
-Scheme (implicit GEMM through explicit patch matrices, NCHW, groups G, Kc = C/G * KH * KW,
-P = OH * OW, taps ordered (c, i, j) to match w.reshape(O, Kc)):
-  * forward:          rows = im2row(x)  (N, G, P, Kc);  y[n, g] = w[g] @ rows[n, g].T
-  * backward weight:  cols = im2col_k(x) (G, Kc, N*P);  gw[g]  = gy[g] (Og, N*P) @ cols[g].T
-  * backward input:   stride 1 -> a forward conv of gy with the flipped, transposed weights
-                      (contracts over O*KH*KW, long enough for the dot-product GEMM);
-                      otherwise dcols = gy^T @ w per (n, g) then col2im_rows scatters them back.
-Every kernel runs prange over (image, channel) planes, so no two threads write one element.
+Scheme (NCHW, groups G, Cg = C / G, Kc = Cg * KH * KW, P = OH * OW; taps ordered (c, i, j)
+to match w.reshape(O, Kc)). The wrapper pads x once, so every kernel here is branch-free:
+  * forward, long Kc:  rows = im2row(x channels-last) (N, G, P, Kc), taps (i, j, c);
+                       y[n, g] = w[g] @ rows[n, g].T (gemm_nt)
+  * forward, short Kc: conv_direct - for each tap, y[n, o] += w[o, c, i, j] * shifted x plane;
+                       the inner loop runs along a whole (wide) plane, so it vectorises
+  * backward weight:   cols = im2col(xp) (G, Kc, N*P);  gw[g] = gy[g] (Og, N*P) @ cols[g].T
+  * backward input:    dcols[n, g] = w[g].T @ gy[n, g]  (Kc, P), then col2im adds each tap's
+                       plane back onto the padded gradient (im2col's adjoint)
+Every kernel runs prange over independent (image, channel) planes: no two threads write one element.
 """
 import numpy as np
 from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def im2row(x, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow):
-    """x: (N, C, H, W) -> rows: (N, G, OH*OW, Cg*KH*KW), zero where the window hits padding.
+def im2row(xcl, kh, kw, sh, sw, dh, dw, groups, oh, ow):
+    """xcl: padded, channels-last (N, Hp, Wp, C) -> rows: (N, G, OH*OW, KH*KW*Cg).
 
-    One task per (image, group) walks output pixels and writes each row contiguously; the
-    image's planes it reads stay in L1/L2.
+    Taps are ordered (i, j, c) here, so each tap copies Cg channels that sit side by side;
+    the caller orders the weights the same way.
     """
-    n, c, h, w = x.shape
+    n, c = xcl.shape[0], xcl.shape[3]
     cg = c // groups
-    kk = cg * kh * kw
-    rows = np.empty((n, groups, oh * ow, kk), dtype=x.dtype)
-    zero = x.dtype.type(0)
+    rows = np.empty((n, groups, oh * ow, kh * kw * cg), dtype=xcl.dtype)
     for ng in prange(n * groups):
         b = ng // groups
         g = ng % groups
+        out = rows[b, g]
         for r in range(oh):
             for q in range(ow):
-                row = rows[b, g, r * ow + q]
+                row = out[r * ow + q]
                 col = 0
-                for cl in range(cg):
-                    ch = g * cg + cl
-                    for i in range(kh):
-                        hi = r * sh - ph + i * dh
-                        for j in range(kw):
-                            wi = q * sw - pw + j * dw
-                            v = zero
-                            if 0 <= hi < h and 0 <= wi < w:
-                                v = x[b, ch, hi, wi]
-                            row[col] = v
-                            col += 1
+                for i in range(kh):
+                    line = xcl[b, r * sh + i * dh]
+                    for j in range(kw):
+                        src = line[q * sw + j * dw, g * cg:]
+                        for cl in range(cg):
+                            row[col + cl] = src[cl]
+                        col += cg
     return rows
 
 
 @njit(cache=True, parallel=True)
-def im2col_k(x, kh, kw, sh, sw, ph, pw, dh, dw, groups, oh, ow):
-    """x: (N, C, H, W) -> cols: (G, Cg*KH*KW, N*OH*OW), the patch matrix with k as the row."""
-    n, c, h, w = x.shape
+def im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
+    """xp: padded (N, C, Hp, Wp) -> cols: (G, Cg*KH*KW, N*OH*OW), the patch matrix with k as the row."""
+    n, c = xp.shape[0], xp.shape[1]
     cg = c // groups
-    kk = cg * kh * kw
     p = oh * ow
-    cols = np.empty((groups, kk, n * p), dtype=x.dtype)
-    zero = x.dtype.type(0)
+    cols = np.empty((groups, cg * kh * kw, n * p), dtype=xp.dtype)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
         g = ch // cg
-        base = (ch % cg) * kh * kw
+        plane = xp[b, ch]
         for i in range(kh):
             for j in range(kw):
-                col = base + i * kw + j
+                dst = cols[g, (ch % cg) * kh * kw + i * kw + j]
                 for r in range(oh):
-                    hi = r * sh - ph + i * dh
+                    src = plane[r * sh + i * dh]
+                    off = b * p + r * ow
                     for q in range(ow):
-                        wi = q * sw - pw + j * dw
-                        v = zero
-                        if 0 <= hi < h and 0 <= wi < w:
-                            v = x[b, ch, hi, wi]
-                        cols[g, col, b * p + r * ow + q] = v
+                        dst[off + q] = src[q * sw + j * dw]
     return cols
 
 
 @njit(cache=True, parallel=True)
-def col2im_rows(dcols, c, h, w, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """dcols: (N, G, OH*OW, Cg*KH*KW) -> gx: (N, C, H, W), summing every patch back (im2row's adjoint)."""
-    n, groups, p, kk = dcols.shape
+def col2im(dcols, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow):
+    """dcols: (N, G, Cg*KH*KW, OH*OW) -> padded gradient (N, C, Hp, Wp): every tap's plane added back."""
+    n, groups = dcols.shape[0], dcols.shape[1]
     cg = c // groups
-    gx = np.zeros((n, c, h, w), dtype=dcols.dtype)
+    gxp = np.zeros((n, c, hp, wp), dtype=dcols.dtype)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
         g = ch // cg
-        base = (ch % cg) * kh * kw
+        plane = gxp[b, ch]
         for i in range(kh):
             for j in range(kw):
-                col = base + i * kw + j
+                src = dcols[b, g, (ch % cg) * kh * kw + i * kw + j]
                 for r in range(oh):
-                    hi = r * sh - ph + i * dh
-                    if 0 <= hi < h:
-                        for q in range(ow):
-                            wi = q * sw - pw + j * dw
-                            if 0 <= wi < w:
-                                gx[b, ch, hi, wi] += dcols[b, g, r * ow + q, col]
-    return gx
+                    dst = plane[r * sh + i * dh]
+                    off = r * ow
+                    for q in range(ow):
+                        dst[q * sw + j * dw] += src[off + q]
+    return gxp
 
 
-@njit(cache=True, parallel=True)
-def flip_transpose_weight(w, groups):
-    """w: (O, Cg, KH, KW) -> w2: (C, Og, KH, KW), w2[g*Cg + c, o] = w[g*Og + o, c] rotated 180 degrees."""
+@njit(cache=True, parallel=True, fastmath=True)
+def conv_direct(xp, w, sh, sw, dh, dw, groups, oh, ow):
+    """xp: padded (N, C, Hp, Wp), w: (O, Cg, KH, KW) -> y: (N, O, OH, OW), tap by tap.
+
+    Stride 1 uses "wide" rows: output pixel t = r * Wp + q of a plane reads input t + i*dh*Wp + j*dw,
+    so each tap is ONE long contiguous multiply-add over the plane (it vectorises); the columns
+    q >= OW of the wide result are junk and are cropped by the caller.
+    """
+    n, c, hp, wp = xp.shape
     o, cg, kh, kw = w.shape
     og = o // groups
-    w2 = np.empty((cg * groups, og, kh, kw), dtype=w.dtype)
-    for oc in prange(o * cg):
-        oo = oc // cg
-        c = oc % cg
+    if sh == 1 and sw == 1:
+        span = (oh - 1) * wp + ow  # last read: span - 1 + (kh-1)*dh*wp + (kw-1)*dw == hp*wp - 1
+        flat = xp.reshape(n, c, hp * wp)
+        y = np.zeros((n, o, oh * wp), dtype=xp.dtype)
+        for no in prange(n * o):
+            b = no // o
+            oo = no % o
+            g = oo // og
+            out = y[b, oo]
+            for cl in range(cg):
+                src = flat[b, g * cg + cl]
+                for i in range(kh):
+                    for j in range(kw):
+                        wv = w[oo, cl, i, j]
+                        seg = src[i * dh * wp + j * dw:]
+                        for t in range(span):
+                            out[t] += wv * seg[t]
+        return y.reshape(n, o, oh, wp)[:, :, :, :ow]
+    y = np.zeros((n, o, oh, ow), dtype=xp.dtype)
+    for no in prange(n * o):
+        b = no // o
+        oo = no % o
         g = oo // og
-        for i in range(kh):
-            for j in range(kw):
-                w2[g * cg + c, oo % og, i, j] = w[oo, c, kh - 1 - i, kw - 1 - j]
-    return w2
+        out = y[b, oo]
+        for r in range(oh):
+            dst = out[r]
+            for cl in range(cg):
+                plane = xp[b, g * cg + cl]
+                for i in range(kh):
+                    src = plane[r * sh + i * dh]
+                    for j in range(kw):
+                        wv = w[oo, cl, i, j]
+                        for q in range(ow):
+                            dst[q] += wv * src[q * sw + j * dw]
+    return y
 
 
 @njit(cache=True, parallel=True)
@@ -124,7 +146,9 @@ def group_major(gy, groups):
     for oc in prange(o):
         g = oc // og
         for b in range(n):
+            src = gy[b, oc]
+            dst = out[g, oc % og]
             for r in range(oh):
                 for q in range(ow):
-                    out[g, oc % og, b * p + r * ow + q] = gy[b, oc, r, q]
+                    dst[b * p + r * ow + q] = src[r, q]
     return out

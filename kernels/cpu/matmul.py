@@ -17,6 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 MR = 4        # rows of A per micro tile
+MC = 64       # rows of A packed at a time
 NR = 4        # rows of Bt (columns of C) per micro tile
 KC_MAX = 384  # longest k block
 PAD = 16      # spare elements per packed row
@@ -87,13 +88,26 @@ def _micro_4x4(kcp, Ap, ia, Bp, jb, C, ci, cj, m_end, n_end, zero):
                         C[ci + i, cj + j] += row[j]
 
 
+@njit(cache=True, inline="always")
+def _pack(dst, src, r0, nrows, k0, kk, kcp, zero):
+    """dst[r, :kcp] = src[r0 + r, k0:k0 + kk] zero-padded to kcp, for r < nrows (row by row: unit stride)."""
+    for r in range(nrows):
+        d = dst[r]
+        s = src[r0 + r, k0:]
+        for k in range(kk):
+            d[k] = s[k]
+        for k in range(kk, kcp):
+            d[k] = zero
+
+
 @njit(cache=True, parallel=True, fastmath=True)
-def gemm_nt(A, Bt, C, a_idx, b_idx, MC, NC, KS):
+def gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
     """A: (na, M, K), Bt: (nb, N, K), C: (KS, nt, M, N), all C-contiguous; a_idx, b_idx: (nt,) int64.
 
     C[s, t] += A[a_idx[t]][:, ks] @ Bt[b_idx[t]][:, ks].T over the s-th of KS slices ks of K
-    (sum C over axis 0 afterwards when KS > 1). MC, NC (multiples of 4): rows of A and of Bt
-    per task. C must be initialised (zeros).
+    (sum C over axis 0 afterwards when KS > 1). A task owns MG rows x NC columns of one C[s, t]
+    (MG, NC multiples of 4): per k block it packs its Bt panel once, then packs A in MC-row
+    blocks and sweeps the micro-kernel over them. C must be initialised (zeros).
     """
     _, nt, M, N = C.shape
     K = A.shape[2]
@@ -101,42 +115,35 @@ def gemm_nt(A, Bt, C, a_idx, b_idx, MC, NC, KS):
     kslice = (K + KS - 1) // KS
     nkb = (kslice + KC_MAX - 1) // KC_MAX
     kc = ((kslice + nkb - 1) // nkb + 15) // 16 * 16   # even split of the slice, rounded to a zmm
-    nmb = (M + MC - 1) // MC
+    nmg = (M + MG - 1) // MG
     nnb = (N + NC - 1) // NC
-    for task in prange(KS * nt * nmb * nnb):
-        s = task // (nt * nmb * nnb)
-        task2 = task % (nt * nmb * nnb)
-        t = task2 // (nmb * nnb)
-        r = task2 % (nmb * nnb)
-        i0 = (r // nnb) * MC
+    for task in prange(KS * nt * nmg * nnb):
+        s = task // (nt * nmg * nnb)
+        task2 = task % (nt * nmg * nnb)
+        t = task2 // (nmg * nnb)
+        r = task2 % (nmg * nnb)
+        g0 = (r // nnb) * MG
+        g1 = min(M, g0 + MG)
         j0 = (r % nnb) * NC
+        nj = min(N, j0 + NC) - j0
+        ncols = (nj + NR - 1) // NR * NR
         kbeg = s * kslice
         kend = min(K, kbeg + kslice)
-        mi = min(M, i0 + MC) - i0
-        nj = min(N, j0 + NC) - j0
-        mrows = (mi + MR - 1) // MR * MR
-        ncols = (nj + NR - 1) // NR * NR
-        Ap = np.zeros((MC, kc + PAD), dtype=A.dtype)
-        Bp = np.zeros((NC, kc + PAD), dtype=A.dtype)
+        # rows past an edge hold garbage: the micro-kernel never stores their results
+        Ap = np.empty((MC, kc + PAD), dtype=A.dtype)
+        Bp = np.empty((NC, kc + PAD), dtype=A.dtype)
         At = A[a_idx[t]]
-        Bb = Bt[b_idx[t]]
         Ct = C[s, t]
         for k0 in range(kbeg, kend, kc):
             kk = min(kend, k0 + kc) - k0
             kcp = (kk + 15) // 16 * 16
-            for i in range(mi):
-                for k in range(kk):
-                    Ap[i, k] = At[i0 + i, k0 + k]
-                for k in range(kk, kcp):
-                    Ap[i, k] = zero
-            for j in range(nj):
-                for k in range(kk):
-                    Bp[j, k] = Bb[j0 + j, k0 + k]
-                for k in range(kk, kcp):
-                    Bp[j, k] = zero
-            for ia in range(0, mrows, MR):
-                for jb in range(0, ncols, NR):
-                    _micro_4x4(kcp, Ap, ia, Bp, jb, Ct, i0 + ia, j0 + jb, i0 + mi, j0 + nj, zero)
+            _pack(Bp, Bt[b_idx[t]], j0, nj, k0, kk, kcp, zero)
+            for i0 in range(g0, g1, MC):
+                mi = min(g1, i0 + MC) - i0
+                _pack(Ap, At, i0, mi, k0, kk, kcp, zero)
+                for ia in range(0, (mi + MR - 1) // MR * MR, MR):
+                    for jb in range(0, ncols, NR):
+                        _micro_4x4(kcp, Ap, ia, Bp, jb, Ct, i0 + ia, j0 + jb, i0 + mi, j0 + nj, zero)
     return C
 
 

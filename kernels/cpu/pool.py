@@ -7,37 +7,57 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def max_pool2d_forward(x, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow):
-    """x: (N, C, H, W) -> y (N, C, OH, OW), idx (N, C, OH, OW) int64 = row * W + col of each max.
-
-    Padding counts as -inf (its index may then fall outside the plane, exactly like the
-    reference); NaN wins like np.argmax.
+def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
+    """xp: (N, C, H + 2ph, W + 2pw) padded with -inf -> y (N, C, OH, OW) and idx (N, C, OH, OW):
+    int64 row * W + col of each max in the unpadded plane (of width w). NaN wins like np.argmax.
     """
-    n, c, h, w = x.shape
-    y = np.empty((n, c, oh, ow), dtype=x.dtype)
+    n, c = xp.shape[0], xp.shape[1]
+    y = np.empty((n, c, oh, ow), dtype=xp.dtype)
     idx = np.empty((n, c, oh, ow), dtype=np.int64)
-    ninf = -np.inf
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
+        plane = xp[b, ch]
+        ys = y[b, ch]
+        ids = idx[b, ch]
+        if kh == 2 and kw == 2 and dh == 1 and dw == 1:  # the common 2x2 window, unrolled
+            for r in range(oh):
+                l0 = plane[r * sh]
+                l1 = plane[r * sh + 1]
+                for q in range(ow):
+                    c0 = q * sw
+                    best = l0[c0]
+                    tap = 0
+                    v = l0[c0 + 1]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        tap = 1
+                    v = l1[c0]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        tap = 2
+                    v = l1[c0 + 1]
+                    if v > best or (v != v and best == best):
+                        best = v
+                        tap = 3
+                    ys[r, q] = best
+                    ids[r, q] = (r * sh + tap // 2 - ph) * w + (c0 + tap % 2 - pw)
+            continue
         for r in range(oh):
             for q in range(ow):
-                best = ninf
-                arg = 0
-                first = True
+                best = plane[r * sh, q * sw]
+                bi = r * sh
+                bj = q * sw
                 for i in range(kh):
-                    hi = r * sh - ph + i * dh
+                    line = plane[r * sh + i * dh]
                     for j in range(kw):
-                        wi = q * sw - pw + j * dw
-                        v = ninf
-                        if 0 <= hi < h and 0 <= wi < w:
-                            v = x[b, ch, hi, wi]
-                        if first or v > best or (v != v and best == best):
+                        v = line[q * sw + j * dw]
+                        if v > best or (v != v and best == best):
                             best = v
-                            arg = hi * w + wi
-                            first = False
-                y[b, ch, r, q] = best
-                idx[b, ch, r, q] = arg
+                            bi = r * sh + i * dh
+                            bj = q * sw + j * dw
+                ys[r, q] = best
+                ids[r, q] = (bi - ph) * w + (bj - pw)
     return y, idx
 
 

@@ -7,11 +7,18 @@ thread splits, and fall back to numpy where numpy is faster or the dtype is not 
 Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding, dilation are pairs.
 """
 import math
+import os
 
-import numba
+# Idle OpenMP threads sleep instead of spinning: on a few cores the spinning workers of one
+# parallel region steal the CPU from OpenBLAS calls and other processes in between (measured
+# on 2 cores: a 2-thread conv2d forward took 16 ms spinning vs 4.3 ms sleeping, under load).
+# Read once, when Numba first starts its OpenMP pool; set the variable yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402
 import numpy as np
 
-from minigrad.kernels.cpu import conv as _conv
+from minigrad.kernels.cpu import conv as _conv  # noqa: E402
 from minigrad.kernels.cpu import matmul as _mm
 from minigrad.kernels.cpu import pool as _pool
 
@@ -22,8 +29,11 @@ name = "numba"
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Below this many multiply-adds np.matmul (OpenBLAS) wins: our kernel pays a parallel launch
-# plus packing (measured crossover on a 2-core Zen 4: about 96^3).
+# Dispatch of the matmul op, by measurement on this 2-core AVX-512 machine (benchmarks/): OpenBLAS
+# beats our kernel on single 2-D products (ours reaches ~0.6-0.75x of it at N = 1024), while for
+# stacks of small products (conv-shaped batches, where numpy loops matrix by matrix) ours wins.
+# So: products with a 2-D right operand -> np.matmul; stacks of at least this many
+# multiply-adds each -> gemm_nt.
 _SMALL_MATMUL = 96 ** 3
 
 
@@ -37,16 +47,19 @@ def get_num_threads():
 
 
 def _blocks(nt, m, n, k):
-    """Task shape for gemm_nt: (MC, NC, KS) so that the tasks cover every thread evenly."""
+    """Task shape for gemm_nt: (MG rows, NC columns, KS k-slices) so that the tasks cover every thread."""
     threads = numba.get_num_threads()
-    mc = 64 if m > 32 else (m + 3) // 4 * 4
     nblk = max(1, -(-n // 256))
     nc = -(-(-(-n // nblk)) // 4) * 4          # balanced column blocks of at most 256
-    tasks = nt * -(-m // mc) * -(-n // nc)
+    tasks = nt * -(-n // nc)
+    mg = -(-m // 4) * 4                         # a task sweeps all rows: its B panel is packed once
+    if tasks < threads:                         # too few: split the rows, then (long k) the k axis
+        mg = max(4, -(-(-(-m // -(-threads // tasks))) // 4) * 4)
+        tasks *= -(-m // mg)
     ks = 1
-    if tasks < threads:                         # too few tiles: also split the k axis
+    if tasks < threads:
         ks = max(1, min(-(-threads // tasks) * 2, k // 1024))
-    return mc, nc, ks
+    return mg, nc, ks
 
 
 def _gemm_nt(A, Bt, a_idx, b_idx, nt):
@@ -56,42 +69,36 @@ def _gemm_nt(A, Bt, a_idx, b_idx, nt):
     assert A.shape[2] == Bt.shape[2] and A.dtype == Bt.dtype
     assert a_idx.shape == (nt,) and b_idx.shape == (nt,)
     assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0] and 0 <= b_idx.min() and b_idx.max() < Bt.shape[0])
-    mc, nc, ks = _blocks(nt, m, n, k)
+    mg, nc, ks = _blocks(nt, m, n, k)
     C = np.zeros((ks, nt, m, n), dtype=A.dtype)
     if nt and m and n and k:
-        _mm.gemm_nt(A, Bt, C, a_idx, b_idx, mc, nc, ks)
+        _mm.gemm_nt(A, Bt, C, a_idx, b_idx, mg, nc, ks)
     return C[0] if ks == 1 else C.sum(axis=0)
 
 
-def _is_contig_T(b):
-    """True when b's last two axes are a transposed view of C-contiguous memory."""
-    return b.ndim == 2 and b.T.flags.c_contiguous and not b.flags.c_contiguous
+def gemm(a, b):
+    """a: (..., M, K) @ b: (..., K, N) on our Numba kernel, always (the benchmarks call this)."""
+    m, k = a.shape[-2:]
+    n = b.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    A = np.ascontiguousarray(a).reshape(-1, m, k)
+    Bt = _mm.transpose_last2(np.ascontiguousarray(b).reshape(-1, k, n))
+    a_idx = np.broadcast_to(np.arange(A.shape[0]).reshape(a.shape[:-2]), batch).ravel()
+    b_idx = np.broadcast_to(np.arange(Bt.shape[0]).reshape(b.shape[:-2]), batch).ravel()
+    nt = math.prod(batch)
+    return _gemm_nt(A, Bt, a_idx.astype(np.int64), b_idx.astype(np.int64), nt).reshape(batch + (m, n))
 
 
 def matmul(a, b):
     """a: (..., M, K), b: (..., K, N) -> (..., M, N), batch dimensions broadcast."""
     a = np.asarray(a)
     b = np.asarray(b)
-    if (a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype not in _FLOATS
+    if (b.ndim < 3 or a.ndim < 2 or a.dtype != b.dtype or a.dtype not in _FLOATS
             or a.shape[-1] * a.shape[-2] * b.shape[-1] < _SMALL_MATMUL):
-        return np.matmul(a, b)
-    m, k = a.shape[-2:]
-    n = b.shape[-1]
-    if b.shape[-2] != k:
+        return np.matmul(a, b)  # see _SMALL_MATMUL: OpenBLAS wins these
+    if b.shape[-2] != a.shape[-1]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
-    if b.ndim == 2 and a.ndim > 2:             # (B..., M, K) @ (K, N): one GEMM with M = B*M
-        out = matmul(a.reshape(-1, k), b)
-        return out.reshape(a.shape[:-1] + (n,))
-    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    nt = math.prod(batch)
-    A = np.ascontiguousarray(a).reshape(-1, m, k)
-    if _is_contig_T(b):
-        Bt = b.T[None]                         # already k-contiguous: no copy
-    else:
-        Bt = _mm.transpose_last2(np.ascontiguousarray(b).reshape(-1, k, n))
-    a_idx = np.broadcast_to(np.arange(A.shape[0]).reshape(a.shape[:-2]), batch).ravel()
-    b_idx = np.broadcast_to(np.arange(Bt.shape[0]).reshape(b.shape[:-2]), batch).ravel()
-    return _gemm_nt(A, Bt, a_idx.astype(np.int64), b_idx.astype(np.int64), nt).reshape(batch + (m, n))
+    return gemm(a, b)
 
 
 def _conv_dims(x_shape, w_shape, stride, padding, dilation):
@@ -101,21 +108,44 @@ def _conv_dims(x_shape, w_shape, stride, padding, dilation):
     return oh, ow
 
 
+# Up to this many taps per output (Cg * KH * KW) the direct loops beat patch matrix + GEMM:
+# a 9-long dot product wastes most of a 16-wide vector (seed CNN layer 1: 4.3 ms -> 1 ms).
+_DIRECT_MAX_TAPS = 32
+
+
+def _padded(x, padding, value=0):
+    """x (N, C, H, W) with `padding` rows/cols of `value` around each plane (C-contiguous)."""
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(x)
+    n, c, h, w = x.shape
+    xp = np.full((n, c, h + 2 * ph, w + 2 * pw), value, dtype=x.dtype)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def _numpy_fallback(name, *args):
+    from . import numpy_backend
+    return getattr(numpy_backend, name)(*args)
+
+
 def conv2d_forward(x, w, stride, padding, dilation, groups):
     """x (N, C, H, W), w (O, C/G, KH, KW) -> y (N, O, OH, OW)."""
-    x = np.ascontiguousarray(x)
+    if x.dtype not in _FLOATS:
+        return _numpy_fallback("conv2d_forward", x, w, stride, padding, dilation, groups)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
     assert c == cg * groups and o % groups == 0
-    if x.dtype not in _FLOATS:
-        from . import numpy_backend
-        return numpy_backend.conv2d_forward(x, w, stride, padding, dilation, groups)
     oh, ow = _conv_dims(x.shape, w.shape, stride, padding, dilation)
-    rows = _conv.im2row(x, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                        dilation[0], dilation[1], groups, oh, ow)       # (N, G, P, Kc)
+    (sh, sw), (dh, dw) = stride, dilation
+    xp = _padded(x, padding)
+    if cg * kh * kw <= _DIRECT_MAX_TAPS:
+        return np.ascontiguousarray(_conv.conv_direct(xp, w, sh, sw, dh, dw, groups, oh, ow))
+    xcl = np.ascontiguousarray(xp.transpose(0, 2, 3, 1))                   # channels-last
+    rows = _conv.im2row(xcl, kh, kw, sh, sw, dh, dw, groups, oh, ow)       # (N, G, P, Kc), taps (i, j, c)
     kc = cg * kh * kw
-    A = w.reshape(groups, o // groups, kc)
+    A = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(groups, o // groups, kc)
     g_idx = np.tile(np.arange(groups, dtype=np.int64), n)
     y = _gemm_nt(A, rows.reshape(n * groups, oh * ow, kc), g_idx, np.arange(n * groups, dtype=np.int64), n * groups)
     return y.reshape(n, o, oh, ow)
@@ -123,59 +153,49 @@ def conv2d_forward(x, w, stride, padding, dilation, groups):
 
 def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     """gy (N, O, OH, OW) -> gx: x_shape, the transposed convolution of gy with w."""
+    if gy.dtype not in _FLOATS:
+        return _numpy_fallback("conv2d_backward_input", gy, w, x_shape, stride, padding, dilation, groups)
     gy = np.ascontiguousarray(gy)
     w = np.ascontiguousarray(w, dtype=gy.dtype)
     n, c, h, wd = x_shape
     o, cg, kh, kw = w.shape
     _, _, oh, ow = gy.shape
     assert (oh, ow) == _conv_dims(x_shape, w.shape, stride, padding, dilation) and gy.shape[:2] == (n, o)
-    if gy.dtype not in _FLOATS:
-        from . import numpy_backend
-        return numpy_backend.conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups)
-    dh, dw = dilation
-    ph2, pw2 = dh * (kh - 1) - padding[0], dw * (kw - 1) - padding[1]
-    if tuple(stride) == (1, 1) and ph2 >= 0 and pw2 >= 0:
-        # stride 1: gx is a plain convolution of gy with the rotated, channel-transposed kernel
-        w2 = _conv.flip_transpose_weight(w, groups)
-        gx = conv2d_forward(gy, w2, (1, 1), (ph2, pw2), dilation, groups)
-        assert gx.shape == tuple(x_shape)
-        return gx
-    og = o // groups
-    kc = cg * kh * kw
-    gyT = _mm.transpose_last2(gy.reshape(n * groups, og, oh * ow))          # (N*G, P, Og)
-    wT = _mm.transpose_last2(w.reshape(groups, og, kc))                      # (G, Kc, Og)
-    dcols = _gemm_nt(gyT, wT, np.arange(n * groups, dtype=np.int64),
-                     np.tile(np.arange(groups, dtype=np.int64), n), n * groups)  # (N*G, P, Kc)
-    return _conv.col2im_rows(dcols.reshape(n, groups, oh * ow, kc), c, h, wd, kh, kw, stride[0], stride[1],
-                             padding[0], padding[1], dh, dw, oh, ow)
+    og, kc, p = o // groups, cg * kh * kw, oh * ow
+    wT = _mm.transpose_last2(w.reshape(groups, og, kc))                     # (G, Kc, Og)
+    gyT = _mm.transpose_last2(gy.reshape(n * groups, og, p))                # (N*G, P, Og)
+    dcols = _gemm_nt(wT, gyT, np.tile(np.arange(groups, dtype=np.int64), n),
+                     np.arange(n * groups, dtype=np.int64), n * groups)     # (N*G, Kc, P)
+    (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
+    gxp = _conv.col2im(dcols.reshape(n, groups, kc, p), c, h + 2 * ph, wd + 2 * pw, kh, kw, sh, sw, dh, dw, oh, ow)
+    return gxp if ph == 0 and pw == 0 else np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
 
 
 def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """gy (N, O, OH, OW), x (N, C, H, W) -> gw: w_shape."""
+    if gy.dtype not in _FLOATS:
+        return _numpy_fallback("conv2d_backward_weight", gy, x, w_shape, stride, padding, dilation, groups)
     gy = np.ascontiguousarray(gy)
-    x = np.ascontiguousarray(x, dtype=gy.dtype)
+    x = np.asarray(x, dtype=gy.dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w_shape
     _, _, oh, ow = gy.shape
     assert (oh, ow) == _conv_dims(x.shape, w_shape, stride, padding, dilation) and gy.shape[:2] == (n, o)
     assert c == cg * groups
-    if gy.dtype not in _FLOATS:
-        from . import numpy_backend
-        return numpy_backend.conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups)
-    cols = _conv.im2col_k(x, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                          dilation[0], dilation[1], groups, oh, ow)      # (G, Kc, N*P)
-    gyg = _conv.group_major(gy, groups)                                   # (G, Og, N*P)
+    (sh, sw), (dh, dw) = stride, dilation
+    cols = _conv.im2col(_padded(x, padding), kh, kw, sh, sw, dh, dw, groups, oh, ow)   # (G, Kc, N*P)
+    gyg = _conv.group_major(gy, groups)                                                  # (G, Og, N*P)
     idx = np.arange(groups, dtype=np.int64)
     return _gemm_nt(gyg, cols, idx, idx, groups).reshape(w_shape)
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation):
     """-> (y, indices): y (N, C, OH, OW); indices hold each maximum's flat position in its H*W plane."""
-    x = np.ascontiguousarray(x)
     kh, kw = kernel_size
     oh, ow = _conv_dims(x.shape, (0, 0, kh, kw), stride, padding, dilation)
-    return _pool.max_pool2d_forward(x, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                                    dilation[0], dilation[1], oh, ow)
+    xp = _padded(x, padding, -np.inf)
+    return _pool.max_pool2d_forward(xp, kh, kw, stride[0], stride[1], padding[0], padding[1],
+                                    dilation[0], dilation[1], oh, ow, x.shape[3])
 
 
 def max_pool2d_backward(gy, indices, x_shape):
