@@ -339,6 +339,27 @@ class Tensor:
         from .random import rng
         return self._inplace(rng().normal(mean, std, self.shape))
 
+    def _augmented(self, o, op, inplace):
+        """`t += o` and friends: in place like torch, except on a tensor that is part of a graph."""
+        if self._requires_grad and autograd.GradMode.enabled:
+            if self.grad_fn is None:
+                raise RuntimeError(f"a leaf tensor of shape {self.shape} that requires grad is being used in an "
+                                   "in-place operation; wrap it in `with minigrad.no_grad():`")
+            return op(self, o)  # out of place keeps the recorded graph correct
+        return inplace(o)
+
+    def __iadd__(self, o):
+        return self._augmented(o, _ops.add, self.add_)
+
+    def __isub__(self, o):
+        return self._augmented(o, _ops.sub, self.sub_)
+
+    def __imul__(self, o):
+        return self._augmented(o, _ops.mul, self.mul_)
+
+    def __itruediv__(self, o):
+        return self._augmented(o, _ops.div, self.div_)
+
     def __setitem__(self, index, value):
         if self._requires_grad and self.grad_fn is None and autograd.GradMode.enabled:
             raise RuntimeError(f"setitem: a leaf tensor of shape {self.shape} that requires grad can't be changed "

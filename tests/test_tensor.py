@@ -105,3 +105,20 @@ def test_scalar_ops_keep_float32():
     x = mg.ones(2)
     for y in (x + 1, 2 * x, x / 3.0, x ** 2, 1 - x, np.float64(2.0) * x):
         assert y.dtype == mg.float32, y
+
+
+def test_augmented_assignment_updates_in_place_under_no_grad():
+    w = mg.tensor([1.0, 2.0], requires_grad=True)
+    (w * w).sum().backward()
+    same = w
+    with mg.no_grad():
+        w -= 0.5 * w.grad  # the tutorials' gradient-descent step, as in torch
+    assert w is same and w.requires_grad
+    np.testing.assert_allclose(w.numpy(), [0.0, 0.0])
+    with pytest.raises(RuntimeError, match="in-place"):
+        w += 1
+
+
+def test_float_meets_integer_tensor_keeps_the_float_dtype():
+    assert (mg.ones(2) + mg.tensor([1, 2])).dtype == mg.float32
+    assert (mg.tensor([1, 2]) * mg.ones(2, dtype=mg.float64)).dtype == mg.float64

@@ -250,6 +250,13 @@ class Model(Layer):
     def _all_built(self):
         return all(l.built for l in self._all_layers() if l is not self)
 
+    @property
+    def weights(self):
+        """All weights; a model whose input shape is declared builds itself first, like Keras."""
+        if "_stack" in self.__dict__ or self._functional:
+            self._ensure_built()
+        return Layer.weights.fget(self)
+
     # ------------------------------------------------------------ compile / fit / evaluate / predict
     def compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=None, weighted_metrics=None,
                 run_eagerly=None, jit_compile=None, **kwargs):

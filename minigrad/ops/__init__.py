@@ -15,9 +15,18 @@ from .shape import sum_to  # noqa: F401  (re-exported)
 
 
 def _pair(a, b):
+    """Both operands as Tensors; an integer tensor meeting a float one becomes that float dtype (torch's rule)."""
     if isinstance(a, Tensor):
-        return a, as_operand(b, a)
-    return as_operand(a, b), b
+        b = as_operand(b, a)
+    else:
+        a = as_operand(a, b)
+    da, db = a.data.dtype, b.data.dtype
+    if da is not db and (da.kind == "f") != (db.kind == "f"):
+        if da.kind == "f":
+            b = b.to(da)
+        else:
+            a = a.to(db)
+    return a, b
 
 
 # ---------------------------------------------------------------- elementwise

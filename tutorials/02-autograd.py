@@ -1,0 +1,274 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 02 · Autograd from scratch
+#
+# **What you will learn**
+# - a computation is a graph of small operations; **backpropagation** is the chain rule applied to that graph from the output back;
+# - how to build a working reverse-mode autograd for scalars in about 40 lines;
+# - how minigrad grows the same idea to tensors: `Function.forward` / `Function.backward`, `grad_fn`, topological order;
+# - how to look at the graph with `minigrad.viz.draw`.
+
+# %%
+import inspect
+import math
+import os
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import minigrad as mg
+from minigrad.viz import draw
+
+FAST = os.environ.get("MINIGRAD_FAST") == "1"
+_ = mg.manual_seed(0)
+
+# %% [markdown]
+# ## The chain rule on a graph
+#
+# Take $L = (a b + c)^2$. Name the intermediate values: $d = ab$, $e = d + c$, $L = e^2$.
+# Each node knows only its **local derivative**; the chain rule multiplies them along the path:
+#
+# $$\frac{\partial L}{\partial a} = \frac{\partial L}{\partial e}\,\frac{\partial e}{\partial d}\,\frac{\partial d}{\partial a}
+#   = 2e \cdot 1 \cdot b .$$
+#
+# Going **backward** from $L$, every node receives $\bar v = \partial L / \partial v$ (its "gradient")
+# and passes $\bar v \cdot \partial v / \partial u$ to each input $u$. When a value feeds several
+# nodes, the contributions **add up**:
+#
+# $$\bar u = \sum_{v \,\in\, \text{consumers}(u)} \bar v \, \frac{\partial v}{\partial u}.$$
+#
+# One backward pass gives the derivative of $L$ with respect to **every** input, at about the cost of
+# one forward pass. That is why training networks with millions of weights is possible.
+
+# %% [markdown]
+# ## A scalar autograd in 40 lines
+#
+# Each `Value` stores its number, its gradient, the values it was made from, and a closure
+# `_backward` that applies the local derivatives. `backward()` orders the graph so that every node
+# comes after all of its consumers, then calls the closures in that order.
+
+# %%
+class Value:
+    def __init__(self, data, parents=(), op=""):
+        self.data, self.grad = float(data), 0.0
+        self._parents, self._op = parents, op
+        self._backward = lambda: None
+
+    def __add__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data + other.data, (self, other), "+")
+
+        def _backward():                      # d(a+b)/da = 1, d(a+b)/db = 1
+            self.grad += out.grad
+            other.grad += out.grad
+        out._backward = _backward
+        return out
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Value) else Value(other)
+        out = Value(self.data * other.data, (self, other), "*")
+
+        def _backward():                      # d(ab)/da = b, d(ab)/db = a
+            self.grad += other.data * out.grad
+            other.grad += self.data * out.grad
+        out._backward = _backward
+        return out
+
+    def tanh(self):
+        t = math.tanh(self.data)
+        out = Value(t, (self,), "tanh")
+
+        def _backward():                      # d tanh(x)/dx = 1 - tanh(x)^2
+            self.grad += (1 - t * t) * out.grad
+        out._backward = _backward
+        return out
+
+    __radd__, __rmul__ = __add__, __mul__
+
+    def backward(self):
+        order, seen = [], set()
+
+        def visit(v):                         # depth-first: parents before children
+            if v not in seen:
+                seen.add(v)
+                for p in v._parents:
+                    visit(p)
+                order.append(v)
+        visit(self)
+        self.grad = 1.0                       # dL/dL
+        for v in reversed(order):             # children before parents: the chain rule
+            v._backward()
+
+    def __repr__(self):
+        return f"Value(data={self.data:.4f}, grad={self.grad:.4f})"
+
+
+# %% [markdown]
+# A single neuron, $y = \tanh(w_1 x_1 + w_2 x_2 + b)$:
+
+# %%
+x1, x2, w1, w2, b = Value(2.0), Value(-1.0), Value(0.5), Value(-0.3), Value(0.1)
+y = (w1 * x1 + w2 * x2 + b).tanh()
+y.backward()
+print("y =", y)
+for name, v in [("w1", w1), ("w2", w2), ("b", b), ("x1", x1)]:
+    print(f"dy/d{name} = {v.grad:+.6f}")
+
+# %% [markdown]
+# The same computation in minigrad gives the same numbers. minigrad's tensors work exactly like
+# `Value`, except that every node holds a whole array:
+
+# %%
+X1, X2 = mg.tensor(2.0, dtype=mg.float64), mg.tensor(-1.0, dtype=mg.float64)
+W1, W2, B = (mg.tensor(v, dtype=mg.float64, requires_grad=True) for v in (0.5, -0.3, 0.1))
+Y = (W1 * X1 + W2 * X2 + B).tanh()
+Y.backward()
+print("y =", Y.item(), "| dy/dw1 =", W1.grad.item(), "| dy/dw2 =", W2.grad.item(), "| dy/db =", B.grad.item())
+assert abs(W1.grad.item() - w1.grad) < 1e-12
+
+# %% [markdown]
+# ## From scalars to tensors: `Function`
+#
+# In minigrad every differentiable op is a subclass of `minigrad.autograd.Function` with two methods:
+#
+# - `forward(*arrays)` computes the result on raw numpy (or CuPy) arrays;
+# - `backward(gy)` receives $\bar y = \partial L/\partial y$ (a Tensor, same shape as $y$) and returns one gradient per input.
+#
+# For an elementwise product $y = a \odot b$ the local rule is $\bar a = \bar y \odot b$, $\bar b = \bar y \odot a$,
+# followed by `sum_to` to undo any broadcasting (chapter 01):
+
+# %%
+print(inspect.getsource(mg.ops.elementwise.Mul))
+
+# %% [markdown]
+# For a matrix product $Y = AB$ the same reasoning gives $\bar A = \bar Y B^\top$ and $\bar B = A^\top \bar Y$:
+
+# %%
+from minigrad.ops.matmul import MatMul
+
+print(inspect.getsource(MatMul))
+
+# %% [markdown]
+# Calling a `Function` runs `forward` and, when an input requires a gradient, records the
+# function as the output's `grad_fn` and keeps its `inputs`. That record **is** the graph.
+# `backward()` then sorts the functions so that each comes after everything that consumes its
+# output (a depth-first search, like `Value.backward`, written with an explicit stack so that a
+# 10,000-op chain needs no recursion):
+
+# %%
+print(inspect.getsource(mg.autograd._topological_order))
+
+# %% [markdown]
+# and walks them, adding each input's gradient into a dictionary until all consumers have
+# contributed; leaves receive theirs in `.grad`. The heart of `run_backward`:
+#
+# ```python
+# grads = {root.grad_fn: gradient}
+# for fn in _topological_order(root.grad_fn):
+#     gy = grads.pop(fn)                 # every consumer has added its share by now
+#     gxs = fn.backward(gy)              # local derivatives times gy
+#     for x, gx in zip(fn.inputs, gxs):
+#         if x.grad_fn is not None:      # an intermediate result: pass it on
+#             grads[x.grad_fn] = grads.get(x.grad_fn, 0) + gx
+#         else:                          # a leaf: accumulate into x.grad
+#             x.grad = gx if x.grad is None else x.grad + gx
+# ```
+
+# %% [markdown]
+# ## Seeing the graph
+#
+# `minigrad.viz.draw(t)` draws the graph behind `t`: one box per Function (blue) or leaf
+# (green: requires grad, grey: a constant), with shape, dtype and device. After a backward pass
+# that kept the graph (`retain_graph=True`) the boxes also show the gradient's norm.
+
+# %%
+x = mg.randn(4, 3)
+W = mg.randn(3, 2, requires_grad=True)
+b = mg.zeros(2, requires_grad=True)
+loss = ((x @ W + b).tanh() ** 2).mean()
+loss.backward(retain_graph=True)
+draw(loss, names={"x": x, "W": W, "b": b, "loss": loss})
+
+# %% [markdown]
+# Values or gradients that hold NaN or inf are drawn in red, which makes it easy to find the op
+# where a computation went wrong. Here `log` receives a zero:
+
+# %%
+p = mg.tensor([0.5, 0.0, 0.25], requires_grad=True)
+with np.errstate(divide="ignore", invalid="ignore"):
+    entropy = -(p * p.log()).sum()
+draw(entropy, names={"p": p})
+
+# %% [markdown]
+# ## Experiment: derivatives of a whole curve in one pass
+#
+# Because `backward` handles arrays, evaluating $f$ at 400 points and calling `backward` on
+# $\sum_i f(x_i)$ gives $f'(x_i)$ at every point at once (each $x_i$ affects only its own term).
+# Compare with the derivative worked out by hand,
+# $f(x) = \sin(x)\,e^{-x^2/4}$, $\;f'(x) = \big(\cos x - \tfrac{x}{2}\sin x\big)\,e^{-x^2/4}$.
+
+# %%
+xs = mg.linspace(-6, 6, 400, dtype=mg.float64, requires_grad=True)
+f = xs.sin() * (-(xs ** 2) / 4).exp()
+f.sum().backward()
+xn = xs.detach().numpy()
+by_hand = (np.cos(xn) - xn / 2 * np.sin(xn)) * np.exp(-xn ** 2 / 4)
+print("largest difference autograd vs by hand:", np.abs(xs.grad.numpy() - by_hand).max())
+
+plt.figure(figsize=(7, 3))
+plt.plot(xn, f.detach().numpy(), label="f(x)")
+plt.plot(xn, xs.grad.numpy(), label="f'(x) by autograd")
+plt.plot(xn[::20], by_hand[::20], "k.", label="f'(x) by hand")
+plt.axhline(0, color="grey", lw=0.5)
+plt.legend()
+plt.title("one backward pass, 400 derivatives")
+plt.show()
+
+# %% [markdown]
+# ## Gradients accumulate
+#
+# `.grad` is **added to** by every backward pass (that is how a value used twice gets the sum of
+# its contributions). In a training loop you therefore reset gradients before each step, which is
+# what `optimizer.zero_grad()` does.
+
+# %%
+w = mg.tensor([1.0, 2.0], requires_grad=True)
+for _ in range(3):
+    (w * w).sum().backward()
+    print(w.grad)
+w.grad = None  # reset
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions: `tutorials/solutions/02_autograd.py`.
+#
+# 1. Add `__pow__` (integer exponent), `relu` and `exp` to the scalar `Value` class, each with its
+#    local derivative. Check against minigrad on $L = \mathrm{relu}(a^3 + e^{b})\cdot a$.
+# 2. `linear_backward(x, W, gy)`: for $y = xW + b$ with $x$ of shape $(n, d)$ and $W$ of shape $(d, k)$,
+#    return $(\bar x, \bar W, \bar b)$ computed by hand with numpy, given $\bar y$. Compare with autograd.
+# 3. `grad_at(f, x)`: a function that returns $f'(x)$ for a Python float `x`, using minigrad (float64).
+
+# %%
+import importlib
+import sys
+
+sys.path.insert(0, ".")
+sol = importlib.import_module("solutions.02_autograd")
+
+a, bb = sol.Value(1.5), sol.Value(-0.5)
+L = (a ** 3 + bb.exp()).relu() * a
+L.backward()
+print("Value:   ", a.grad, bb.grad)
+A = mg.tensor(1.5, dtype=mg.float64, requires_grad=True)
+Bt = mg.tensor(-0.5, dtype=mg.float64, requires_grad=True)
+((A ** 3 + Bt.exp()).relu() * A).backward()
+print("minigrad:", A.grad.item(), Bt.grad.item())
+print("d/dx x^2 sin x at x=2:", sol.grad_at(lambda t: t ** 2 * t.sin(), 2.0))

@@ -1,0 +1,270 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 07 · Convolution and pooling from scratch
+#
+# **What you will learn**
+# - the convolution formula, and why a convolution layer needs so few weights;
+# - two ways to compute it: **direct loops**, and **im2col** (unfold patches into a matrix, then one matrix product), which is how minigrad's numpy backend does it;
+# - max pooling, and how its gradient is routed;
+# - what filters and feature maps look like;
+# - the CNN from the seed article (`Conv2D(32) → MaxPool → Conv2D(64) → MaxPool → Dense(64) → Dense(10)`) trained to **≥ 99 %** test accuracy on MNIST.
+
+# %%
+import inspect
+import os
+import time
+
+import matplotlib.pyplot as plt
+import numpy as np
+
+import minigrad as mg
+import minigrad.nn as nn
+import minigrad.nn.functional as F
+from minigrad.backend import numpy_backend
+
+FAST = os.environ.get("MINIGRAD_FAST") == "1"
+if "MINIGRAD_DATA_DIR" not in os.environ and os.path.isdir("../../shared/data/mnist"):
+    os.environ["MINIGRAD_DATA_DIR"] = "../../shared/data"  # a local copy, if there is one; else it downloads
+_ = mg.manual_seed(0)
+
+(x_train, y_train), (x_test, y_test) = mg.keras.datasets.mnist.load_data()
+x_train = (x_train.astype(np.float32) / 255)[:, None]  # (N, 1, 28, 28): channels first, like PyTorch
+x_test = (x_test.astype(np.float32) / 255)[:, None]
+y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+print(x_train.shape, x_test.shape)
+
+# %% [markdown]
+# ## The convolution formula
+#
+# The seed article writes the convolution of an image $x$ with a kernel $w$ of size $K$ as
+#
+# $$y(i,j) = \sum_{k=1}^{K} x(i+k-1,\, j+k-1)\, w(k).$$
+#
+# With a single index $k$ this only walks the kernel's diagonal; a 2-D kernel has two indices.
+# Written out in full, for one input channel (0-based indices):
+#
+# $$y(i, j) = \sum_{m=0}^{K_h-1}\sum_{n=0}^{K_w-1} x(i+m,\; j+n)\; w(m, n) \;+\; b.$$
+#
+# With $C$ input channels, $O$ output channels, stride $s$ and padding $p$:
+#
+# $$y_{o}(i, j) = b_o + \sum_{c=0}^{C-1}\sum_{m,n} x_c(s\,i + m - p,\; s\,j + n - p)\; w_{o,c}(m, n),
+#   \qquad H_{out} = \left\lfloor \frac{H + 2p - K_h}{s} \right\rfloor + 1 .$$
+#
+# (Deep-learning libraries compute this *cross-correlation* and call it convolution; flipping the
+# kernel would give the textbook convolution, and a learned kernel does not care.)
+# The same $K_h K_w C$ weights slide over every position: a $3\times3$ layer from 32 to 64
+# channels has $3\cdot3\cdot32\cdot64 + 64 = 18{,}496$ parameters whatever the image size, where a dense
+# layer between two $13\times13$ feature stacks would need millions.
+
+# %% [markdown]
+# ## Direct loops
+#
+# The formula, transcribed literally (one batch, no padding, stride 1):
+
+# %%
+def conv2d_loops(x, w, b):
+    n, c, h, wd = x.shape
+    o, _, kh, kw = w.shape
+    out = np.zeros((n, o, h - kh + 1, wd - kw + 1), dtype=x.dtype)
+    for i in range(out.shape[2]):
+        for j in range(out.shape[3]):
+            patch = x[:, :, i:i + kh, j:j + kw]                    # (N, C, KH, KW)
+            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
+    return out
+
+
+# %% [markdown]
+# ## im2col: convolution as one matrix product
+#
+# Copy, for every output pixel, the $C K_h K_w$ input values under the kernel into a column.
+# The convolution is then a single matrix product of the $(O,\ C K_h K_w)$ weight matrix with this
+# $(C K_h K_w,\ H_{out} W_{out})$ column matrix, the operation that BLAS libraries run fastest.
+# minigrad's numpy backend fills the columns with one strided slice per kernel tap:
+
+# %%
+print(inspect.getsource(numpy_backend.im2col))
+print(inspect.getsource(numpy_backend.conv2d_forward))
+
+# %% [markdown]
+# Backward reuses the same trick: $\bar w = \bar y \cdot \text{cols}^\top$, and $\bar x$ is the
+# columns $w^\top \bar y$ scattered back onto the image (`col2im`, the adjoint of im2col).
+# Both implementations agree; im2col hands the work to one big matrix product:
+
+# %%
+xb = x_train[:64]
+w = np.random.default_rng(0).normal(0, 0.1, (32, 1, 3, 3)).astype(np.float32)
+b = np.zeros(32, np.float32)
+t = time.perf_counter()
+y_loops = conv2d_loops(xb, w, b)
+t_loops = time.perf_counter() - t
+t = time.perf_counter()
+y_im2col = numpy_backend.conv2d_forward(xb, w, (1, 1), (0, 0), (1, 1), 1) + b[:, None, None]
+t_im2col = time.perf_counter() - t
+print(f"max difference {np.abs(y_loops - y_im2col).max():.2e}")
+print(f"direct loops {t_loops * 1e3:.1f} ms, im2col {t_im2col * 1e3:.1f} ms")
+
+# %% [markdown]
+# ## Filters and feature maps
+#
+# A filter responds where the image looks like it. Two hand-made Sobel filters find vertical
+# and horizontal edges; `F.conv2d` applies them (padding 1 keeps the size):
+
+# %%
+sobel = np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]],
+                  [[[-1, -2, -1], [0, 0, 0], [1, 2, 1]]]], dtype=np.float32)  # (2, 1, 3, 3)
+digit = mg.tensor(x_train[:1])
+edges = F.conv2d(digit, mg.tensor(sobel), padding=1)
+pooled = F.max_pool2d(edges.relu(), 2)
+fig, axes = plt.subplots(1, 5, figsize=(11, 2.4))
+panels = [(digit[0, 0], "input 28x28"), (edges[0, 0], "vertical edges"), (edges[0, 1], "horizontal edges"),
+          (pooled[0, 0], "ReLU + 2x2 max pool"), (pooled[0, 1], "ReLU + 2x2 max pool")]
+for ax, (img, title) in zip(axes, panels):
+    ax.imshow(img.numpy(), cmap="gray")
+    ax.set_title(title, fontsize=9)
+    ax.axis("off")
+plt.show()
+
+# %% [markdown]
+# ## Max pooling
+#
+# $$y(i, j) = \max_{0 \le m, n < 2} x(2i + m,\; 2j + n)$$
+#
+# halves the resolution and keeps the strongest response in each window, so small shifts of the
+# input change the output little. Its derivative is 1 for the element that won the window and 0
+# for the others, so backward sends each gradient to the winner, remembered during forward:
+
+# %%
+print(inspect.getsource(numpy_backend.max_pool2d_backward))
+
+# %% [markdown]
+# ## The seed article's CNN
+#
+# The Keras model from the seed article, written with minigrad's PyTorch-style layers
+# (`Conv2d(in, out, kernel)`; the shapes are NCHW):
+#
+# | layer | output shape | parameters |
+# |---|---|---|
+# | Conv2d(1, 32, 3) + ReLU | 32 × 26 × 26 | 320 |
+# | MaxPool2d(2) | 32 × 13 × 13 | 0 |
+# | Conv2d(32, 64, 3) + ReLU | 64 × 11 × 11 | 18,496 |
+# | MaxPool2d(2) | 64 × 5 × 5 | 0 |
+# | Flatten, Linear(1600, 64) + ReLU | 64 | 102,464 |
+# | Linear(64, 10) | 10 | 650 |
+#
+# (The seed's PyTorch version flattens to `64 * 4 * 4`; with $3\times3$ kernels and no padding the
+# map is $5\times5$, so the right size is `64 * 5 * 5 = 1600`.)
+
+# %%
+model = nn.Sequential(
+    nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),
+    nn.Flatten(), nn.Linear(64 * 5 * 5, 64), nn.ReLU(),
+    nn.Linear(64, 10),
+)
+for layer in model:  # initialise like Keras does (Glorot uniform weights, zero biases)
+    if isinstance(layer, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(layer.weight)
+        nn.init.zeros_(layer.bias)
+print(model)
+print("parameters:", sum(p.numel() for p in model.parameters()))
+
+# %% [markdown]
+# Training: Adam (chapter 05) with the seed's batch size 64, cross-entropy loss on the logits, and
+# a learning rate halved after each epoch (`StepLR`): large steps first, fine steps at the end.
+# The weights start as in Keras (Glorot uniform, $w \sim U(-a, a)$ with $a = \sqrt{6/(\text{fan}_\text{in} + \text{fan}_\text{out})}$).
+# In full mode: all 60,000 images, 5 epochs (several minutes on a laptop CPU; longer on a small or
+# busy machine). With `MINIGRAD_FAST=1`:
+# 1,280 images and one epoch, just to run every line.
+
+# %%
+n_train = 1280 if FAST else len(x_train)
+epochs = 1 if FAST else 5
+n_test = 1000 if FAST else len(x_test)
+opt = mg.optim.Adam(model.parameters(), lr=1e-3)
+schedule = mg.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+rng = np.random.default_rng(0)
+
+
+def evaluate(model, x, y, batch=1000):
+    model.eval()
+    with mg.no_grad():
+        pred = np.concatenate([model(mg.tensor(x[i:i + batch])).argmax(1).numpy() for i in range(0, len(x), batch)])
+    model.train()
+    return (pred == y).mean()
+
+
+losses, test_acc = [], []
+start = time.time()
+for epoch in range(epochs):
+    order = rng.permutation(n_train)
+    for step, i in enumerate(range(0, n_train, 64)):
+        idx = order[i:i + 64]
+        loss = F.cross_entropy(model(mg.tensor(x_train[idx])), mg.tensor(y_train[idx]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    schedule.step()
+    test_acc.append(evaluate(model, x_test[:n_test], y_test[:n_test]))
+    print(f"epoch {epoch + 1}: last-100-step loss {np.mean(losses[-100:]):.4f}, "
+          f"test accuracy {test_acc[-1]:.4f}  ({time.time() - start:.0f} s)")
+
+# %%
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.2))
+ax1.plot(losses, alpha=0.3)
+ax1.plot(np.convolve(losses, np.ones(50) / 50, mode="valid"), label="moving average (50 steps)")
+ax1.set_yscale("log")
+ax1.set_xlabel("step")
+ax1.set_title("training loss")
+ax1.legend()
+ax2.plot(range(1, epochs + 1), test_acc, "o-")
+ax2.axhline(0.99, color="grey", ls="--", label="99 %")
+ax2.set_xlabel("epoch")
+ax2.set_title(f"test accuracy: {test_acc[-1]:.2%}")
+ax2.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# ## What the network learned
+#
+# The 32 first-layer filters ($3\times3$), and the feature maps they produce on one test digit:
+
+# %%
+filters = model[0].weight.detach().numpy()[:, 0]
+maps = model[1](model[0](mg.tensor(x_test[:1]))).detach().numpy()[0]
+fig, axes = plt.subplots(4, 16, figsize=(12, 3.4))
+for k in range(32):
+    axes[k // 16 * 2, k % 16].imshow(filters[k], cmap="RdBu")
+    axes[k // 16 * 2 + 1, k % 16].imshow(maps[k], cmap="gray")
+for ax in axes.flat:
+    ax.axis("off")
+fig.suptitle("rows 1 and 3: filters; rows 2 and 4: their ReLU feature maps on a test digit", fontsize=9)
+plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions: `tutorials/solutions/07_convolution.py`.
+#
+# 1. `conv_output_size(h, k, stride=1, padding=0, dilation=1)`: $\lfloor (h + 2p - d(k-1) - 1)/s \rfloor + 1$.
+# 2. `conv2d_direct(x, w, stride=1, padding=0)`: the direct-loop convolution with stride and padding (numpy in, numpy out); compare with `F.conv2d`.
+# 3. `max_pool_2x2(x)`: 2×2 max pooling of an `(N, C, H, W)` numpy array with even `H, W`, using only `reshape` and `max`.
+
+# %%
+import importlib
+import sys
+
+sys.path.insert(0, ".")
+sol = importlib.import_module("solutions.07_convolution")
+xs = np.random.default_rng(1).normal(size=(2, 3, 9, 9)).astype(np.float32)
+ws = np.random.default_rng(2).normal(size=(4, 3, 3, 3)).astype(np.float32)
+ref = F.conv2d(mg.tensor(xs), mg.tensor(ws), stride=2, padding=1).numpy()
+print(sol.conv_output_size(9, 3, 2, 1), np.abs(sol.conv2d_direct(xs, ws, stride=2, padding=1) - ref).max())

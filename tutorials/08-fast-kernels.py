@@ -1,0 +1,254 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # 08 · Fast kernels on the CPU
+#
+# **What you will learn**
+# - how much arithmetic a matrix product is ($2MNK$ floating-point operations) and how to measure speed in **GFLOP/s**;
+# - why a textbook triple loop is slow even when compiled, and what a fast one does: **blocking**, **packing**, a **register micro-kernel**, and **threads**;
+# - how minigrad's Numba kernels implement this, and how convolution reuses the same matrix-product kernel;
+# - how to switch backends, `mg.set_backend("numpy" | "numba")`, and compare them on your machine.
+#
+# The numbers below come from the machine that ran this notebook; run it on yours to get your own.
+
+# %%
+import inspect
+import os
+import time
+
+import matplotlib.pyplot as plt
+import numba
+import numpy as np
+from numba import njit, prange
+
+import minigrad as mg
+import minigrad.nn as nn
+import minigrad.nn.functional as F
+from minigrad.backend import cpu_backend, numpy_backend
+from minigrad.kernels.cpu import matmul as mm_kernels
+
+FAST = os.environ.get("MINIGRAD_FAST") == "1"
+print(f"Numba threads: {numba.get_num_threads()}, numpy {np.__version__}, numba {numba.__version__}")
+
+
+def best_time(fn, repeat=3):
+    """The fastest of `repeat` runs, in seconds (after one warm-up run)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+# %% [markdown]
+# ## Counting the work
+#
+# $C = AB$ with $A$ of shape $M\times K$ and $B$ of shape $K\times N$ computes $MN$ dot products
+# of length $K$: $MNK$ multiplications and $MNK$ additions, so
+#
+# $$\text{FLOPs} = 2MNK, \qquad \text{GFLOP/s} = \frac{2MNK}{10^9 \cdot \text{seconds}} .$$
+#
+# A modern CPU core does two fused multiply-adds on 8–16 floats per cycle, some 50–100 GFLOP/s per
+# core in float32. Reaching a good fraction of that is a question of feeding the arithmetic units
+# from memory fast enough.
+#
+# ## The textbook loop, compiled
+#
+# Numba compiles Python loops to machine code. The obvious kernel:
+
+# %%
+@njit(cache=True)
+def matmul_naive(A, B):
+    M, K = A.shape
+    N = B.shape[1]
+    C = np.zeros((M, N), dtype=A.dtype)
+    for i in range(M):
+        for j in range(N):
+            s = A.dtype.type(0)
+            for k in range(K):
+                s += A[i, k] * B[k, j]   # B is read down a column: a new cache line every step
+            C[i, j] = s
+    return C
+
+
+@njit(cache=True, parallel=True)
+def matmul_ikj(A, B):
+    """Loop order i, k, j: the inner loop walks rows of B and C contiguously; rows in parallel."""
+    M, K = A.shape
+    N = B.shape[1]
+    C = np.zeros((M, N), dtype=A.dtype)
+    for i in prange(M):
+        for k in range(K):
+            a = A[i, k]
+            for j in range(N):
+                C[i, j] += a * B[k, j]
+    return C
+
+
+rng = np.random.default_rng(0)
+A = rng.standard_normal((256, 256)).astype(np.float32)
+B = rng.standard_normal((256, 256)).astype(np.float32)
+for f in (matmul_naive, matmul_ikj):
+    assert np.allclose(f(A, B), A @ B, atol=1e-3)
+
+# %% [markdown]
+# ## What a fast kernel does
+#
+# 1. **Blocking**: work on tiles small enough to stay in the L1/L2 caches, so each number loaded from
+#    memory is used many times.
+# 2. **Packing**: copy each tile of $A$ and of $B^\top$ into a small contiguous buffer first, so the
+#    inner loop reads memory strictly sequentially (and vector loads line up).
+# 3. **Micro-kernel**: compute a $4\times4$ block of $C$ at once, keeping its 16 running sums in
+#    registers: each step loads 4 values of $A$ and 4 of $B$ and does 16 multiply-adds.
+# 4. **Threads**: independent tiles of $C$ go to different cores (`numba.prange`).
+#
+# This is minigrad's micro-kernel (`minigrad/kernels/cpu/matmul.py`); the 16 scalar sums become 16
+# vector registers when LLVM vectorises the loop over $k$:
+
+# %%
+def show(fn, lines=40):
+    """The first `lines` lines of a (Numba-compiled) function's source."""
+    src = inspect.getsource(getattr(fn, "py_func", fn)).splitlines()
+    print("\n".join(src[:lines]) + ("\n    ..." if len(src) > lines else ""))
+
+
+show(mm_kernels._micro_4x4, 44)
+
+# %% [markdown]
+# The driver `gemm_nt` splits $C$ into tasks of `MC × NC` (rows × columns), runs them with
+# `prange`, packs the $k$-blocks and sweeps the micro-kernel over each task. Its header:
+
+# %%
+show(mm_kernels.gemm_nt, 8)
+
+# %% [markdown]
+# ## Experiment: GFLOP/s against matrix size
+#
+# Four float32 kernels: the naive loop, the reordered parallel loop, minigrad's Numba backend
+# (`cpu_backend.matmul`), and numpy (`np.matmul`, which calls an optimised BLAS library such as OpenBLAS).
+# The minigrad backend hands small products (below $96^3$ multiply-adds) straight to numpy, where
+# the call overhead of a parallel kernel would dominate; here we call its GEMM directly so that every
+# size measures our own kernel.
+
+# %%
+def minigrad_gemm(A, B):
+    """C = A @ B through the backend's GEMM driver, whatever the size."""
+    Bt = np.ascontiguousarray(B.T)[None]
+    idx = np.zeros(1, dtype=np.int64)
+    return cpu_backend._gemm_nt(A[None], Bt, idx, idx, 1)[0]
+
+
+assert np.allclose(minigrad_gemm(A, B), A @ B, atol=1e-3)
+sizes = [64, 128, 256] if FAST else [64, 128, 256, 384, 512, 768, 1024]
+kernels = {"naive loop (Numba)": matmul_naive, "i-k-j loop, parallel (Numba)": matmul_ikj,
+           "minigrad gemm_nt (Numba)": minigrad_gemm, "numpy / BLAS": np.matmul}
+gflops = {name: [] for name in kernels}
+for n in sizes:
+    A = rng.standard_normal((n, n)).astype(np.float32)
+    B = rng.standard_normal((n, n)).astype(np.float32)
+    for name, f in kernels.items():
+        if name.startswith("naive") and n > 512:
+            gflops[name].append(np.nan)   # too slow to be worth waiting for
+            continue
+        gflops[name].append(2 * n ** 3 / best_time(lambda: f(A, B), 1 if FAST else 3) / 1e9)
+
+plt.figure(figsize=(7, 4))
+for name, g in gflops.items():
+    plt.plot(sizes, g, "o-", label=name)
+plt.xlabel("n  (n x n @ n x n, float32)")
+plt.ylabel("GFLOP/s")
+plt.yscale("log")
+plt.legend()
+plt.title(f"matrix product speed, {numba.get_num_threads()} thread(s)")
+plt.grid(alpha=0.3)
+plt.show()
+for name, g in gflops.items():
+    print(f"{name:30s} " + "  ".join(f"{v:7.1f}" for v in g))
+
+# %% [markdown]
+# At the smallest sizes the parallel kernels pay mostly for waking their threads (microseconds on an
+# idle machine, far more on a busy one); that fixed cost is why the backend sends small products to numpy.
+# The naive loop is memory-bound: every step of its inner loop touches a new cache line of $B$.
+# Reordering the loops fixes the access pattern; blocking, packing and the register tile raise the
+# arithmetic done per byte loaded. A vendor BLAS adds hand-written assembly for each CPU generation,
+# so matching it is hard; staying within a small factor with a hundred lines of Python is the point.
+#
+# ## Convolution reuses the GEMM
+#
+# The Numba backend computes a convolution like the numpy backend (chapter 07): unfold the patches
+# (`im2row`, a parallel Numba loop) and multiply. The backward passes are products too. One kernel
+# to make fast serves both `Linear` and `Conv2d`.
+
+# %%
+x = rng.standard_normal((64, 32, 13, 13)).astype(np.float32)
+w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+args = ((1, 1), (0, 0), (1, 1), 1)
+y_np = numpy_backend.conv2d_forward(x, w, *args)
+y_nb = cpu_backend.conv2d_forward(x, w, *args)
+print("max difference numpy vs numba backend:", np.abs(y_np - y_nb).max())
+flops = 2 * y_np.size * 32 * 3 * 3
+for name, backend in [("numpy backend", numpy_backend), ("numba backend", cpu_backend)]:
+    t = best_time(lambda: backend.conv2d_forward(x, w, *args), 1 if FAST else 5)
+    print(f"{name}: conv 64x32x13x13 * 64x32x3x3 in {t * 1e3:.1f} ms = {flops / t / 1e9:.1f} GFLOP/s")
+
+# %% [markdown]
+# ## Switching backends
+#
+# The ops never call numpy or Numba directly; they ask `get_backend(device)` for the kernels. On the
+# CPU there are two: `"numpy"` (the readable reference, and the test oracle) and `"numba"`. Choose
+# one with `mg.set_backend(...)` or the environment variable `MINIGRAD_BACKEND`. A full training step
+# of chapter 07's CNN with each:
+
+# %%
+mg.manual_seed(0)
+cnn = nn.Sequential(nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(32, 64, 3), nn.ReLU(),
+                    nn.MaxPool2d(2), nn.Flatten(), nn.Linear(1600, 64), nn.ReLU(), nn.Linear(64, 10))
+opt = mg.optim.SGD(cnn.parameters(), lr=0.01)
+xb = mg.tensor(rng.random((64, 1, 28, 28), dtype=np.float32))
+yb = mg.tensor(rng.integers(0, 10, 64))
+
+
+def train_step():
+    loss = F.cross_entropy(cnn(xb), yb)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+
+
+step_ms = {}
+for name in ("numpy", "numba"):
+    mg.set_backend(name)
+    step_ms[name] = best_time(train_step, 2 if FAST else 10) * 1e3
+    print(f"backend {mg.get_backend_name():6s}: {step_ms[name]:.1f} ms per training step (batch 64)")
+mg.set_backend("numba")
+plt.figure(figsize=(4, 2.5))
+plt.barh(list(step_ms), list(step_ms.values()))
+plt.xlabel("ms per CNN training step")
+plt.show()
+
+# %% [markdown]
+# ## Exercises
+#
+# Solutions: `tutorials/solutions/08_fast_kernels.py`.
+#
+# 1. `matmul_gflops(m, n, k, seconds)`: the speed of an $(m\times k)(k\times n)$ product that took `seconds`.
+# 2. `conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0)`: the FLOPs of a forward convolution ($2 \cdot$ outputs $\cdot\, C K_h K_w$).
+# 3. `blocked_matmul(A, B, bs=64)`: a numpy matrix product computed tile by tile (`bs × bs` blocks), the blocking idea without the machine code.
+
+# %%
+import importlib
+import sys
+
+sys.path.insert(0, ".")
+sol = importlib.import_module("solutions.08_fast_kernels")
+A = rng.standard_normal((100, 70))
+B = rng.standard_normal((70, 130))
+print(np.abs(sol.blocked_matmul(A, B, 32) - A @ B).max(), sol.conv2d_flops(64, 32, 13, 13, 64, 3, 3) / 1e6, "MFLOP")

@@ -1,0 +1,125 @@
+"""Build the tutorial notebooks from their .py sources (jupytext percent format).
+
+    python tutorials/build.py                 # every chapter: .py -> .ipynb, executed, outputs saved
+    python tutorials/build.py 04 07           # only the chapters whose names start with 04 or 07
+    python tutorials/build.py --fast          # MINIGRAD_FAST=1: small data, few epochs (what CI runs)
+    python tutorials/build.py --no-execute    # refresh the .ipynb cells without running them
+    python tutorials/build.py --check         # each .ipynb has exactly the cells of its .py?
+
+The .py file is the source of truth; the .ipynb beside it is generated, committed with its
+outputs so that the plots show without running anything.
+"""
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import jupytext
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+
+
+def chapters(names=()):
+    """The tutorial sources, tutorials/NN-title.py, in order (optionally only those matching names)."""
+    found = sorted(p for p in HERE.glob("[0-9][0-9]-*.py"))
+    if names:
+        found = [p for p in found if any(p.name.startswith(n) or p.stem == n for n in names)]
+    return found
+
+
+def _cells(nb):
+    return [(c.cell_type, c.source.strip()) for c in nb.cells]
+
+
+def out_of_sync(py):
+    """'' when py's .ipynb holds the same cells as py, else why not."""
+    ipynb = py.with_suffix(".ipynb")
+    if not ipynb.exists():
+        return f"{ipynb.name} is missing"
+    want = _cells(jupytext.read(py))
+    have = _cells(nbformat.read(ipynb, as_version=4))
+    if len(want) != len(have):
+        return f"{ipynb.name} has {len(have)} cells, {py.name} has {len(want)}"
+    for i, (w, h) in enumerate(zip(want, have)):
+        if w != h:
+            return f"{ipynb.name} cell {i} differs from {py.name}"
+    return ""
+
+
+def check(names=()):
+    """Problems found: a list of strings, empty when every pair is in sync."""
+    problems = [f"{py.name}: {why}" for py in chapters(names) if (why := out_of_sync(py))]
+    orphans = {p.stem for p in HERE.glob("[0-9][0-9]-*.ipynb")} - {p.stem for p in chapters()}
+    problems += [f"{o}.ipynb has no {o}.py" for o in sorted(orphans)]
+    return problems
+
+
+def kernel_env(fast):
+    """The environment the notebook kernel runs in."""
+    env = dict(os.environ)
+    env["MINIGRAD_FAST"] = "1" if fast else "0"
+    if "MINIGRAD_DATA_DIR" not in env:
+        shared = REPO.parent / "shared" / "data"
+        if shared.is_dir():
+            env["MINIGRAD_DATA_DIR"] = str(shared)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH", "")]))
+    env.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    return env
+
+
+def execute(nb, fast, timeout=1800):
+    """Run every cell of nb in a fresh kernel (cwd tutorials/), keeping the outputs in nb."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(HERE)}})
+    old = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(kernel_env(fast))  # the kernel process inherits this environment
+    try:
+        client.execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(old)
+    return nb
+
+
+def build(py, fast=False, run=True):
+    nb = jupytext.read(py)
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    nb.metadata.get("jupytext", {}).pop("text_representation", None)
+    start = time.time()
+    try:
+        if run:
+            execute(nb, fast)
+    finally:  # on an error, keep what ran (with the traceback) to look at
+        nbformat.write(nb, py.with_suffix(".ipynb"))
+    return time.time() - start
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("names", nargs="*", help="chapter prefixes, e.g. 01 07 (default: all)")
+    ap.add_argument("--fast", action="store_true", help="set MINIGRAD_FAST=1: small data, few epochs")
+    ap.add_argument("--check", action="store_true", help="only check that each .py/.ipynb pair is in sync")
+    ap.add_argument("--no-execute", action="store_true", help="write the .ipynb without running it")
+    args = ap.parse_args(argv)
+    if args.check:
+        problems = check(args.names)
+        for p in problems:
+            print("out of sync:", p)
+        print("all tutorial pairs in sync" if not problems else f"{len(problems)} problem(s)")
+        return 1 if problems else 0
+    for py in chapters(args.names):
+        print(f"{py.name} ...", end=" ", flush=True)
+        seconds = build(py, fast=args.fast, run=not args.no_execute)
+        print(f"{seconds:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Reference solutions to the tutorial exercises, one module per chapter (NN_topic.py)."""
