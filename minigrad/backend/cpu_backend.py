@@ -24,6 +24,24 @@ from minigrad.kernels.cpu import pool as _pool
 
 from .numpy_backend import conv_output_size
 
+
+def _settle_blas_threads():
+    """Run OpenBLAS (numpy's matmul) on MINIGRAD_BLAS_THREADS threads, 1 by default.
+
+    OpenBLAS's idle workers spin for a while after each call and starve the Numba kernel that
+    comes next; minigrad's matmuls are small enough that one BLAS thread loses little. Measured
+    on 2 cores (benchmarks/bench_training.py): seed CNN training 488 -> 1235 images/s, seed MLP
+    45k -> 52k. It applies to the whole process; set the variable to change it.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(int(os.environ.get("MINIGRAD_BLAS_THREADS", "1")), user_api="blas")
+
+
+_settle_blas_threads()
+
 xp = np
 name = "numba"
 
