@@ -15,16 +15,17 @@ from .shape import sum_to  # noqa: F401  (re-exported)
 
 
 def _pair(a, b):
-    """Both operands as Tensors; an integer tensor meeting a float one becomes that float dtype (torch's rule)."""
+    """Both operands as Tensors; an integer tensor meeting a float one takes its dtype (torch's rule;
+    numpy would widen float32 + int64 to float64). Boolean masks are left to numpy, which keeps the float."""
     if isinstance(a, Tensor):
         b = as_operand(b, a)
     else:
         a = as_operand(a, b)
     da, db = a.data.dtype, b.data.dtype
-    if da is not db and (da.kind == "f") != (db.kind == "f"):
-        if da.kind == "f":
+    if da is not db:
+        if da.kind == "f" and db.kind in "iu":
             b = b.to(da)
-        else:
+        elif db.kind == "f" and da.kind in "iu":
             a = a.to(db)
     return a, b
 
