@@ -7,13 +7,16 @@
 matplotlib is optional for minigrad; these functions raise an ImportError that says how to
 install it when it is missing. Both return the Figure; `path=` also saves it as an image.
 """
+import os
+
 import numpy as np
+
+from .metrics import _to_numpy
 
 
 def _pyplot():
     try:
         import matplotlib
-        import os
         if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
             matplotlib.use("Agg")
         import matplotlib.pyplot as plt
@@ -23,11 +26,7 @@ def _pyplot():
 
 
 def _np(x):
-    if x is None:
-        return None
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        x = x.numpy()
-    return np.asarray(x)
+    return None if x is None else _to_numpy(x)
 
 
 def _as_hwc(images):

@@ -12,6 +12,8 @@ import os
 
 import numpy as np
 
+from ..viz_plots import _pyplot
+
 
 class Callback:
     def __init__(self):
@@ -123,17 +125,6 @@ class History(Callback):
         if show:
             plt.show()
         return fig
-
-
-def _pyplot():
-    try:
-        import matplotlib
-        if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise ImportError("plotting needs matplotlib: pip install matplotlib (or minigrad[plot])") from e
-    return plt
 
 
 def _mode_op(monitor, mode):
