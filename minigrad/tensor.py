@@ -476,9 +476,7 @@ class Tensor:
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4,
                                threshold=200, edgeitems=3)
-        extras = [f"dtype={self.dtype}"]
-        if self.device.type != "cpu":
-            extras.append(f"device='{self.device}'")
+        extras = [f"dtype={self.dtype}", f"device='{self.device}'"]
         if self.grad_fn is not None:
             extras.append(f"grad_fn={self.grad_fn!r}")
         elif self._requires_grad:

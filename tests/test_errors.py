@@ -82,3 +82,11 @@ def test_cat_shape_mismatch():
 def test_expand_mismatch():
     with pytest.raises(ValueError, match="expand: cannot expand shape"):
         mg.ones(2, 3).expand(4, 3)
+
+
+@pytest.mark.skipif(mg.cuda.is_available(), reason="a GPU is present: asking for cuda works")
+def test_asking_for_cuda_without_a_gpu_says_what_is_missing():
+    for make in (lambda: mg.tensor([1.0]).to("cuda"), lambda: mg.zeros(2, device="cuda"),
+                 lambda: mg.nn.Linear(2, 2).to("cuda")):
+        with pytest.raises(RuntimeError, match="CUDA backend needs CuPy and an NVIDIA GPU"):
+            make()
