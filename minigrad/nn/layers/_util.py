@@ -1,7 +1,10 @@
-"""Helpers shared by the layer files: making parameters of the default dtype."""
+"""Helpers shared by the layer files: making parameters, torch's default initialisation."""
+import math
+
 import numpy as np
 
 from ...tensor import _device, _xp, get_default_dtype
+from .. import init
 from ..module import Parameter
 
 
@@ -13,3 +16,13 @@ def new_parameter(shape, dtype=None, device=None):
     Parameter.__init__(p, _xp(dev).zeros(shape, dtype=dt))
     p.device = dev
     return p
+
+
+def reset_weight_and_bias(weight, bias):
+    """torch's default for Linear and Conv: kaiming_uniform(a=sqrt(5)) on the weight, which works out
+    to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the same bound for the bias."""
+    init.kaiming_uniform_(weight, a=math.sqrt(5))
+    if bias is not None:
+        fan_in = weight.shape[1] * math.prod(weight.shape[2:])
+        bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+        init.uniform_(bias, -bound, bound)

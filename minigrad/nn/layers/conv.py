@@ -1,10 +1,8 @@
 """Conv1d and Conv2d (zero padding; int, pair, 'same' or 'valid' padding; dilation; groups)."""
-import math
 
 from .. import functional as F
-from .. import init
 from ..module import Module
-from ._util import new_parameter
+from ._util import new_parameter, reset_weight_and_bias
 
 
 def _tuple(v, n):
@@ -40,11 +38,7 @@ class _ConvNd(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight.shape[1] * math.prod(self.kernel_size)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}"

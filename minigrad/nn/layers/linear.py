@@ -1,11 +1,9 @@
 """Linear, Identity, Flatten, Unflatten."""
-import math
 
 from ... import ops
 from .. import functional as F
-from .. import init
 from ..module import Module
-from ._util import new_parameter
+from ._util import new_parameter, reset_weight_and_bias
 
 
 class Identity(Module):
@@ -32,11 +30,7 @@ class Linear(Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        # kaiming_uniform(a=sqrt(5)) works out to U(-1/sqrt(fan_in), 1/sqrt(fan_in)), torch's default
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features) if self.in_features > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        reset_weight_and_bias(self.weight, self.bias)
 
     def forward(self, x):
         return F.linear(x, self.weight, self.bias)
