@@ -50,7 +50,7 @@ def get_num_threads():
 
 def __getattr__(name):  # the larger subpackages load on first use, keeping `import minigrad` quick
     import importlib
-    if name in ("nn", "optim", "utils", "vision", "keras", "metrics", "cuda", "viz", "serialization", "data"):
+    if name in ("nn", "optim", "utils", "vision", "keras", "metrics", "cuda", "viz", "serialization"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         return getattr(importlib.import_module(".serialization", __name__), name)

@@ -1,1 +1,2 @@
-
+"""Utilities: `minigrad.utils.data` (Dataset, DataLoader, random_split)."""
+from . import data
