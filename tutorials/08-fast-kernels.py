@@ -132,13 +132,17 @@ show(mm_kernels.gemm_nt, 8)
 # %% [markdown]
 # ## Experiment: GFLOP/s against matrix size
 #
-# Four float32 kernels: the naive loop, the reordered parallel loop, minigrad's Numba backend
-# (`cpu_backend.matmul`), and numpy (`np.matmul`, which calls an optimised BLAS library such as OpenBLAS).
-# The minigrad backend hands small products (below $96^3$ multiply-adds) straight to numpy, where
-# the call overhead of a parallel kernel would dominate; here we call its GEMM directly so that every
-# size measures our own kernel.
+# Four float32 kernels: the naive loop, the reordered parallel loop, minigrad's Numba GEMM, and
+# numpy (`np.matmul`, which calls an optimised BLAS library such as OpenBLAS). The backend's
+# `matmul` sends plain 2-D products to numpy, which wins them (see `benchmarks/README.md`); here we
+# call the GEMM driver directly so that every size measures our own kernel. The Numba backend also
+# runs OpenBLAS on a single thread (its idle threads would otherwise steal cores from the Numba
+# kernels), so for a fair race numpy gets as many threads as Numba here.
 
 # %%
+from threadpoolctl import threadpool_limits
+
+
 def minigrad_gemm(A, B):
     """C = A @ B through the backend's GEMM driver, whatever the size."""
     Bt = np.ascontiguousarray(B.T)[None]
@@ -151,14 +155,15 @@ sizes = [64, 128, 256] if FAST else [64, 128, 256, 384, 512, 768, 1024]
 kernels = {"naive loop (Numba)": matmul_naive, "i-k-j loop, parallel (Numba)": matmul_ikj,
            "minigrad gemm_nt (Numba)": minigrad_gemm, "numpy / BLAS": np.matmul}
 gflops = {name: [] for name in kernels}
-for n in sizes:
-    A = rng.standard_normal((n, n)).astype(np.float32)
-    B = rng.standard_normal((n, n)).astype(np.float32)
-    for name, f in kernels.items():
-        if name.startswith("naive") and n > 512:
-            gflops[name].append(np.nan)   # too slow to be worth waiting for
-            continue
-        gflops[name].append(2 * n ** 3 / best_time(lambda: f(A, B), 1 if FAST else 3) / 1e9)
+with threadpool_limits(numba.get_num_threads(), user_api="blas"):  # numpy gets Numba's thread count
+    for n in sizes:
+        A = rng.standard_normal((n, n)).astype(np.float32)
+        B = rng.standard_normal((n, n)).astype(np.float32)
+        for name, f in kernels.items():
+            if name.startswith("naive") and n > 512:
+                gflops[name].append(np.nan)   # too slow to be worth waiting for
+                continue
+            gflops[name].append(2 * n ** 3 / best_time(lambda: f(A, B), 1 if FAST else 3) / 1e9)
 
 plt.figure(figsize=(7, 4))
 for name, g in gflops.items():
@@ -175,7 +180,8 @@ for name, g in gflops.items():
 
 # %% [markdown]
 # At the smallest sizes the parallel kernels pay mostly for waking their threads (microseconds on an
-# idle machine, far more on a busy one); that fixed cost is why the backend sends small products to numpy.
+# idle machine, far more on a busy one); that fixed cost, and BLAS's lead at every size, is why the
+# backend's `matmul` sends plain 2-D products to numpy and keeps its own GEMM for convolution.
 # The naive loop is memory-bound: every step of its inner loop touches a new cache line of $B$.
 # Reordering the loops fixes the access pattern; blocking, packing and the register tile raise the
 # arithmetic done per byte loaded. A vendor BLAS adds hand-written assembly for each CPU generation,
