@@ -25,6 +25,18 @@ def _pyplot():
     return plt
 
 
+def _finish(fig, title, path, show):
+    """Title, tight layout, optionally save to `path` and show; returns the Figure."""
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    if show:
+        _pyplot().show()
+    return fig
+
+
 def _np(x):
     return None if x is None else _to_numpy(x)
 
@@ -77,14 +89,7 @@ def show_images(images, labels=None, predictions=None, ncols=8, class_names=None
                 color = "red"
         if parts:
             ax.set_title(" | ".join(parts), fontsize=8, color=color)
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    if show:
-        plt.show()
-    return fig
+    return _finish(fig, title, path, show)
 
 
 def plot_confusion_matrix(cm, class_names=None, normalize=False, path=None, show=False, title="Confusion matrix",
@@ -113,9 +118,4 @@ def plot_confusion_matrix(cm, class_names=None, normalize=False, path=None, show
             text = f"{cm[i, j]:.2f}" if normalize else f"{int(cm[i, j])}"
             ax.text(j, i, text, ha="center", va="center", fontsize=7,
                     color="white" if cm[i, j] > threshold else "black")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    if show:
-        plt.show()
-    return fig
+    return _finish(fig, None, path, show)

@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 
-from ..viz_plots import _pyplot
+from ..viz_plots import _finish, _pyplot
 
 
 class Callback:
@@ -117,14 +117,7 @@ class History(Callback):
             ax.set_ylabel(name)
             ax.grid(alpha=0.3)
             ax.legend()
-        if title:
-            fig.suptitle(title)
-        fig.tight_layout()
-        if path:
-            fig.savefig(path, dpi=100)
-        if show:
-            plt.show()
-        return fig
+        return _finish(fig, title, path, show)
 
 
 def _mode_op(monitor, mode):
