@@ -98,11 +98,11 @@ class Function:
     def __call__(self, *inputs):
         x0 = inputs[0]
         device = x0.device
-        requires_grad = x0.requires_grad
+        requires_grad = x0._requires_grad  # the slots, not the checked properties: this is the hot path
         for x in inputs[1:]:
-            if x.device != device:
+            if x.device is not device and x.device != device:
                 raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and {x.device}")
-            requires_grad = requires_grad or x.requires_grad
+            requires_grad = requires_grad or x._requires_grad
         self.device = device
         try:
             y = self.forward(*[x.data for x in inputs])
@@ -117,7 +117,7 @@ class Function:
         if self.is_view:
             out._version = x0._version
         if requires_grad and GradMode.enabled:
-            out.requires_grad = True
+            out._requires_grad = True  # float inputs needing grad give a float output: no dtype check needed
             out.grad_fn = self
             self.inputs = inputs
             self._versions = [x._version[0] for x in inputs] if self.saves_inputs else None
