@@ -1,8 +1,11 @@
 """Parity of the Numba CPU backend with the numpy reference backend (and a few fixed torch cases)."""
 import importlib
 import os
+import re
 import subprocess
 import sys
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -56,13 +59,46 @@ def test_matmul_parity(kernel_matmul, dtype, m, k, n, batch, bbatch, ta, tb, see
     np.testing.assert_allclose(got, want, **TOL[dtype])
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 600, 1), (97, 1, 131), (130, 1030, 67), (257, 300, 129)])
+# (9, 4500, 40): thin C with long k takes the k-split path; (300, 70, 5): thin C is computed transposed
+@pytest.mark.parametrize("shape", [(1, 1, 1), (1, 600, 1), (97, 1, 131), (130, 1030, 67), (257, 300, 129),
+                                   (9, 4500, 40), (300, 70, 5)])
 def test_matmul_fixed_shapes(kernel_matmul, shape):
     m, k, n = shape
     rng = np.random.default_rng(1)
     a, b = _rand(rng, (m, k), np.float32), _rand(rng, (k, n), np.float32)
     np.testing.assert_allclose(cb.gemm(a, b), a @ b, rtol=1e-4, atol=1e-3)
     np.testing.assert_allclose(cb.matmul(a, b), a @ b, rtol=1e-4, atol=1e-3)
+
+
+def test_micro_kernel_is_generated_from_its_script():
+    """kernels/cpu/micro.py is written by gen_micro.py; an edit to one without the other fails here."""
+    from minigrad.kernels.cpu import gen_micro
+    assert (Path(gen_micro.__file__).with_name("micro.py").read_text() == gen_micro.source())
+
+
+def test_gemm_micro_kernel_is_vectorised():
+    """Under slp_vectorizer() each row of the register tile becomes one SIMD register: packed FMAs, no
+    scalar ones (compiled afresh, since Numba cannot show the code of a kernel loaded from its cache)."""
+    import numba
+    from minigrad.kernels.cpu import matmul as mm
+
+    def build(slp):
+        kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm_nt.py_func)
+        a, c, i = np.ones((1, 8, 40), np.float32), np.zeros((1, 1, 8, 8), np.float32), np.zeros(1, np.int64)
+        if slp:
+            with mm.slp_vectorizer():
+                kernel(a, a, c, i, i, 8, 16, 1)
+        else:
+            kernel(a, a, c, i, i, 8, 16, 1)
+        assert (c == 40).all()
+        asm = "\n".join(kernel.inspect_asm().values())
+        return len(re.findall(r"vfmadd\w*ps\s+[^\n]*[xyz]mm", asm)), len(re.findall(r"vfmadd\w*ss\b", asm))
+
+    packed, scalar = build(slp=True)
+    if packed + scalar == 0:
+        pytest.skip("no FMA instructions on this CPU")
+    assert packed > 0 and scalar == 0
+    assert build(slp=False)[1] > 0  # the test can tell the difference
 
 
 def test_matmul_small_falls_back_and_other_dtypes():

@@ -1,120 +1,80 @@
 """Blocked, packed GEMM in "NT" form:  C[t] += A[a_idx[t]] @ Bt[b_idx[t]].T  (float32 / float64).
 
-Blocking scheme (dot-product form, because numba runs LLVM's *loop* vectoriser but not SLP):
-  * Work is cut into (batch t, MC-row block, NC-column block) tasks, spread with prange.
-  * Per k block of at most KC_MAX (split evenly, rounded up to 16 = one zmm of float32), a
-    task copies its MC x kc slice of A and NC x kc slice of Bt into private contiguous
-    buffers, zero-padded in k and in the ragged rows: the micro-kernel then never branches.
-  * Micro-kernel: a 4 x 4 tile of C as 16 dot products over k. LLVM keeps 16 vector
-    accumulators in zmm registers fed by 8 vector loads per step (16 FMAs : 8 loads) and
-    reduces each horizontally once per tile per k block. The 4 rows of A stay in L1 while
-    the tile sweeps the NC rows of packed Bt (which sit in L2).
-  * Packed rows get 16 spare elements so rows never sit 4 KiB apart (L1 set conflicts).
-  * Indices all come from range() loops starting at 0, so LLVM can drop numba's
-    negative-index wraparound and sees unit-stride loads.
+Blocking scheme (GotoBLAS order, outer-product micro-kernel):
+  * Work is cut into (k slice, batch t, MG-row block, NC-column block) tasks, spread with prange.
+  * Per k block of at most KC_MAX, a task packs its NC columns of B into panels of NR columns
+    stored k-major (bp[k*NR + j]), then packs A MC rows at a time into panels of MR rows
+    (ap[k*MR + i]); ragged panels are zero-filled, so the micro-kernel never branches inside.
+  * Micro-kernel (micro.py): an MR x NR tile of C in registers; each k is one outer product,
+    NR loads of b and MR broadcasts of a. A B panel (KC_MAX x NR) stays in L1 while the tile
+    walks down the packed A block (in L2). No horizontal sums, so short k costs nothing extra.
+  * LLVM's SLP vectoriser turns each row of the tile into one SIMD register. Numba leaves SLP off
+    by default, so every compile of this module's kernels runs under `slp_vectorizer()`, and
+    `fastmath` is limited to "contract" (FMA): with reassociation allowed the loop vectoriser
+    would rewrite the k loop into dot products instead.
 """
+from contextlib import contextmanager
+
+import numba
 import numpy as np
 from numba import njit, prange
 
-MR = 4        # rows of A per micro tile
-MC = 64       # rows of A packed at a time
-NR = 4        # rows of Bt (columns of C) per micro tile
-KC_MAX = 384  # longest k block
-PAD = 16      # spare elements per packed row
+from .micro import MR, NR, micro_kernel
+
+MC = 96       # rows of A packed at a time (a multiple of MR)
+KC_MAX = 256  # longest k block: a float32 B panel is 16 KiB, half of L1
 
 
-@njit(fastmath=True, inline="always")
-def _micro_4x4(kcp, Ap, ia, Bp, jb, C, ci, cj, m_end, n_end, zero):
-    """C[ci:ci+4, cj:cj+4] += Ap[ia:ia+4, :kcp] @ Bp[jb:jb+4, :kcp].T, stores clipped to (m_end, n_end)."""
-    a0 = Ap[ia]
-    a1 = Ap[ia + 1]
-    a2 = Ap[ia + 2]
-    a3 = Ap[ia + 3]
-    b0 = Bp[jb]
-    b1 = Bp[jb + 1]
-    b2 = Bp[jb + 2]
-    b3 = Bp[jb + 3]
-    s00 = s01 = s02 = s03 = s10 = s11 = s12 = s13 = zero
-    s20 = s21 = s22 = s23 = s30 = s31 = s32 = s33 = zero
-    for k in range(kcp):
-        x0 = a0[k]
-        x1 = a1[k]
-        x2 = a2[k]
-        x3 = a3[k]
-        y0 = b0[k]
-        y1 = b1[k]
-        y2 = b2[k]
-        y3 = b3[k]
-        s00 += x0 * y0
-        s01 += x0 * y1
-        s02 += x0 * y2
-        s03 += x0 * y3
-        s10 += x1 * y0
-        s11 += x1 * y1
-        s12 += x1 * y2
-        s13 += x1 * y3
-        s20 += x2 * y0
-        s21 += x2 * y1
-        s22 += x2 * y2
-        s23 += x2 * y3
-        s30 += x3 * y0
-        s31 += x3 * y1
-        s32 += x3 * y2
-        s33 += x3 * y3
-    if ci + 4 <= m_end and cj + 4 <= n_end:
-        C[ci, cj] += s00
-        C[ci, cj + 1] += s01
-        C[ci, cj + 2] += s02
-        C[ci, cj + 3] += s03
-        C[ci + 1, cj] += s10
-        C[ci + 1, cj + 1] += s11
-        C[ci + 1, cj + 2] += s12
-        C[ci + 1, cj + 3] += s13
-        C[ci + 2, cj] += s20
-        C[ci + 2, cj + 1] += s21
-        C[ci + 2, cj + 2] += s22
-        C[ci + 2, cj + 3] += s23
-        C[ci + 3, cj] += s30
-        C[ci + 3, cj + 1] += s31
-        C[ci + 3, cj + 2] += s32
-        C[ci + 3, cj + 3] += s33
-    else:  # ragged edge tile: store only what lies inside C
-        t = ((s00, s01, s02, s03), (s10, s11, s12, s13), (s20, s21, s22, s23), (s30, s31, s32, s33))
-        for i in range(4):
-            if ci + i < m_end:
-                row = t[i]
-                for j in range(4):
-                    if cj + j < n_end:
-                        C[ci + i, cj + j] += row[j]
+@contextmanager
+def slp_vectorizer():
+    """Compile with LLVM's SLP vectoriser on (read by Numba at each compile; a cached kernel loads as built)."""
+    old = numba.config.SLP_VECTORIZE
+    numba.config.SLP_VECTORIZE = 1
+    try:
+        yield
+    finally:
+        numba.config.SLP_VECTORIZE = old
 
 
 @njit(cache=True, inline="always")
-def _pack(dst, src, r0, nrows, k0, kk, kcp, zero):
-    """dst[r, :kcp] = src[r0 + r, k0:k0 + kk] zero-padded to kcp, for r < nrows (row by row: unit stride)."""
-    for r in range(nrows):
-        d = dst[r]
-        s = src[r0 + r, k0:]
-        for k in range(kk):
-            d[k] = s[k]
-        for k in range(kk, kcp):
-            d[k] = zero
+def _pack_a(dst, src, r0, nrows, k0, kk):
+    """dst[p, k*MR + i] = src[r0 + p*MR + i, k0 + k] for the rows < nrows, zero past them."""
+    zero = dst.dtype.type(0)
+    for p in range((nrows + MR - 1) // MR):
+        d = dst[p]
+        for i in range(MR):
+            if p * MR + i < nrows:
+                s = src[r0 + p * MR + i, k0:]
+                for k in range(kk):
+                    d[k * MR + i] = s[k]
+            else:
+                for k in range(kk):
+                    d[k * MR + i] = zero
 
 
-@njit(cache=True, parallel=True, fastmath=True)
-def gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
-    """A: (na, M, K), Bt: (nb, N, K), C: (KS, nt, M, N), all C-contiguous; a_idx, b_idx: (nt,) int64.
+@njit(cache=True, inline="always")
+def _pack_b(dst, src, r0, nrows, k0, kk):
+    """dst[p, k*NR + j] = src[r0 + p*NR + j, k0 + k] (src is Bt: rows are columns of B), zero past nrows."""
+    zero = dst.dtype.type(0)
+    for p in range((nrows + NR - 1) // NR):
+        d = dst[p]
+        for j in range(NR):
+            if p * NR + j < nrows:
+                s = src[r0 + p * NR + j, k0:]
+                for k in range(kk):
+                    d[k * NR + j] = s[k]
+            else:
+                for k in range(kk):
+                    d[k * NR + j] = zero
 
-    C[s, t] += A[a_idx[t]][:, ks] @ Bt[b_idx[t]][:, ks].T over the s-th of KS slices ks of K
-    (sum C over axis 0 afterwards when KS > 1). A task owns MG rows x NC columns of one C[s, t]
-    (MG, NC multiples of 4): per k block it packs its Bt panel once, then packs A in MC-row
-    blocks and sweeps the micro-kernel over them. C must be initialised (zeros).
-    """
+
+@njit(cache=True, parallel=True, fastmath={"contract"})
+def _gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
     _, nt, M, N = C.shape
     K = A.shape[2]
-    zero = C.dtype.type(0)
     kslice = (K + KS - 1) // KS
     nkb = (kslice + KC_MAX - 1) // KC_MAX
-    kc = ((kslice + nkb - 1) // nkb + 15) // 16 * 16   # even split of the slice, rounded to a zmm
+    kc = (kslice + nkb - 1) // nkb                     # even split of the slice
     nmg = (M + MG - 1) // MG
     nnb = (N + NC - 1) // NC
     for task in prange(KS * nt * nmg * nnb):
@@ -126,25 +86,35 @@ def gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
         g1 = min(M, g0 + MG)
         j0 = (r % nnb) * NC
         nj = min(N, j0 + NC) - j0
-        ncols = (nj + NR - 1) // NR * NR
         kbeg = s * kslice
         kend = min(K, kbeg + kslice)
-        # rows past an edge hold garbage: the micro-kernel never stores their results
-        Ap = np.empty((MC, kc + PAD), dtype=A.dtype)
-        Bp = np.empty((NC, kc + PAD), dtype=A.dtype)
+        Ap = np.empty((MC // MR, kc * MR), dtype=A.dtype)
+        Bp = np.empty(((NC + NR - 1) // NR, kc * NR), dtype=A.dtype)
         At = A[a_idx[t]]
         Ct = C[s, t]
         for k0 in range(kbeg, kend, kc):
             kk = min(kend, k0 + kc) - k0
-            kcp = (kk + 15) // 16 * 16
-            _pack(Bp, Bt[b_idx[t]], j0, nj, k0, kk, kcp, zero)
+            _pack_b(Bp, Bt[b_idx[t]], j0, nj, k0, kk)
             for i0 in range(g0, g1, MC):
                 mi = min(g1, i0 + MC) - i0
-                _pack(Ap, At, i0, mi, k0, kk, kcp, zero)
-                for ia in range(0, (mi + MR - 1) // MR * MR, MR):
-                    for jb in range(0, ncols, NR):
-                        _micro_4x4(kcp, Ap, ia, Bp, jb, Ct, i0 + ia, j0 + jb, i0 + mi, j0 + nj, zero)
+                _pack_a(Ap, At, i0, mi, k0, kk)
+                for jp in range((nj + NR - 1) // NR):
+                    cols = min(NR, nj - jp * NR)
+                    for ip in range((mi + MR - 1) // MR):
+                        rows = min(MR, mi - ip * MR)
+                        micro_kernel(kk, Ap[ip], Bp[jp], Ct, i0 + ip * MR, j0 + jp * NR, rows, cols)
     return C
+
+
+def gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
+    """A: (na, M, K), Bt: (nb, N, K), C: (KS, nt, M, N), all C-contiguous; a_idx, b_idx: (nt,) int64.
+
+    C[s, t] += A[a_idx[t]][:, ks] @ Bt[b_idx[t]][:, ks].T over the s-th of KS slices ks of K
+    (sum C over axis 0 afterwards when KS > 1). A task owns MG rows x NC columns of one C[s, t]
+    (MG a multiple of MR). C must be initialised (zeros).
+    """
+    with slp_vectorizer():
+        return _gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS)
 
 
 @njit(cache=True, parallel=True)

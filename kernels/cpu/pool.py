@@ -6,6 +6,17 @@ import numpy as np
 from numba import njit, prange
 
 
+@njit(inline="always")
+def _pick(best, tap, v, t):
+    """The running (max, tap) after seeing value v at tap t; a NaN wins, as in np.argmax.
+
+    Written without branches (LLVM emits selects): with random data a branch per tap
+    mispredicts half the time (the seed CNN's two pools, batch 64: 3.9 ms -> 2.1 ms).
+    """
+    take = (v > best) | ((v != v) & (best == best))
+    return (v if take else best), (t if take else tap)
+
+
 @njit(cache=True, parallel=True)
 def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
     """xp: (N, C, H + 2ph, W + 2pw) padded with -inf -> y (N, C, OH, OW) and idx (N, C, OH, OW):
@@ -28,36 +39,22 @@ def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
                     c0 = q * sw
                     best = l0[c0]
                     tap = 0
-                    v = l0[c0 + 1]
-                    if v > best or (v != v and best == best):
-                        best = v
-                        tap = 1
-                    v = l1[c0]
-                    if v > best or (v != v and best == best):
-                        best = v
-                        tap = 2
-                    v = l1[c0 + 1]
-                    if v > best or (v != v and best == best):
-                        best = v
-                        tap = 3
+                    best, tap = _pick(best, tap, l0[c0 + 1], 1)
+                    best, tap = _pick(best, tap, l1[c0], 2)
+                    best, tap = _pick(best, tap, l1[c0 + 1], 3)
                     ys[r, q] = best
                     ids[r, q] = (r * sh + tap // 2 - ph) * w + (c0 + tap % 2 - pw)
             continue
         for r in range(oh):
             for q in range(ow):
                 best = plane[r * sh, q * sw]
-                bi = r * sh
-                bj = q * sw
+                tap = 0
                 for i in range(kh):
                     line = plane[r * sh + i * dh]
                     for j in range(kw):
-                        v = line[q * sw + j * dw]
-                        if v > best or (v != v and best == best):
-                            best = v
-                            bi = r * sh + i * dh
-                            bj = q * sw + j * dw
+                        best, tap = _pick(best, tap, line[q * sw + j * dw], i * kw + j)
                 ys[r, q] = best
-                ids[r, q] = (bi - ph) * w + (bj - pw)
+                ids[r, q] = (r * sh + (tap // kw) * dh - ph) * w + (q * sw + (tap % kw) * dw - pw)
     return y, idx
 
 
@@ -65,20 +62,20 @@ def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
 def max_pool2d_backward(gy, idx, h, w):
     """gy, idx: (N, C, OH, OW) -> gx (N, C, H, W); returns (gx, number of indices outside the plane)."""
     n, c, oh, ow = gy.shape
-    gx = np.zeros((n, c, h, w), dtype=gy.dtype)
+    gx = np.zeros((n * c, h * w), dtype=gy.dtype)
     bad = np.zeros(n * c, dtype=np.int64)
     hw = h * w
+    g = gy.reshape(n * c, oh * ow)
+    ix = idx.reshape(n * c, oh * ow)
     for nc in prange(n * c):
-        b = nc // c
-        ch = nc % c
-        for r in range(oh):
-            for q in range(ow):
-                k = idx[b, ch, r, q]
-                if 0 <= k < hw:
-                    gx[b, ch, k // w, k % w] += gy[b, ch, r, q]
-                else:
-                    bad[nc] += 1
-    return gx, bad.sum()
+        dst = gx[nc]
+        for p in range(oh * ow):
+            k = ix[nc, p]
+            if 0 <= k < hw:
+                dst[k] += g[nc, p]
+            else:
+                bad[nc] += 1
+    return gx.reshape(n, c, h, w), bad.sum()
 
 
 @njit(cache=True)

@@ -23,6 +23,7 @@ from minigrad.kernels.cpu import conv as _conv  # noqa: E402
 from minigrad.kernels.cpu import matmul as _mm
 from minigrad.kernels.cpu import pool as _pool
 
+from .memory import tune_malloc
 from .numpy_backend import conv_output_size
 
 
@@ -42,6 +43,7 @@ def _settle_blas_threads():
 
 
 _settle_blas_threads()
+tune_malloc()
 
 xp = np
 name = "numba"
@@ -67,17 +69,21 @@ def get_num_threads():
 
 def _blocks(nt, m, n, k):
     """Task shape for gemm_nt: (MG rows, NC columns, KS k-slices) so that the tasks cover every thread."""
+    mr, nr = _mm.MR, _mm.NR
     threads = numba.get_num_threads()
     nblk = max(1, -(-n // 256))
-    nc = -(-(-(-n // nblk)) // 4) * 4          # balanced column blocks of at most 256
+    nc = -(-(-(-n // nblk)) // nr) * nr         # balanced column blocks of at most 256
     tasks = nt * -(-n // nc)
-    mg = -(-m // 4) * 4                         # a task sweeps all rows: its B panel is packed once
-    if tasks < threads:                         # too few: split the rows, then (long k) the k axis
-        mg = max(4, -(-(-(-m // -(-threads // tasks))) // 4) * 4)
-        tasks *= -(-m // mg)
+    mg = -(-m // mr) * mr                       # a task sweeps all rows: its B panel is packed once
     ks = 1
+    if tasks < threads and m * n <= 128 * 128 and k >= 2048:
+        ks = min(-(-threads // tasks), k // 1024)   # small C, long k: packing dominates, split k
+        tasks *= ks
+    if tasks < threads:                         # too few: split the rows, then (long k) the k axis
+        mg = max(mr, -(-(-(-m // -(-threads // tasks))) // mr) * mr)
+        tasks *= -(-m // mg)
     if tasks < threads:
-        ks = max(1, min(-(-threads // tasks) * 2, k // 1024))
+        ks = max(ks, min(-(-threads // tasks) * 2, k // 1024))
     return mg, nc, ks
 
 
@@ -88,6 +94,8 @@ def _gemm_nt(A, Bt, a_idx, b_idx, nt):
     assert A.shape[2] == Bt.shape[2] and A.dtype == Bt.dtype
     assert a_idx.shape == (nt,) and b_idx.shape == (nt,)
     assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0] and 0 <= b_idx.min() and b_idx.max() < Bt.shape[0])
+    if n < _mm.NR and m > n:  # a thin C fills few of a tile's NR columns: compute C.T = Bt @ A.T instead
+        return _gemm_nt(Bt, A, b_idx, a_idx, nt).transpose(0, 2, 1)
     mg, nc, ks = _blocks(nt, m, n, k)
     C = np.zeros((ks, nt, m, n), dtype=A.dtype)
     if nt and m and n and k:
