@@ -154,6 +154,9 @@ REGISTRY = [
     # CNN math
     OpInfo("conv2d", lambda x, w: F.conv2d(x, w, stride=2, padding=1), lambda x, w: _np_conv2d(x, w, 2, 1), 2,
            "fixed", fixed_shapes=((2, 3, 5, 6), (4, 3, 3, 3))),
+    OpInfo("conv2d_bias", lambda x, w, b: F.conv2d(x, w, b, padding=1),
+           lambda x, w, b: _np_conv2d(x, w, 1, 1) + b[:, None, None], 3, "fixed",
+           fixed_shapes=((2, 3, 4, 5), (4, 3, 3, 3), (4,))),
     OpInfo("max_pool2d", lambda x: F.max_pool2d(x, 2), lambda x: _np_pool(x, 2, np.max), shapes="fixed",
            fixed_shapes=((2, 3, 5, 4),), domain="distinct"),
     OpInfo("avg_pool2d", lambda x: F.avg_pool2d(x, 2), lambda x: _np_pool(x, 2, np.mean), shapes="fixed",

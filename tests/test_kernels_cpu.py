@@ -83,13 +83,13 @@ def test_gemm_micro_kernel_is_vectorised():
     from minigrad.kernels.cpu import matmul as mm
 
     def build(slp):
-        kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm_nt.py_func)
+        kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm.py_func)
         a, c, i = np.ones((1, 8, 40), np.float32), np.zeros((1, 1, 8, 8), np.float32), np.zeros(1, np.int64)
         if slp:
             with mm.slp_vectorizer():
-                kernel(a, a, c, i, i, 8, 16, 1)
+                kernel(a, a, c, i, i, False, True, 8, 16, 1, True)
         else:
-            kernel(a, a, c, i, i, 8, 16, 1)
+            kernel(a, a, c, i, i, False, True, 8, 16, 1, True)
         assert (c == 40).all()
         asm = "\n".join(kernel.inspect_asm().values())
         return len(re.findall(r"vfmadd\w*ps\s+[^\n]*[xyz]mm", asm)), len(re.findall(r"vfmadd\w*ss\b", asm))
@@ -127,11 +127,13 @@ def test_conv2d_parity(dtype, c):
     rng = np.random.default_rng(c["seed"])
     x = _rand(rng, (c["n"], c["cg"] * g, c["h"], c["w"]), dtype)
     w = _rand(rng, (c["og"] * g, c["cg"], c["kh"], c["kw"]), dtype)
-    y = cb.conv2d_forward(x, w, stride, padding, dilation, g)
-    want = nb.conv2d_forward(x, w, stride, padding, dilation, g)
+    bias = _rand(rng, (c["og"] * g,), dtype) if c["seed"] % 2 else None
+    y = cb.conv2d_forward(x, w, stride, padding, dilation, g, bias=bias)
+    want = nb.conv2d_forward(x, w, stride, padding, dilation, g, bias=bias)
     assert y.dtype == want.dtype
     np.testing.assert_allclose(y, want, **TOL[dtype])
     gy = _rand(rng, want.shape, dtype)
+    np.testing.assert_allclose(cb.conv2d_backward_bias(gy), nb.conv2d_backward_bias(gy), **TOL[dtype])
     gx = cb.conv2d_backward_input(gy, w, x.shape, stride, padding, dilation, g)
     assert gx.shape == x.shape and gx.dtype == x.dtype
     np.testing.assert_allclose(gx, nb.conv2d_backward_input(gy, w, x.shape, stride, padding, dilation, g), **TOL[dtype])
@@ -263,3 +265,51 @@ def test_no_out_of_bounds_access_under_boundscheck(request, tmp_path):
     r = subprocess.run([sys.executable, "-c", BOUNDSCHECK_SCRIPT], env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     assert "BOUNDSCHECK-OK" in r.stdout
+
+
+OPTIM_CASES = [
+    ("SGD", dict(lr=0.1)), ("SGD", dict(lr=0.1, momentum=0.9, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, maximize=True)), ("SGD", dict(lr=0.1, momentum=0.5, dampening=0.3)),
+    ("Adam", dict(lr=0.01)), ("Adam", dict(lr=0.01, weight_decay=0.1, amsgrad=True)),
+    ("Adam", dict(lr=0.01, maximize=True)), ("AdamW", dict(lr=0.01, weight_decay=0.1)),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name,kwargs", OPTIM_CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(OPTIM_CASES)])
+def test_fused_optimizer_steps_match_the_array_code(name, kwargs, dtype):
+    """The one-pass Numba updates follow the reference rule (numpy backend) step by step."""
+    import minigrad as mg
+    import minigrad.optim as optim
+    from minigrad.backend import get_backend_name, set_backend
+
+    def run(backend):
+        before = get_backend_name()
+        set_backend(backend)
+        try:
+            rng = np.random.default_rng(0)
+            params = [mg.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True) for s in [(70, 50), (9,)]]
+            opt = getattr(optim, name)(params, **kwargs)
+            for step in range(6):
+                for p in params:
+                    p.grad = mg.tensor(np.sin(3 * p.numpy() + step).astype(dtype))
+                opt.step()
+            return [p.numpy() for p in params]
+        finally:
+            set_backend(before)
+
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
+    for got, want in zip(run("numba"), run("numpy")):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_relu_matches_reference(dtype):
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((70, 300)).astype(dtype)
+    x[0, :3] = [np.nan, -0.0, 0.0]
+    y = cb.relu_forward(x)
+    np.testing.assert_array_equal(y, nb.relu_forward(x))
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    np.testing.assert_array_equal(cb.relu_backward(gy, y), nb.relu_backward(gy, y))
+    assert cb.relu_forward(x[:, ::2]).shape == (70, 150)  # non-contiguous: the numpy path

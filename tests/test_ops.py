@@ -116,6 +116,41 @@ def test_gradgradcheck(name, data):
     assert mg.gradgradcheck(op.fn, tensors, atol=op.atol)
 
 
+def _forward_backward(op, arrays, backend):
+    """Output and input gradients of op (summed against a fixed weighting) on one CPU backend."""
+    from minigrad.backend import get_backend_name, set_backend
+    before = get_backend_name()
+    set_backend(backend)
+    try:
+        tensors = [mg.from_numpy(a.copy()).requires_grad_() for a in arrays]
+        y = op.fn(*tensors)
+        if y.dtype.kind != "f":
+            return y.numpy(), []
+        weight = np.linspace(-1, 1, int(np.prod(y.shape))).reshape(y.shape).astype(y.dtype)
+        (y * mg.from_numpy(weight)).sum().backward()
+        return y.numpy(), [t.grad.numpy() if t.grad is not None else None for t in tensors]
+    finally:
+        set_backend(before)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", OP_NAMES)
+def test_cpu_backends_agree(name, dtype):
+    """Every op, forward and backward, on the Numba kernels and on the numpy reference backend."""
+    op = BY_NAME[name]
+    shapes = list(op.fixed_shapes) if op.shapes == "fixed" else (
+        [(3, 5), (5, 4)] if op.shapes == "matmul" else [(2, 3, 4)] * op.arity)
+    arrays = [a.astype(dtype) for a in _values(op, shapes, np.random.default_rng(3))]
+    y_ref, g_ref = _forward_backward(op, arrays, "numpy")
+    y, g = _forward_backward(op, arrays, "numba")
+    tol = dict(rtol=1e-9, atol=1e-10) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-5)
+    np.testing.assert_allclose(y, y_ref, err_msg=name, **tol)
+    for got, want in zip(g, g_ref):
+        assert (got is None) == (want is None)
+        if want is not None:
+            np.testing.assert_allclose(got, want, err_msg=name, **tol)
+
+
 @pytest.mark.parametrize("name", OP_NAMES)
 def test_op_leaves_its_inputs_alone(name):
     op = BY_NAME[name]

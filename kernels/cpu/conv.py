@@ -1,14 +1,17 @@
-"""Conv2d kernels: patch gathering (im2row / im2col), its adjoint, and a direct convolution.
+"""Conv2d kernels: patch gathering (im2row / im2col), its adjoint (col2im), direct convolution
+and its weight gradient, and the bias gradient.
 
-Scheme (NCHW, groups G, Cg = C / G, Kc = Cg * KH * KW, P = OH * OW; taps ordered (c, i, j)
-to match w.reshape(O, Kc)). The wrapper pads x once, so every kernel here is branch-free:
+Scheme (NCHW, groups G, Cg = C / G, Kc = Cg * KH * KW, P = OH * OW). The wrapper pads x once,
+so every kernel here is branch-free:
   * forward, long Kc:  rows = im2row(x channels-last) (N, G, P, Kc), taps (i, j, c);
-                       y[n, g] = w[g] @ rows[n, g].T (gemm_nt)
+                       y[n, g] = w[g] (Og, Kc) @ rows[n, g].T, starting from the bias
   * forward, short Kc: conv_direct - for each tap, y[n, o] += w[o, c, i, j] * shifted x plane;
                        the inner loop runs along a whole (wide) plane, so it vectorises
   * backward weight:   cols = im2col(xp) (G, Kc, N*P);  gw[g] = gy[g] (Og, N*P) @ cols[g].T
+                       (stride 1 with few taps: conv_direct_weight_grad, one dot product per tap)
   * backward input:    dcols[n, g] = w[g].T @ gy[n, g]  (Kc, P), then col2im adds each tap's
-                       plane back onto the padded gradient (im2col's adjoint)
+                       plane back onto the padded gradient (the adjoint of gathering patches)
+  * bias:              channel_sum(gy) over N, OH, OW
 Every kernel runs prange over independent (image, channel) planes: no two threads write one element.
 """
 import numpy as np
@@ -89,8 +92,8 @@ def col2im(dcols, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def conv_direct(xp, w, sh, sw, dh, dw, groups, oh, ow):
-    """xp: padded (N, C, Hp, Wp), w: (O, Cg, KH, KW) -> y: (N, O, OH, OW), tap by tap.
+def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
+    """xp: padded (N, C, Hp, Wp), w: (O, Cg, KH, KW), bias: (O,) -> y: (N, O, OH, OW), tap by tap from the bias.
 
     Stride 1 uses "wide" rows: output pixel t = r * Wp + q of a plane reads input t + i*dh*Wp + j*dw,
     so each tap is ONE long contiguous multiply-add over the plane (it vectorises); the columns
@@ -102,12 +105,13 @@ def conv_direct(xp, w, sh, sw, dh, dw, groups, oh, ow):
     if sh == 1 and sw == 1:
         span = (oh - 1) * wp + ow  # last read: span - 1 + (kh-1)*dh*wp + (kw-1)*dw == hp*wp - 1
         flat = xp.reshape(n, c, hp * wp)
-        y = np.zeros((n, o, oh * wp), dtype=xp.dtype)
+        y = np.empty((n, o, oh * wp), dtype=xp.dtype)
         for no in prange(n * o):
             b = no // o
             oo = no % o
             g = oo // og
             out = y[b, oo]
+            out[:] = bias[oo]
             for cl in range(cg):
                 src = flat[b, g * cg + cl]
                 for i in range(kh):
@@ -117,12 +121,13 @@ def conv_direct(xp, w, sh, sw, dh, dw, groups, oh, ow):
                         for t in range(span):
                             out[t] += wv * seg[t]
         return y.reshape(n, o, oh, wp)[:, :, :, :ow]
-    y = np.zeros((n, o, oh, ow), dtype=xp.dtype)
+    y = np.empty((n, o, oh, ow), dtype=xp.dtype)
     for no in prange(n * o):
         b = no // o
         oo = no % o
         g = oo // og
         out = y[b, oo]
+        out[:] = bias[oo]
         for r in range(oh):
             dst = out[r]
             for cl in range(cg):
@@ -151,4 +156,53 @@ def group_major(gy, groups):
             for r in range(oh):
                 for q in range(ow):
                     dst[b * p + r * ow + q] = src[r, q]
+    return out
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def conv_direct_weight_grad(xp, gy, cg, kh, kw, dh, dw):
+    """Stride-1 weight gradient tap by tap: xp padded (N, C, Hp, Wp), gy (N, O, OH, OW) -> gw (O, Cg, KH, KW).
+
+    gw[o, c, i, j] = sum over n of <gy[n, o], x[n, c] shifted by (i*dh, j*dw)>. As in conv_direct, gy is
+    laid out in "wide" rows of Wp (zeros in the extra columns) so each tap is one contiguous dot
+    product; a thread owns whole output channels, and the gy and x planes stay in L1 across the taps.
+    """
+    n, c, hp, wp = xp.shape
+    o, oh, ow = gy.shape[1], gy.shape[2], gy.shape[3]
+    og = o // (c // cg)
+    span = (oh - 1) * wp + ow
+    flat = xp.reshape(n, c, hp * wp)
+    gw = np.zeros((o, cg, kh, kw), dtype=np.float64)
+    for oo in prange(o):
+        g = oo // og
+        wide = np.zeros(oh * wp, dtype=gy.dtype)
+        for b in range(n):
+            for r in range(oh):
+                for q in range(ow):
+                    wide[r * wp + q] = gy[b, oo, r, q]
+            for cl in range(cg):
+                src = flat[b, g * cg + cl]
+                for i in range(kh):
+                    for j in range(kw):
+                        seg = src[i * dh * wp + j * dw:]
+                        acc = gy.dtype.type(0)
+                        for t in range(span):
+                            acc += wide[t] * seg[t]
+                        gw[oo, cl, i, j] += acc
+    return gw
+
+
+@njit(cache=True, parallel=True, fastmath=True)
+def channel_sum(gy):
+    """gy: (N, O, OH, OW) -> (O,) sums over N, OH, OW (the conv bias gradient), in the input's precision."""
+    n, o = gy.shape[0], gy.shape[1]
+    flat = gy.reshape(n, o, -1)
+    out = np.empty(o, dtype=gy.dtype)
+    for oc in prange(o):
+        acc = 0.0  # float64 partial sums: a long float32 sum would drift
+        for b in range(n):
+            row = flat[b, oc]
+            for p in range(row.shape[0]):
+                acc += row[p]
+        out[oc] = acc
     return out

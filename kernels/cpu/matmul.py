@@ -1,10 +1,12 @@
-"""Blocked, packed GEMM in "NT" form:  C[t] += A[a_idx[t]] @ Bt[b_idx[t]].T  (float32 / float64).
+"""Blocked, packed GEMM:  C[t] += A[a_idx[t]] @ B[b_idx[t]]  (float32 / float64), either operand
+stored transposed or not (the packing absorbs the layout, so callers never transpose).
 
 Blocking scheme (GotoBLAS order, outer-product micro-kernel):
   * Work is cut into (k slice, batch t, MG-row block, NC-column block) tasks, spread with prange.
-  * Per k block of at most KC_MAX, a task packs its NC columns of B into panels of NR columns
-    stored k-major (bp[k*NR + j]), then packs A MC rows at a time into panels of MR rows
-    (ap[k*MR + i]); ragged panels are zero-filled, so the micro-kernel never branches inside.
+  * A is packed once, whole, into panels of MR rows stored k-major (ap[k*MR + i]): every task
+    that shares it (a conv's weights serve all images) reads the same panels. Per k block of at
+    most KC_MAX, a task packs its NC columns of B into panels of NR columns (bp[k*NR + j]).
+    Ragged panels are zero-filled, so the micro-kernel never branches inside.
   * Micro-kernel (micro.py): an MR x NR tile of C in registers; each k is one outer product,
     NR loads of b and MR broadcasts of a. A B panel (KC_MAX x NR) stays in L1 while the tile
     walks down the packed A block (in L2). No horizontal sums, so short k costs nothing extra.
@@ -21,7 +23,7 @@ from numba import njit, prange
 
 from .micro import MR, NR, micro_kernel
 
-MC = 96       # rows of A packed at a time (a multiple of MR)
+MC = 96       # rows of A a task sweeps per B block (a multiple of MR; they stay in L2)
 KC_MAX = 256  # longest k block: a float32 B panel is 16 KiB, half of L1
 
 
@@ -37,10 +39,19 @@ def slp_vectorizer():
 
 
 @njit(cache=True, inline="always")
-def _pack_a(dst, src, r0, nrows, k0, kk):
-    """dst[p, k*MR + i] = src[r0 + p*MR + i, k0 + k] for the rows < nrows, zero past them."""
+def _pack_a(dst, src, km, r0, nrows, k0, kk):
+    """dst[p, k*MR + i] = A[r0 + p*MR + i, k0 + k] for rows < nrows, zero past them.
+    src holds A (M, K), or A transposed (K, M) when km."""
     zero = dst.dtype.type(0)
-    for p in range((nrows + MR - 1) // MR):
+    npan = (nrows + MR - 1) // MR
+    if km:  # one view per k row; MR neighbours sit side by side in it
+        for k in range(kk):
+            row = src[k0 + k, r0:]
+            for p in range(npan):
+                for i in range(MR):
+                    dst[p, k * MR + i] = row[p * MR + i] if p * MR + i < nrows else zero
+        return
+    for p in range(npan):
         d = dst[p]
         for i in range(MR):
             if p * MR + i < nrows:
@@ -53,14 +64,27 @@ def _pack_a(dst, src, r0, nrows, k0, kk):
 
 
 @njit(cache=True, inline="always")
-def _pack_b(dst, src, r0, nrows, k0, kk):
-    """dst[p, k*NR + j] = src[r0 + p*NR + j, k0 + k] (src is Bt: rows are columns of B), zero past nrows."""
+def _pack_b(dst, src, nk, c0, ncols, k0, kk):
+    """dst[p, k*NR + j] = B[k0 + k, c0 + p*NR + j] for columns < ncols, zero past them.
+    src holds B (K, N), or B transposed (N, K) when nk."""
     zero = dst.dtype.type(0)
-    for p in range((nrows + NR - 1) // NR):
+    npan = (ncols + NR - 1) // NR
+    if not nk:  # one view per k row; each panel's NR columns are one contiguous run of it
+        full = ncols // NR
+        for k in range(kk):
+            row = src[k0 + k, c0:]
+            for p in range(full):
+                for j in range(NR):
+                    dst[p, k * NR + j] = row[p * NR + j]
+            for p in range(full, npan):
+                for j in range(NR):
+                    dst[p, k * NR + j] = row[p * NR + j] if p * NR + j < ncols else zero
+        return
+    for p in range(npan):
         d = dst[p]
         for j in range(NR):
-            if p * NR + j < nrows:
-                s = src[r0 + p * NR + j, k0:]
+            if p * NR + j < ncols:
+                s = src[c0 + p * NR + j, k0:]
                 for k in range(kk):
                     d[k * NR + j] = s[k]
             else:
@@ -69,17 +93,26 @@ def _pack_b(dst, src, r0, nrows, k0, kk):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
-    _, nt, M, N = C.shape
-    K = A.shape[2]
+def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
+    nt = a_idx.shape[0]
+    reduce = C.shape[1] == 1     # every product adds into C[s, 0]
+    M, N = C.shape[2], C.shape[3]
+    K = A.shape[1] if a_km else A.shape[2]
     kslice = (K + KS - 1) // KS
     nkb = (kslice + KC_MAX - 1) // KC_MAX
     kc = (kslice + nkb - 1) // nkb                     # even split of the slice
     nmg = (M + MG - 1) // MG
     nnb = (N + NC - 1) // NC
-    for task in prange(KS * nt * nmg * nnb):
-        s = task // (nt * nmg * nnb)
-        task2 = task % (nt * nmg * nnb)
+    ntt = 1 if reduce else nt
+    # Pack every A once, whole (all tasks that share it read the same panels): Apk[a, p, k*MR + i].
+    npa = (M + MR - 1) // MR
+    Apk = np.empty((A.shape[0], npa, K * MR), dtype=A.dtype)
+    for q in prange(A.shape[0] * npa):
+        pa = q % npa
+        _pack_a(Apk[q // npa, pa:pa + 1], A[q // npa], a_km, pa * MR, min(MR, M - pa * MR), 0, K)
+    for task in prange(KS * ntt * nmg * nnb):
+        s = task // (ntt * nmg * nnb)
+        task2 = task % (ntt * nmg * nnb)
         t = task2 // (nmg * nnb)
         r = task2 % (nmg * nnb)
         g0 = (r // nnb) * MG
@@ -88,51 +121,38 @@ def _gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
         nj = min(N, j0 + NC) - j0
         kbeg = s * kslice
         kend = min(K, kbeg + kslice)
-        Ap = np.empty((MC // MR, kc * MR), dtype=A.dtype)
         Bp = np.empty(((NC + NR - 1) // NR, kc * NR), dtype=A.dtype)
-        At = A[a_idx[t]]
         Ct = C[s, t]
-        for k0 in range(kbeg, kend, kc):
-            kk = min(kend, k0 + kc) - k0
-            _pack_b(Bp, Bt[b_idx[t]], j0, nj, k0, kk)
-            for i0 in range(g0, g1, MC):
-                mi = min(g1, i0 + MC) - i0
-                _pack_a(Ap, At, i0, mi, k0, kk)
-                for jp in range((nj + NR - 1) // NR):
-                    cols = min(NR, nj - jp * NR)
-                    for ip in range((mi + MR - 1) // MR):
-                        rows = min(MR, mi - ip * MR)
-                        micro_kernel(kk, Ap[ip], Bp[jp], Ct, i0 + ip * MR, j0 + jp * NR, rows, cols)
+        if kend <= kbeg and not accumulate:  # an empty k slice still owns its tile
+            Ct[g0:g1, j0:j0 + nj] = 0
+        u0, u1 = (0, nt) if reduce else (t, t + 1)
+        for u in range(u0, u1):
+            Au = Apk[a_idx[u]]
+            Bu = B[b_idx[u]]
+            for k0 in range(kbeg, kend, kc):
+                kk = min(kend, k0 + kc) - k0
+                _pack_b(Bp, Bu, b_nk, j0, nj, k0, kk)
+                for i0 in range(g0, g1, MC):       # MC rows of A at a time stay in L2
+                    mi = min(g1, i0 + MC) - i0
+                    for jp in range((nj + NR - 1) // NR):
+                        cols = min(NR, nj - jp * NR)
+                        for ip in range((mi + MR - 1) // MR):
+                            rows = min(MR, mi - ip * MR)
+                            micro_kernel(kk, Au[i0 // MR + ip, k0 * MR:], Bp[jp], Ct, i0 + ip * MR, j0 + jp * NR,
+                                         rows, cols, accumulate or u != u0 or k0 != kbeg)
     return C
 
 
-def gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS):
-    """A: (na, M, K), Bt: (nb, N, K), C: (KS, nt, M, N), all C-contiguous; a_idx, b_idx: (nt,) int64.
+def gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate=True):
+    """C[s, t] += A_t[:, ks] @ B_t[ks, :] with A_t = A[a_idx[t]], B_t = B[b_idx[t]], over the s-th of KS
+    slices ks of K (sum C over axis 0 afterwards when KS > 1). With C of shape (KS, 1, M, N) every
+    product adds into C[s, 0] (a batch-reduce GEMM, e.g. a weight gradient summed over images).
 
-    C[s, t] += A[a_idx[t]][:, ks] @ Bt[b_idx[t]][:, ks].T over the s-th of KS slices ks of K
-    (sum C over axis 0 afterwards when KS > 1). A task owns MG rows x NC columns of one C[s, t]
-    (MG a multiple of MR). C must be initialised (zeros).
+    A: (na, M, K), or (na, K, M) when a_km; B: (nb, K, N), or (nb, N, K) when b_nk; all C-contiguous;
+    a_idx, b_idx: (nt,) int64. A task owns MG rows x NC columns of one C[s, t] (MG a multiple of MR).
+    accumulate: add onto C's values (a bias to start from); otherwise C may hold garbage, since each
+    task's first k block stores instead of adding. Compiles under slp_vectorizer(): call the
+    kernel through this function only.
     """
     with slp_vectorizer():
-        return _gemm_nt(A, Bt, C, a_idx, b_idx, MG, NC, KS)
-
-
-@njit(cache=True, parallel=True)
-def transpose_last2(X):
-    """X: (nb, R, S) any strides -> (nb, S, R) C-contiguous copy, in 32 x 32 tiles."""
-    nb, R, S = X.shape
-    Y = np.empty((nb, S, R), dtype=X.dtype)
-    T = 32
-    nr = (R + T - 1) // T
-    ns = (S + T - 1) // T
-    for task in prange(nb * nr * ns):
-        b = task // (nr * ns)
-        q = task % (nr * ns)
-        r0 = (q // ns) * T
-        s0 = (q % ns) * T
-        r1 = min(R, r0 + T)
-        s1 = min(S, s0 + T)
-        for s in range(s0, s1):
-            for r in range(r0, r1):
-                Y[b, s, r] = X[b, r, s]
-    return Y
+        return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate)

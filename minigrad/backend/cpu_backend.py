@@ -20,6 +20,7 @@ import numba  # noqa: E402
 import numpy as np
 
 from minigrad.kernels.cpu import conv as _conv  # noqa: E402
+from minigrad.kernels.cpu import fused as _fused
 from minigrad.kernels.cpu import matmul as _mm
 from minigrad.kernels.cpu import pool as _pool
 
@@ -54,7 +55,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # beats our kernel on single 2-D products (ours reaches ~0.6-0.75x of it at N = 1024), while for
 # stacks of small products (conv-shaped batches, where numpy loops matrix by matrix) ours wins.
 # So: products with a 2-D right operand -> np.matmul; stacks of at least this many
-# multiply-adds each -> gemm_nt.
+# multiply-adds each -> our GEMM.
 _SMALL_MATMUL = 96 ** 3
 
 
@@ -68,7 +69,7 @@ def get_num_threads():
 
 
 def _blocks(nt, m, n, k):
-    """Task shape for gemm_nt: (MG rows, NC columns, KS k-slices) so that the tasks cover every thread."""
+    """Task shape for the GEMM kernel: (MG rows, NC columns, KS k-slices) so that the tasks cover every thread."""
     mr, nr = _mm.MR, _mm.NR
     threads = numba.get_num_threads()
     nblk = max(1, -(-n // 256))
@@ -87,20 +88,39 @@ def _blocks(nt, m, n, k):
     return mg, nc, ks
 
 
-def _gemm_nt(A, Bt, a_idx, b_idx, nt):
-    """A (na, M, K), Bt (nb, N, K) C-contiguous -> (nt, M, N) = A[a_idx] @ Bt[b_idx].T."""
-    m, k = A.shape[1:]
-    n = Bt.shape[1]
-    assert A.shape[2] == Bt.shape[2] and A.dtype == Bt.dtype
-    assert a_idx.shape == (nt,) and b_idx.shape == (nt,)
-    assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0] and 0 <= b_idx.min() and b_idx.max() < Bt.shape[0])
-    if n < _mm.NR and m > n:  # a thin C fills few of a tile's NR columns: compute C.T = Bt @ A.T instead
-        return _gemm_nt(Bt, A, b_idx, a_idx, nt).transpose(0, 2, 1)
-    mg, nc, ks = _blocks(nt, m, n, k)
-    C = np.zeros((ks, nt, m, n), dtype=A.dtype)
-    if nt and m and n and k:
-        _mm.gemm_nt(A, Bt, C, a_idx, b_idx, mg, nc, ks)
+def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None, reduce=False):
+    """Products of A[a_idx[t]] (na, M, K) with B[b_idx[t]] (nb, K, N), all C-contiguous -> (nt, M, N),
+    or their sum (1, M, N) when reduce. A is stored as (na, K, M) when a_km, B as (nb, N, K) when b_nk.
+    row_bias (M,): added to every row of the result (the GEMM starts from it)."""
+    nt = a_idx.shape[0]
+    m, k = (A.shape[2], A.shape[1]) if a_km else A.shape[1:]
+    n, kb = (B.shape[1], B.shape[2]) if b_nk else (B.shape[2], B.shape[1])
+    assert k == kb and A.dtype == B.dtype and b_idx.shape == (nt,)
+    assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0] and 0 <= b_idx.min() and b_idx.max() < B.shape[0])
+    if n < _mm.NR and m > n and row_bias is None:  # a thin C fills few of a tile's NR columns: C.T = B.T @ A.T
+        return _gemm(B, A, b_idx, a_idx, not b_nk, not a_km, reduce=reduce).transpose(0, 2, 1)
+    mg, nc, ks = _blocks(1 if reduce else nt, m, n, k)
+    shape = (ks, 1 if reduce else nt, m, n)
+    if not (nt and m and n and k):
+        C = np.zeros(shape, dtype=A.dtype)
+        if row_bias is not None:
+            C[0] = row_bias.astype(A.dtype, copy=False)[:, None]
+    elif row_bias is None:  # the kernel's first k block stores: nothing to clear
+        C = np.empty(shape, dtype=A.dtype)
+        _mm.gemm(A, B, C, a_idx, b_idx, a_km, b_nk, mg, nc, ks, accumulate=False)
+    else:
+        C = np.zeros(shape, dtype=A.dtype)
+        C[0] = row_bias.astype(A.dtype, copy=False)[:, None]
+        _mm.gemm(A, B, C, a_idx, b_idx, a_km, b_nk, mg, nc, ks, accumulate=True)
     return C[0] if ks == 1 else C.sum(axis=0)
+
+
+def _operand(x, rows, cols):
+    """x (..., rows, cols) -> (3-D C-contiguous array, transposed?) without copying a transposed view."""
+    t = x.swapaxes(-1, -2)
+    if not x.flags.c_contiguous and t.flags.c_contiguous:
+        return t.reshape(-1, cols, rows), True
+    return np.ascontiguousarray(x).reshape(-1, rows, cols), False
 
 
 def gemm(a, b):
@@ -108,12 +128,12 @@ def gemm(a, b):
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    A = np.ascontiguousarray(a).reshape(-1, m, k)
-    Bt = _mm.transpose_last2(np.ascontiguousarray(b).reshape(-1, k, n))
+    A, a_km = _operand(a, m, k)
+    B, b_nk = _operand(b, k, n)
     a_idx = np.broadcast_to(np.arange(A.shape[0]).reshape(a.shape[:-2]), batch).ravel()
-    b_idx = np.broadcast_to(np.arange(Bt.shape[0]).reshape(b.shape[:-2]), batch).ravel()
-    nt = math.prod(batch)
-    return _gemm_nt(A, Bt, a_idx.astype(np.int64), b_idx.astype(np.int64), nt).reshape(batch + (m, n))
+    b_idx = np.broadcast_to(np.arange(B.shape[0]).reshape(b.shape[:-2]), batch).ravel()
+    out = _gemm(A, B, a_idx.astype(np.int64), b_idx.astype(np.int64), a_km, b_nk)
+    return out.reshape(batch + (m, n))
 
 
 def matmul(a, b):
@@ -156,10 +176,11 @@ def _numpy_fallback(name, *args):
     return getattr(numpy_backend, name)(*args)
 
 
-def conv2d_forward(x, w, stride, padding, dilation, groups):
-    """x (N, C, H, W), w (O, C/G, KH, KW) -> y (N, O, OH, OW)."""
+def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace=None):
+    """x (N, C, H, W), w (O, C/G, KH, KW), bias (O,) or None -> y (N, O, OH, OW); y starts from the bias.
+    workspace (a dict, or None): keeps the patch matrix for conv2d_backward_weight."""
     if x.dtype not in _FLOATS:
-        return _numpy_fallback("conv2d_forward", x, w, stride, padding, dilation, groups)
+        return _numpy_fallback("conv2d_forward", x, w, stride, padding, dilation, groups, bias)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
@@ -167,15 +188,36 @@ def conv2d_forward(x, w, stride, padding, dilation, groups):
     oh, ow = _conv_dims(x.shape, w.shape, stride, padding, dilation)
     (sh, sw), (dh, dw) = stride, dilation
     xp = _padded(x, padding)
+    b = np.zeros(o, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     if cg * kh * kw <= _DIRECT_MAX_TAPS:
-        return np.ascontiguousarray(_conv.conv_direct(xp, w, sh, sw, dh, dw, groups, oh, ow))
-    xcl = np.ascontiguousarray(xp.transpose(0, 2, 3, 1))                   # channels-last
-    rows = _conv.im2row(xcl, kh, kw, sh, sw, dh, dw, groups, oh, ow)       # (N, G, P, Kc), taps (i, j, c)
+        return np.ascontiguousarray(_conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow))
+    rows = _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)               # (N*G, P, Kc), taps (i, j, c)
     kc = cg * kh * kw
     A = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(groups, o // groups, kc)
     g_idx = np.tile(np.arange(groups, dtype=np.int64), n)
-    y = _gemm_nt(A, rows.reshape(n * groups, oh * ow, kc), g_idx, np.arange(n * groups, dtype=np.int64), n * groups)
+    b_idx = np.arange(n * groups, dtype=np.int64)
+    if groups == 1:
+        if workspace is not None:
+            workspace["rows"] = rows
+        y = _gemm(A, rows, g_idx, b_idx, b_nk=True, row_bias=b)
+    else:
+        y = np.ascontiguousarray(_gemm(A, rows, g_idx, b_idx, b_nk=True)).reshape(n, o, oh * ow)
+        y += b[:, None]
     return y.reshape(n, o, oh, ow)
+
+
+def _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
+    """Padded x (N, C, Hp, Wp) -> the patch of every output pixel as a row: (N*G, OH*OW, KH*KW*Cg), taps (i, j, c)."""
+    xcl = np.ascontiguousarray(xp.transpose(0, 2, 3, 1))                   # channels-last
+    rows = _conv.im2row(xcl, kh, kw, sh, sw, dh, dw, groups, oh, ow)
+    return rows.reshape(rows.shape[0] * groups, oh * ow, rows.shape[3])
+
+
+def conv2d_backward_bias(gy):
+    """gy (N, O, OH, OW) -> (O,): summed over batch and pixels."""
+    if gy.dtype not in _FLOATS:
+        return _numpy_fallback("conv2d_backward_bias", gy)
+    return _conv.channel_sum(np.ascontiguousarray(gy))
 
 
 def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
@@ -189,17 +231,16 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     _, _, oh, ow = gy.shape
     assert (oh, ow) == _conv_dims(x_shape, w.shape, stride, padding, dilation) and gy.shape[:2] == (n, o)
     og, kc, p = o // groups, cg * kh * kw, oh * ow
-    wT = _mm.transpose_last2(w.reshape(groups, og, kc))                     # (G, Kc, Og)
-    gyT = _mm.transpose_last2(gy.reshape(n * groups, og, p))                # (N*G, P, Og)
-    dcols = _gemm_nt(wT, gyT, np.tile(np.arange(groups, dtype=np.int64), n),
-                     np.arange(n * groups, dtype=np.int64), n * groups)     # (N*G, Kc, P)
+    # dcols[n, g] (Kc, P) = w[g].T (Kc, Og) @ gy[n, g] (Og, P); w is read transposed in place
+    dcols = _gemm(w.reshape(groups, og, kc), gy.reshape(n * groups, og, p), np.tile(np.arange(groups, dtype=np.int64), n),
+                  np.arange(n * groups, dtype=np.int64), a_km=True)
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
     gxp = _conv.col2im(dcols.reshape(n, groups, kc, p), c, h + 2 * ph, wd + 2 * pw, kh, kw, sh, sw, dh, dw, oh, ow)
     return gxp if ph == 0 and pw == 0 else np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
 
 
-def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
-    """gy (N, O, OH, OW), x (N, C, H, W) -> gw: w_shape."""
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, workspace=None):
+    """gy (N, O, OH, OW), x (N, C, H, W) -> gw: w_shape (from the forward's patch rows when workspace has them)."""
     if gy.dtype not in _FLOATS:
         return _numpy_fallback("conv2d_backward_weight", gy, x, w_shape, stride, padding, dilation, groups)
     gy = np.ascontiguousarray(gy)
@@ -210,10 +251,17 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     assert (oh, ow) == _conv_dims(x.shape, w_shape, stride, padding, dilation) and gy.shape[:2] == (n, o)
     assert c == cg * groups
     (sh, sw), (dh, dw) = stride, dilation
-    cols = _conv.im2col(_padded(x, padding), kh, kw, sh, sw, dh, dw, groups, oh, ow)   # (G, Kc, N*P)
-    gyg = _conv.group_major(gy, groups)                                                  # (G, Og, N*P)
+    xp = _padded(x, padding)
+    if (sh, sw) == (1, 1) and cg * kh * kw <= _DIRECT_MAX_TAPS:  # few taps: one dot product per tap
+        return _conv.conv_direct_weight_grad(xp, gy, cg, kh, kw, dh, dw).astype(gy.dtype)
+    gyg = _conv.group_major(gy, groups)                                # (G, Og, N*P)
     idx = np.arange(groups, dtype=np.int64)
-    return _gemm_nt(gyg, cols, idx, idx, groups).reshape(w_shape)
+    rows = workspace.get("rows") if workspace else None
+    if rows is not None and rows.shape == (n, oh * ow, cg * kh * kw):  # (N*P, Kc), taps (i, j, c)
+        gw = _gemm(gyg, rows.reshape(1, n * oh * ow, -1), idx, idx)
+        return np.ascontiguousarray(gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+    cols = _conv.im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)   # (G, Kc, N*P)
+    return _gemm(gyg, cols, idx, idx, b_nk=True).reshape(w_shape)
 
 
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation):
@@ -251,3 +299,52 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include
     assert gy.shape[:2] == tuple(x_shape[:2])
     return _pool.avg_pool2d_backward(gy, x_shape[2], x_shape[3], kh, kw, stride[0], stride[1],
                                      padding[0], padding[1], bool(count_include_pad))
+
+
+# ---------------------------------------------------------------- fused elementwise kernels
+# Below this many elements numpy's single pass beats waking the thread pool.
+_FUSED_MIN = 1 << 14
+
+
+def _flat_ok(*arrays):
+    a0 = arrays[0]
+    return (a0.dtype in _FLOATS and a0.size >= _FUSED_MIN
+            and all(a.dtype == a0.dtype and a.shape == a0.shape and a.flags.c_contiguous for a in arrays))
+
+
+def relu_forward(x):
+    """max(x, 0) (NaN stays NaN), one parallel pass."""
+    if not _flat_ok(x):
+        return np.maximum(x, 0)
+    return _fused.relu_forward(x.reshape(-1)).reshape(x.shape)
+
+
+def relu_backward(gy, y):
+    """gy where the ReLU output y is positive, else 0; one parallel pass."""
+    if not _flat_ok(gy, y):
+        return gy * (y > 0)
+    return _fused.relu_backward(gy.reshape(-1), y.reshape(-1)).reshape(gy.shape)
+
+
+def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2):
+    """One Adam step in place (see optim.Adam for the rule); False when the arrays do not suit the kernel."""
+    arrays = (p, g, m, v) if vmax is None else (p, g, m, v, vmax)
+    if not (p.dtype in _FLOATS and all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous
+                                       for a in arrays)):
+        return False
+    flat = [a.reshape(-1) for a in arrays]
+    _fused.adam_update(*flat[:4], flat[4] if vmax is not None else flat[3], float(lr), float(b1), float(b2),
+                       float(eps), float(wd), bool(decoupled), vmax is not None, float(bc1), float(bc2))
+    return True
+
+
+def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
+    """One SGD step in place (see optim.SGD); buf: momentum buffer or None; False when unsuitable."""
+    arrays = (p, g) if buf is None else (p, g, buf)
+    if not (p.dtype in _FLOATS and all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous
+                                       for a in arrays)):
+        return False
+    flat = [a.reshape(-1) for a in arrays]
+    _fused.sgd_update(flat[0], flat[1], flat[2] if buf is not None else flat[0], float(lr), float(momentum),
+                      float(dampening), float(wd), bool(nesterov), bool(first))
+    return True

@@ -1,7 +1,8 @@
 """The CUDA backend: minigrad's own CUDA kernels (kernels/cuda/*.cu), driven through CuPy.
 
 Same flat API as `numpy_backend` (the reference and test oracle): `xp`, `name`, `matmul`,
-`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`, `max_pool2d_*`,
+`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`, `conv2d_backward_bias`,
+`max_pool2d_*`,
 `avg_pool2d_*`, `conv_output_size`; plus `is_available()` and `device_count()`, and the
 CUDA-only fused kernels `fused_bias_relu`, `fused_relu_backward`,
 `fused_softmax_xent_forward` and `fused_softmax_xent_backward`.
@@ -309,8 +310,12 @@ def _grouped_gy(gy, groups):
     return cupy.ascontiguousarray(gy.reshape(n, o, oh * ow).transpose(1, 0, 2)).reshape(o, n * oh * ow)
 
 
-def conv2d_forward(x, w, stride, padding, dilation, groups):
-    """x (N, C, H, W), w (O, C/groups, KH, KW) -> y (N, O, OH, OW)."""
+def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace=None):
+    """x (N, C, H, W), w (O, C/groups, KH, KW), bias (O,) or None -> y (N, O, OH, OW)."""
+    if bias is not None:
+        y = conv2d_forward(x, w, stride, padding, dilation, groups)
+        y += bias.astype(y.dtype, copy=False).reshape(-1, 1, 1)
+        return y
     dtype, (x, w) = _conv_prep(x, w)
     geom = conv_geometry(x.shape, w.shape, stride, padding, dilation)
     n, o, oh, ow = x.shape[0], w.shape[0], geom[6], geom[7]
@@ -321,6 +326,11 @@ def conv2d_forward(x, w, stride, padding, dilation, groups):
     # Y_g (Og, Q) = W_g (Og, CgKK) @ cols_g (CgKK, Q), batched over groups.
     yt = _gemm(w, (ckk, 1), cols, (q, 1), og, q, ckk, groups, og * ckk, ckk * q, dtype)
     return cupy.ascontiguousarray(yt.reshape(o, n, oh, ow).transpose(1, 0, 2, 3))
+
+
+def conv2d_backward_bias(gy):
+    """gy (N, O, OH, OW) -> (O,): summed over batch and pixels."""
+    return gy.sum(axis=(0, 2, 3))
 
 
 def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
@@ -338,7 +348,7 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     return _col2im(dcols.reshape(groups * ckk, q), geom)
 
 
-def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, workspace=None):
     """gy (N, O, OH, OW), x (N, C, H, W) -> gw w_shape."""
     dtype, (gy, x) = _conv_prep(gy, x)
     w_shape = tuple(int(s) for s in w_shape)
@@ -442,6 +452,16 @@ def fused_relu_backward(gy, y):
     if gx.size:
         _launch_elementwise("fused.cu", f"relu_bwd_{dtype_suffix(dtype)}", gx.size, (gy, y, gx, i64(gx.size)))
     return gx
+
+
+def relu_forward(x):
+    """max(x, 0) (NaN stays NaN)."""
+    return cupy.maximum(x, 0)
+
+
+def relu_backward(gy, y):
+    """gy where the ReLU output y is positive, else 0."""
+    return fused_relu_backward(gy, y)
 
 
 def _rows_grid(rows):

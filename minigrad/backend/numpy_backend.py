@@ -5,7 +5,8 @@ API of plain-array functions; this one is the teaching version and the test orac
 Arguments are already validated by the ops: kernels trust their inputs.
 
 Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding and dilation are
-pairs (rows, cols).
+pairs (rows, cols). `workspace` (conv): a dict in which a backend's forward may leave what its
+backward can reuse; this one keeps nothing.
 """
 import numpy as np
 
@@ -62,16 +63,23 @@ def col2im(cols, x_shape, stride, padding, dilation):
     return gx[:, :, ph:ph + h, pw:pw + w]
 
 
-def conv2d_forward(x, w, stride, padding, dilation, groups):
-    """y[n, o] = sum over c, i, j of w[o, c, i, j] * x_padded[n, c, oh*s + i*d, ow*s + j*d]."""
+def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace=None):
+    """y[n, o] = bias[o] + sum over c, i, j of w[o, c, i, j] * x_padded[n, c, oh*s + i*d, ow*s + j*d]."""
     n = x.shape[0]
     o, cg, kh, kw = w.shape
     cols = im2col(x, kh, kw, stride, padding, dilation)
     oh, ow = cols.shape[-2:]
     cols = cols.reshape(n, groups, cg * kh * kw, oh * ow)
     wg = w.reshape(1, groups, o // groups, cg * kh * kw)
-    y = np.matmul(wg, cols)  # (N, G, O/G, OH*OW)
-    return y.reshape(n, o, oh, ow)
+    y = np.matmul(wg, cols).reshape(n, o, oh, ow)  # (N, G, O/G, OH*OW) -> (N, O, OH, OW)
+    if bias is not None:
+        y += bias.reshape(o, 1, 1)
+    return y
+
+
+def conv2d_backward_bias(gy):
+    """gy: (N, O, OH, OW) -> (O,): each output channel's gradient summed over batch and pixels."""
+    return gy.sum(axis=(0, 2, 3))
 
 
 def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
@@ -85,7 +93,7 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     return col2im(dcols, x_shape, stride, padding, dilation)
 
 
-def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, workspace=None):
     """gy: (N, O, OH, OW), x: (N, C, H, W) -> gw: w_shape."""
     n, o, oh, ow = gy.shape
     _, cg, kh, kw = w_shape
@@ -140,3 +148,14 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include
     g = gy / _avg_divisor(x_shape, kernel_size, stride, padding, count_include_pad, oh, ow, gy.dtype)
     cols = np.broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
     return col2im(cols, x_shape, stride, padding, (1, 1))
+
+
+# ---------------------------------------------------------------- elementwise, fused elsewhere
+def relu_forward(x):
+    """max(x, 0) (NaN stays NaN)."""
+    return np.maximum(x, 0)
+
+
+def relu_backward(gy, y):
+    """gy where the ReLU output y is positive, else 0."""
+    return gy * (y > 0)

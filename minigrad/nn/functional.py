@@ -6,6 +6,7 @@ then call the differentiable primitives in `minigrad.ops`.
 import numpy as np
 
 from .. import ops
+from ..autograd import is_grad_enabled
 from ..ops import conv as _conv
 from ..ops import loss as _loss
 from ..ops import pool as _pool
@@ -74,9 +75,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                              f"input {x.shape[2:]} (padding {padding})")
     if x.dtype != weight.dtype:
         raise TypeError(f"conv2d: input is {x.dtype} but weight is {weight.dtype}")
-    y = _conv.Conv2d(stride, padding, dilation, groups)(x, weight)
-    if bias is not None:
-        y = y + bias.reshape(1, -1, 1, 1)
+    op = _conv.Conv2d(stride, padding, dilation, groups, keep_workspace=weight.requires_grad and is_grad_enabled())
+    if bias is None:
+        y = op(x, weight)
+    else:
+        if bias.shape != (o,) or bias.dtype != weight.dtype:
+            raise ValueError(f"conv2d: bias must be ({o},) {weight.dtype} to match weight {weight.shape}, got "
+                             f"{bias.shape} {bias.dtype}")
+        y = op(x, weight, bias)
     return y.squeeze(0) if unbatched else y
 
 

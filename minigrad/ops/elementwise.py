@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, GradMode
+from ..backend import get_backend
 from ._array import array_module as _xp
 from .shape import sum_to
 
@@ -196,14 +197,17 @@ class Softplus(Function):
 
 # ---------------------------------------------------------------- piecewise
 class Relu(Function):
-    saves_inputs = False  # the mask is taken in forward
+    """max(a, 0); the gradient passes where the output is positive. Runs the backend's one-pass kernels."""
+
+    saves_inputs, saves_output = False, True
 
     def forward(self, a):
-        self.mask = a > 0
-        return a * self.mask
+        return get_backend(self.device).relu_forward(a)
 
     def backward(self, gy):
-        return gy * self.mask
+        if GradMode.enabled:  # create_graph: build the gradient from differentiable ops
+            return gy * type(gy)._make(self._y > 0, gy.device)
+        return type(gy)._make(get_backend(self.device).relu_backward(gy.data, self._y), gy.device)
 
 
 class LeakyRelu(Function):

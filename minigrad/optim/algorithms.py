@@ -2,9 +2,13 @@
 
 Notation: p parameter, g gradient (plus weight_decay * p where the algorithm adds it),
 t the step count (from 1). All arrays are updated in place.
+
+SGD and Adam/AdamW hand the update to the backend's fused kernel when it has one (the Numba
+backend: every element read and written once); the array code here is the reference rule.
 """
 import math
 
+from ..backend import get_backend
 from .optimizer import Optimizer, _required
 
 
@@ -29,6 +33,16 @@ class SGD(Optimizer):
 
     def _update(self, group, p, g, state):
         wd, momentum = group["weight_decay"], group["momentum"]
+        fused = getattr(get_backend(p.device), "sgd_update", None)
+        if fused is not None:  # the same rule in one pass over p (the Numba backend)
+            buf = state.get("momentum_buffer") if momentum else None
+            first = bool(momentum) and buf is None
+            if first:
+                buf = p.xp.empty_like(p.data)
+            if fused(p.data, g, buf, group["lr"], momentum, group["dampening"], wd, group["nesterov"], first):
+                if first:
+                    state["momentum_buffer"] = buf
+                return
         if wd:
             g = g + wd * p.data
         if momentum:
@@ -69,6 +83,10 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = xp.zeros_like(p.data)
         state["step"] += 1
         t = state["step"]
+        fused = getattr(get_backend(p.device), "adam_update", None)
+        if fused is not None and fused(p.data, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                                       lr, b1, b2, eps, wd, self.decoupled, 1 - b1 ** t, 1 - b2 ** t):
+            return  # the rule below, in one pass over p (the Numba backend)
         if wd:
             if self.decoupled:
                 p.data *= 1 - lr * wd

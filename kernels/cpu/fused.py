@@ -1,0 +1,76 @@
+"""Fused elementwise kernels: each reads and writes every element once, on all threads.
+
+numpy spends one pass (and one temporary array) per operator: ReLU is two passes, an Adam step
+about ten. These kernels do the same arithmetic in one pass, in the array's own precision, in
+the same order as the readable array code they replace (so results match it to the last bit
+or close to it). Arrays arrive C-contiguous and flattened to 1-D; the wrappers check that.
+"""
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True)
+def relu_forward(x):
+    """x: (n,) -> max(x, 0), NaN kept."""
+    y = np.empty_like(x)
+    zero = x.dtype.type(0)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        y[i] = zero if v <= zero else v
+    return y
+
+
+@njit(cache=True, parallel=True)
+def relu_backward(gy, y):
+    """gy, y: (n,) with y the ReLU output -> gy where y > 0, else 0."""
+    gx = np.empty_like(gy)
+    zero = gy.dtype.type(0)
+    for i in prange(gy.shape[0]):
+        gx[i] = gy[i] if y[i] > zero else zero
+    return gx
+
+
+@njit(cache=True, parallel=True)
+def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, amsgrad, bc1, bc2):
+    """One Adam/AdamW step on p (n,) in place, with moments m, v (and vmax when amsgrad) in place.
+
+    bc1 = 1 - b1^t, bc2 = 1 - b2^t. wd: weight decay, decoupled (AdamW: p *= 1 - lr wd first) or
+    added to the gradient (Adam).
+    """
+    f = p.dtype.type
+    one_m_b1, b2_, one_m_b2 = f(1 - b1), f(b2), f(1 - b2)
+    wd_, shrink, eps_ = f(wd), f(1 - lr * wd), f(eps)
+    step, sqrt_bc2 = f(lr / bc1), f(np.sqrt(bc2))
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        pi = p[i]
+        if wd != 0:
+            if decoupled:
+                pi = pi * shrink
+            else:
+                gi = gi + wd_ * pi
+        mi = m[i] + (gi - m[i]) * one_m_b1
+        vi = v[i] * b2_ + one_m_b2 * gi * gi
+        m[i] = mi
+        v[i] = vi
+        if amsgrad:
+            vi = max(vmax[i], vi)
+            vmax[i] = vi
+        p[i] = pi - step * (mi / (np.sqrt(vi) / sqrt_bc2 + eps_))
+
+
+@njit(cache=True, parallel=True)
+def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
+    """One SGD step on p (n,) in place; buf (n,) is the momentum buffer (ignored when momentum == 0),
+    set to the gradient on the first step."""
+    f = p.dtype.type
+    lr_, mom, damp, wd_ = f(lr), f(momentum), f(1 - dampening), f(wd)
+    for i in prange(p.shape[0]):
+        gi = g[i]
+        if wd != 0:
+            gi = gi + wd_ * p[i]
+        if momentum != 0:
+            b = gi if first else buf[i] * mom + damp * gi
+            buf[i] = b
+            gi = gi + mom * b if nesterov else b
+        p[i] = p[i] - lr_ * gi
