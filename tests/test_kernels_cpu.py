@@ -313,3 +313,34 @@ def test_fused_relu_matches_reference(dtype):
     gy = rng.standard_normal(x.shape).astype(dtype)
     np.testing.assert_array_equal(cb.relu_backward(gy, y), nb.relu_backward(gy, y))
     assert cb.relu_forward(x[:, ::2]).shape == (70, 150)  # non-contiguous: the numpy path
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("options", [dict(), dict(label_smoothing=0.2), dict(ignore_index=2, reduction="sum"),
+                                     dict(weight=True, label_smoothing=0.1), dict(weight=True, reduction="none")])
+def test_fused_cross_entropy_matches_reference(dtype, options):
+    """The one-kernel softmax cross-entropy (Numba backend) against the array code (numpy backend)."""
+    import minigrad as mg
+    import minigrad.nn.functional as F
+    from minigrad.backend import get_backend_name, set_backend
+    rng = np.random.default_rng(5)
+    x = (3 * rng.standard_normal((40, 7))).astype(dtype)
+    t = rng.integers(0, 7, 40)
+    options = dict(options)
+    if options.pop("weight", False):
+        options["weight"] = mg.tensor(rng.random(7).astype(dtype) + 0.5)
+
+    def run(backend):
+        before = get_backend_name()
+        set_backend(backend)
+        try:
+            xt = mg.tensor(x, requires_grad=True)
+            loss = F.cross_entropy(xt, mg.tensor(t), **options)
+            loss.sum().backward()
+            return loss.numpy(), xt.grad.numpy()
+        finally:
+            set_backend(before)
+
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
+    for got, want in zip(run("numba"), run("numpy")):
+        np.testing.assert_allclose(got, want, **tol)

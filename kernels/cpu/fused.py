@@ -74,3 +74,49 @@ def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
             buf[i] = b
             gi = gi + mom * b if nesterov else b
         p[i] = p[i] - lr_ * gi
+
+
+@njit(cache=True, parallel=True)
+def softmax_cross_entropy(x, t, w, has_weight, ignore_index, eps):
+    """x: (N, C) logits, t: (N,) int64 classes (or ignore_index), w: (C,) class weights (read if has_weight).
+
+    Returns (loss (N,), g (N, C), wt (N,)): per-row loss -sum_c a_c log softmax(x)_c with
+    a_c = (1 - eps) wt [c == t] + eps w_c / C (zero on ignored rows), its gradient
+    g = softmax(x) sum_c a_c - a, and the row's target weight wt (for the mean).
+    """
+    n, c = x.shape
+    f = x.dtype.type
+    loss = np.empty(n, dtype=x.dtype)
+    g = np.empty((n, c), dtype=x.dtype)
+    wt = np.empty(n, dtype=x.dtype)
+    for i in prange(n):
+        row = x[i]
+        gi = g[i]
+        m = row[0]
+        for k in range(1, c):
+            m = max(m, row[k])
+        s = 0.0  # sums in float64
+        for k in range(c):
+            e = np.exp(row[k] - m)
+            gi[k] = e
+            s += e
+        log_s = np.log(s)
+        ti = t[i]
+        valid = ti != ignore_index
+        tt = ti if valid else 0
+        wti = (w[tt] if has_weight else f(1)) if valid else f(0)
+        wt[i] = wti
+        on = f(1 - eps) * wti
+        off = f(eps / c) if valid else f(0)
+        total = 0.0   # sum over c of a_c
+        li = 0.0
+        for k in range(c):
+            a = off * (w[k] if has_weight else f(1)) + (on if k == tt else f(0))
+            total += a
+            li -= a * (row[k] - m - log_s)
+            gi[k] = gi[k] / s  # softmax
+        for k in range(c):
+            a = off * (w[k] if has_weight else f(1)) + (on if k == tt else f(0))
+            gi[k] = gi[k] * total - a
+        loss[i] = li
+    return loss, g, wt

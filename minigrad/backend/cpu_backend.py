@@ -348,3 +348,13 @@ def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
     _fused.sgd_update(flat[0], flat[1], flat[2] if buf is not None else flat[0], float(lr), float(momentum),
                       float(dampening), float(wd), bool(nesterov), bool(first))
     return True
+
+
+def softmax_cross_entropy(x, t, weight, ignore_index, eps):
+    """Per-row softmax cross-entropy of logits x (N, C) against classes t (N,) (see ops.loss):
+    -> (loss (N,), gradient (N, C), target weight (N,)), or None where the kernel does not apply."""
+    if x.ndim != 2 or x.dtype not in _FLOATS or (weight is not None and weight.dtype != x.dtype):
+        return None
+    w = np.zeros(1, x.dtype) if weight is None else np.ascontiguousarray(weight)
+    return _fused.softmax_cross_entropy(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
+                                        weight is not None, int(ignore_index), float(eps))

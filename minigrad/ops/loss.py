@@ -2,11 +2,14 @@
 
 For logits x: (N, C) and targets t: (N,), with class weights w and label smoothing e,
   loss_i = -sum_c a_ic * log_softmax(x_i)_c,   a_ic = (1 - e) w_t [c == t_i] + e w_c / C
-and the gradient is  dloss_i/dx_i = softmax(x_i) * sum_c a_ic - a_i.
+and the gradient is  dloss_i/dx_i = softmax(x_i) * sum_c a_ic - a_i, kept from the forward.
+A backend may run the whole forward as one kernel (`softmax_cross_entropy`); the array code
+here is the reference.
 """
 import numpy as np
 
 from ..autograd import Function
+from ..backend import get_backend
 from ._array import array_module as _xp
 
 
@@ -21,6 +24,11 @@ class CrossEntropy(Function):
         self.reduction, self.eps = reduction, label_smoothing
 
     def forward(self, x):
+        fused = getattr(get_backend(self.device), "softmax_cross_entropy", None)
+        out = None if fused is None else fused(x, self.target, self.weight, self.ignore_index, self.eps)
+        if out is not None:  # the rule below in one pass per row (the Numba backend)
+            loss, self.g, wt = out
+            return self._reduce(loss, wt)
         xp = _xp(x)
         n, c = x.shape
         shifted = x - x.max(axis=1, keepdims=True)
@@ -36,7 +44,10 @@ class CrossEntropy(Function):
         if self.eps:
             a += (self.eps / c) * (w if w is not None else 1.0) * valid[:, None]
         loss = -(a * logp).sum(axis=1)
-        self.a, self.softmax = a, e / sum_e
+        self.g = (e / sum_e) * a.sum(axis=1, keepdims=True) - a
+        return self._reduce(loss, wt)
+
+    def _reduce(self, loss, wt):
         if self.reduction == "none":
             return loss
         if self.reduction == "sum":
@@ -45,7 +56,7 @@ class CrossEntropy(Function):
         return loss.sum() / self.denominator
 
     def backward(self, gy):
-        g = self.softmax * self.a.sum(axis=1, keepdims=True) - self.a
+        g = self.g
         scale = gy.data
         if self.reduction == "none":
             scale = scale[:, None]
