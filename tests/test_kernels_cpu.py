@@ -21,9 +21,10 @@ TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol
 @pytest.fixture(scope="module")
 def kernel_matmul():
     """Force the Numba GEMM even for shapes where the backend would hand off to np.matmul."""
-    old, cb._SMALL_MATMUL = cb._SMALL_MATMUL, 0
+    old = cb._SMALL_MATMUL, cb._SMALL_MATMUL_2D
+    cb._SMALL_MATMUL = cb._SMALL_MATMUL_2D = 0
     yield
-    cb._SMALL_MATMUL = old
+    cb._SMALL_MATMUL, cb._SMALL_MATMUL_2D = old
 
 
 def _rand(rng, shape, dtype):
@@ -243,6 +244,23 @@ for s, p, d, g in [((1, 1), (1, 1), (1, 1), 1), ((2, 3), (2, 0), (1, 2), 2)]:
     gy = rng.standard_normal(y.shape).astype(np.float32)
     assert np.allclose(cb.conv2d_backward_input(gy, w, x.shape, s, p, d, g), nb.conv2d_backward_input(gy, w, x.shape, s, p, d, g), atol=1e-4)
     assert np.allclose(cb.conv2d_backward_weight(gy, x, w.shape, s, p, d, g), nb.conv2d_backward_weight(gy, x, w.shape, s, p, d, g), atol=1e-4)
+x = rng.standard_normal((3, 8, 7, 9)).astype(np.float32); w = rng.standard_normal((5, 8, 3, 3)).astype(np.float32)
+b = rng.standard_normal(5).astype(np.float32); ws = {}
+y = cb.conv2d_forward(x, w, (1, 1), (1, 0), (1, 1), 1, bias=b, workspace=ws)
+assert np.allclose(y, nb.conv2d_forward(x, w, (1, 1), (1, 0), (1, 1), 1, bias=b), atol=1e-4) and "rows" in ws
+gy = rng.standard_normal(y.shape).astype(np.float32)
+assert np.allclose(cb.conv2d_backward_weight(gy, x, w.shape, (1, 1), (1, 0), (1, 1), 1, workspace=ws), nb.conv2d_backward_weight(gy, x, w.shape, (1, 1), (1, 0), (1, 1), 1), atol=1e-3)
+assert np.allclose(cb.conv2d_backward_bias(gy), nb.conv2d_backward_bias(gy), atol=1e-4)
+for m, k, n in [(9, 4500, 40), (300, 70, 5)]:
+    a = rng.standard_normal((m, k)).astype(np.float32); c = rng.standard_normal((k, n)).astype(np.float32)
+    assert np.allclose(cb.gemm(a, c), a @ c, atol=1e-2)
+r = rng.standard_normal((130, 140)).astype(np.float32)
+assert (cb.relu_forward(r) == nb.relu_forward(r)).all() and (cb.relu_backward(r, r) == nb.relu_backward(r, r)).all()
+p, g, m1, v1, vm = (rng.standard_normal(50).astype(np.float32) for _ in range(5))
+assert cb.adam_update(p, g, m1, np.abs(v1), np.abs(vm), 0.1, 0.9, 0.99, 1e-8, 0.1, False, 0.1, 0.01)
+assert cb.sgd_update(p, g, m1, 0.1, 0.9, 0.0, 0.01, True, False)
+loss, gl, wt = cb.softmax_cross_entropy(r[:, :7], np.arange(130) % 7, np.ones(7, np.float32), 3, 0.1)
+assert gl.shape == (130, 7)
 x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
 y, i = cb.max_pool2d_forward(x, (3, 2), (2, 2), (1, 1), (1, 2)); yr, ir = nb.max_pool2d_forward(x, (3, 2), (2, 2), (1, 1), (1, 2))
 assert (y == yr).all() and (i == ir).all()

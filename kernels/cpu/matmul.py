@@ -95,7 +95,6 @@ def _pack_b(dst, src, nk, c0, ncols, k0, kk):
 @njit(cache=True, parallel=True, fastmath={"contract"})
 def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
     nt = a_idx.shape[0]
-    reduce = C.shape[1] == 1     # every product adds into C[s, 0]
     M, N = C.shape[2], C.shape[3]
     K = A.shape[1] if a_km else A.shape[2]
     kslice = (K + KS - 1) // KS
@@ -103,16 +102,15 @@ def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
     kc = (kslice + nkb - 1) // nkb                     # even split of the slice
     nmg = (M + MG - 1) // MG
     nnb = (N + NC - 1) // NC
-    ntt = 1 if reduce else nt
     # Pack every A once, whole (all tasks that share it read the same panels): Apk[a, p, k*MR + i].
     npa = (M + MR - 1) // MR
     Apk = np.empty((A.shape[0], npa, K * MR), dtype=A.dtype)
     for q in prange(A.shape[0] * npa):
         pa = q % npa
         _pack_a(Apk[q // npa, pa:pa + 1], A[q // npa], a_km, pa * MR, min(MR, M - pa * MR), 0, K)
-    for task in prange(KS * ntt * nmg * nnb):
-        s = task // (ntt * nmg * nnb)
-        task2 = task % (ntt * nmg * nnb)
+    for task in prange(KS * nt * nmg * nnb):
+        s = task // (nt * nmg * nnb)
+        task2 = task % (nt * nmg * nnb)
         t = task2 // (nmg * nnb)
         r = task2 % (nmg * nnb)
         g0 = (r // nnb) * MG
@@ -125,28 +123,25 @@ def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
         Ct = C[s, t]
         if kend <= kbeg and not accumulate:  # an empty k slice still owns its tile
             Ct[g0:g1, j0:j0 + nj] = 0
-        u0, u1 = (0, nt) if reduce else (t, t + 1)
-        for u in range(u0, u1):
-            Au = Apk[a_idx[u]]
-            Bu = B[b_idx[u]]
-            for k0 in range(kbeg, kend, kc):
-                kk = min(kend, k0 + kc) - k0
-                _pack_b(Bp, Bu, b_nk, j0, nj, k0, kk)
-                for i0 in range(g0, g1, MC):       # MC rows of A at a time stay in L2
-                    mi = min(g1, i0 + MC) - i0
-                    for jp in range((nj + NR - 1) // NR):
-                        cols = min(NR, nj - jp * NR)
-                        for ip in range((mi + MR - 1) // MR):
-                            rows = min(MR, mi - ip * MR)
-                            micro_kernel(kk, Au[i0 // MR + ip, k0 * MR:], Bp[jp], Ct, i0 + ip * MR, j0 + jp * NR,
-                                         rows, cols, accumulate or u != u0 or k0 != kbeg)
+        Au = Apk[a_idx[t]]
+        Bu = B[b_idx[t]]
+        for k0 in range(kbeg, kend, kc):
+            kk = min(kend, k0 + kc) - k0
+            _pack_b(Bp, Bu, b_nk, j0, nj, k0, kk)
+            for i0 in range(g0, g1, MC):       # MC rows of A at a time stay in L2
+                mi = min(g1, i0 + MC) - i0
+                for jp in range((nj + NR - 1) // NR):
+                    cols = min(NR, nj - jp * NR)
+                    for ip in range((mi + MR - 1) // MR):
+                        rows = min(MR, mi - ip * MR)
+                        micro_kernel(kk, Au[i0 // MR + ip, k0 * MR:], Bp[jp], Ct, i0 + ip * MR, j0 + jp * NR,
+                                     rows, cols, accumulate or k0 != kbeg)
     return C
 
 
 def gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate=True):
     """C[s, t] += A_t[:, ks] @ B_t[ks, :] with A_t = A[a_idx[t]], B_t = B[b_idx[t]], over the s-th of KS
-    slices ks of K (sum C over axis 0 afterwards when KS > 1). With C of shape (KS, 1, M, N) every
-    product adds into C[s, 0] (a batch-reduce GEMM, e.g. a weight gradient summed over images).
+    slices ks of K (sum C over axis 0 afterwards when KS > 1).
 
     A: (na, M, K), or (na, K, M) when a_km; B: (nb, K, N), or (nb, N, K) when b_nk; all C-contiguous;
     a_idx, b_idx: (nt,) int64. A task owns MG rows x NC columns of one C[s, t] (MG a multiple of MR).

@@ -51,12 +51,13 @@ name = "numba"
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
-# Dispatch of the matmul op, by measurement on this 2-core AVX-512 machine (benchmarks/): OpenBLAS
-# beats our kernel on single 2-D products (ours reaches ~0.6-0.75x of it at N = 1024), while for
-# stacks of small products (conv-shaped batches, where numpy loops matrix by matrix) ours wins.
-# So: products with a 2-D right operand -> np.matmul; stacks of at least this many
-# multiply-adds each -> our GEMM.
-_SMALL_MATMUL = 96 ** 3
+# Dispatch of the matmul op, by measurement on this 2-core AVX-512 machine (benchmarks/bench_kernels.py
+# and bench_training.py). OpenBLAS runs on one thread here (see _settle_blas_threads), and
+# our GEMM pays ~30 us to start its tasks: below ~13M multiply-adds (64x1600 @ 1600x128) numpy is
+# as fast or faster, at 256^3 ours takes 0.68x its time, at 1024^3 0.62x. Stacks of products
+# (conv-shaped batches, which numpy loops over matrix by matrix) are ours from 96^3 each.
+_SMALL_MATMUL = 96 ** 3      # per product in a stack
+_SMALL_MATMUL_2D = 256 ** 3  # a single 2-D product
 
 
 def set_num_threads(n):
@@ -88,19 +89,19 @@ def _blocks(nt, m, n, k):
     return mg, nc, ks
 
 
-def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None, reduce=False):
-    """Products of A[a_idx[t]] (na, M, K) with B[b_idx[t]] (nb, K, N), all C-contiguous -> (nt, M, N),
-    or their sum (1, M, N) when reduce. A is stored as (na, K, M) when a_km, B as (nb, N, K) when b_nk.
-    row_bias (M,): added to every row of the result (the GEMM starts from it)."""
+def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None):
+    """Products of A[a_idx[t]] (na, M, K) with B[b_idx[t]] (nb, K, N), all C-contiguous -> (nt, M, N).
+    A is stored as (na, K, M) when a_km, B as (nb, N, K) when b_nk. row_bias (M,): added to every
+    row of each product (the GEMM starts from it)."""
     nt = a_idx.shape[0]
     m, k = (A.shape[2], A.shape[1]) if a_km else A.shape[1:]
     n, kb = (B.shape[1], B.shape[2]) if b_nk else (B.shape[2], B.shape[1])
     assert k == kb and A.dtype == B.dtype and b_idx.shape == (nt,)
     assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0] and 0 <= b_idx.min() and b_idx.max() < B.shape[0])
     if n < _mm.NR and m > n and row_bias is None:  # a thin C fills few of a tile's NR columns: C.T = B.T @ A.T
-        return _gemm(B, A, b_idx, a_idx, not b_nk, not a_km, reduce=reduce).transpose(0, 2, 1)
-    mg, nc, ks = _blocks(1 if reduce else nt, m, n, k)
-    shape = (ks, 1 if reduce else nt, m, n)
+        return _gemm(B, A, b_idx, a_idx, not b_nk, not a_km).transpose(0, 2, 1)
+    mg, nc, ks = _blocks(nt, m, n, k)
+    shape = (ks, nt, m, n)
     if not (nt and m and n and k):
         C = np.zeros(shape, dtype=A.dtype)
         if row_bias is not None:
@@ -140,8 +141,10 @@ def matmul(a, b):
     """a: (..., M, K), b: (..., K, N) -> (..., M, N), batch dimensions broadcast."""
     a = np.asarray(a)
     b = np.asarray(b)
-    if (b.ndim < 3 or a.ndim < 2 or a.dtype != b.dtype or a.dtype not in _FLOATS
-            or a.shape[-1] * a.shape[-2] * b.shape[-1] < _SMALL_MATMUL):
+    if a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype not in _FLOATS:
+        return np.matmul(a, b)
+    work = a.shape[-1] * a.shape[-2] * b.shape[-1]
+    if work < _SMALL_MATMUL or (b.ndim == 2 and (a.ndim > 2 or work < _SMALL_MATMUL_2D)):
         return np.matmul(a, b)  # see _SMALL_MATMUL: OpenBLAS wins these
     if b.shape[-2] != a.shape[-1]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
