@@ -32,6 +32,7 @@ import minigrad.nn as nn
 import minigrad.nn.functional as F
 from minigrad.backend import cpu_backend, numpy_backend
 from minigrad.kernels.cpu import matmul as mm_kernels
+from minigrad.kernels.cpu import micro
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 print(f"Numba threads: {numba.get_num_threads()}, numpy {np.__version__}, numba {numba.__version__}")
@@ -106,12 +107,17 @@ for f in (matmul_naive, matmul_ikj):
 #    memory is used many times.
 # 2. **Packing**: copy each tile of $A$ and of $B^\top$ into a small contiguous buffer first, so the
 #    inner loop reads memory strictly sequentially (and vector loads line up).
-# 3. **Micro-kernel**: compute a $4\times4$ block of $C$ at once, keeping its 16 running sums in
-#    registers: each step loads 4 values of $A$ and 4 of $B$ and does 16 multiply-adds.
+# 3. **Micro-kernel**: compute a $4\times16$ block of $C$ at once, keeping its 64 running sums in
+#    registers. Each step of $k$ is an *outer product*: load 16 values of a row of $B$, then for each
+#    of 4 values of $A$ do 16 multiply-adds. 64 multiply-adds for 20 numbers loaded.
 # 4. **Threads**: independent tiles of $C$ go to different cores (`numba.prange`).
 #
-# This is minigrad's micro-kernel (`minigrad/kernels/cpu/matmul.py`); the 16 scalar sums become 16
-# vector registers when LLVM vectorises the loop over $k$:
+# Numba has no vector type, so the 64 sums are written out as scalar variables (a short script,
+# `kernels/cpu/gen_micro.py`, writes them so that no one has to type 64 names). LLVM's *SLP
+# vectoriser* then packs each row of 16 scalars into one 512-bit register: 4 registers, one
+# fused multiply-add instruction per row and step. Numba leaves that vectoriser off by default, so
+# minigrad compiles its GEMM under `slp_vectorizer()`; without it the same code runs over ten times slower.
+# This is the micro-kernel (`minigrad/kernels/cpu/micro.py`), first lines:
 
 # %%
 def show(fn, lines=40):
@@ -120,14 +126,15 @@ def show(fn, lines=40):
     print("\n".join(src[:lines]) + ("\n    ..." if len(src) > lines else ""))
 
 
-show(mm_kernels._micro_4x4, 44)
+show(micro.micro_kernel, 30)
 
 # %% [markdown]
-# The driver `gemm_nt` splits $C$ into tasks of `MC × NC` (rows × columns), runs them with
-# `prange`, packs the $k$-blocks and sweeps the micro-kernel over each task. Its header:
+# The driver `_gemm` packs each matrix $A$ once into panels of 4 rows, splits $C$ into tasks of
+# `MG × NC` (rows × columns), runs them with `prange`, packs each task's $k$-blocks of $B$ into
+# panels of 16 columns and sweeps the micro-kernel over them. Its header:
 
 # %%
-show(mm_kernels.gemm_nt, 8)
+show(mm_kernels._gemm, 12)
 
 # %% [markdown]
 # ## Experiment: GFLOP/s against matrix size
@@ -144,16 +151,14 @@ from threadpoolctl import threadpool_limits
 
 
 def minigrad_gemm(A, B):
-    """C = A @ B through the backend's GEMM driver, whatever the size."""
-    Bt = np.ascontiguousarray(B.T)[None]
-    idx = np.zeros(1, dtype=np.int64)
-    return cpu_backend._gemm_nt(A[None], Bt, idx, idx, 1)[0]
+    """C = A @ B on minigrad's Numba GEMM, whatever the size (the backend's matmul may pick numpy)."""
+    return cpu_backend.gemm(A, B)
 
 
 assert np.allclose(minigrad_gemm(A, B), A @ B, atol=1e-3)
 sizes = [64, 128, 256] if FAST else [64, 128, 256, 384, 512, 768, 1024]
 kernels = {"naive loop (Numba)": matmul_naive, "i-k-j loop, parallel (Numba)": matmul_ikj,
-           "minigrad gemm_nt (Numba)": minigrad_gemm, "numpy / BLAS": np.matmul}
+           "minigrad gemm (Numba)": minigrad_gemm, "numpy / BLAS": np.matmul}
 gflops = {name: [] for name in kernels}
 with threadpool_limits(numba.get_num_threads(), user_api="blas"):  # numpy gets Numba's thread count
     for n in sizes:
@@ -179,19 +184,20 @@ for name, g in gflops.items():
     print(f"{name:30s} " + "  ".join(f"{v:7.1f}" for v in g))
 
 # %% [markdown]
-# At the smallest sizes the parallel kernels pay mostly for waking their threads (microseconds on an
-# idle machine, far more on a busy one); that fixed cost, and BLAS's lead at every size, is why the
-# backend's `matmul` sends plain 2-D products to numpy and keeps its own GEMM for convolution.
+# At the smallest sizes the parallel kernels pay mostly for starting their tasks (tens of
+# microseconds on an idle machine, far more on a busy one); that fixed cost is why the backend's
+# `matmul` sends small products to numpy and runs its own GEMM for big ones and for convolutions.
 # The naive loop is memory-bound: every step of its inner loop touches a new cache line of $B$.
 # Reordering the loops fixes the access pattern; blocking, packing and the register tile raise the
-# arithmetic done per byte loaded. A vendor BLAS adds hand-written assembly for each CPU generation,
-# so matching it is hard; staying within a small factor with a hundred lines of Python is the point.
+# arithmetic done per byte loaded. A vendor BLAS adds hand-written assembly for each CPU
+# generation; coming within reach of it with a page of Python is the point.
 #
 # ## Convolution reuses the GEMM
 #
 # The Numba backend computes a convolution like the numpy backend (chapter 07): unfold the patches
-# (`im2row`, a parallel Numba loop) and multiply. The backward passes are products too. One kernel
-# to make fast serves both `Linear` and `Conv2d`.
+# (`im2row`, a parallel Numba loop) and multiply, starting the sums from the bias. The backward
+# passes are products too, and the packing step reads each operand in whatever layout it has, so
+# no gradient is transposed first. One kernel to make fast serves `Linear` and `Conv2d`.
 
 # %%
 x = rng.standard_normal((64, 32, 13, 13)).astype(np.float32)
