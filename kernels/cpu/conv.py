@@ -3,7 +3,7 @@ and its weight gradient, and the bias gradient.
 
 Scheme (NCHW, groups G, Cg = C / G, Kc = Cg * KH * KW, P = OH * OW). The wrapper pads x once,
 so every kernel here is branch-free:
-  * forward, long Kc:  rows = im2row(x channels-last) (N, G, P, Kc), taps (i, j, c);
+  * forward, long Kc:  rows = im2row(xp) (N, G, P, Kc), taps (i, j, c);
                        y[n, g] = w[g] (Og, Kc) @ rows[n, g].T, starting from the bias
   * forward, short Kc: conv_direct - for each tap, y[n, o] += w[o, c, i, j] * shifted x plane;
                        the inner loop runs along a whole (wide) plane, so it vectorises
@@ -19,29 +19,31 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def im2row(xcl, kh, kw, sh, sw, dh, dw, groups, oh, ow):
-    """xcl: padded, channels-last (N, Hp, Wp, C) -> rows: (N, G, OH*OW, KH*KW*Cg).
+def im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
+    """xp: padded (N, C, Hp, Wp) -> rows: (N, G, OH*OW, KH*KW*Cg), the patch under each output pixel.
 
-    Taps are ordered (i, j, c) here, so each tap copies Cg channels that sit side by side;
-    the caller orders the weights the same way.
+    Taps are ordered (i, j, c), so each row is written front to back in runs of Cg channels (the
+    caller orders the weights the same way); the reads hop between the image's channel planes,
+    which sit in L1.
     """
-    n, c = xcl.shape[0], xcl.shape[3]
+    n, c = xp.shape[0], xp.shape[1]
     cg = c // groups
-    rows = np.empty((n, groups, oh * ow, kh * kw * cg), dtype=xcl.dtype)
+    rows = np.empty((n, groups, oh * ow, kh * kw * cg), dtype=xp.dtype)
     for ng in prange(n * groups):
         b = ng // groups
         g = ng % groups
+        img = xp[b, g * cg:]
         out = rows[b, g]
         for r in range(oh):
             for q in range(ow):
                 row = out[r * ow + q]
                 col = 0
                 for i in range(kh):
-                    line = xcl[b, r * sh + i * dh]
                     for j in range(kw):
-                        src = line[q * sw + j * dw, g * cg:]
+                        y0 = r * sh + i * dh
+                        x0 = q * sw + j * dw
                         for cl in range(cg):
-                            row[col + cl] = src[cl]
+                            row[col + cl] = img[cl, y0, x0]
                         col += cg
     return rows
 
@@ -96,8 +98,8 @@ def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
     """xp: padded (N, C, Hp, Wp), w: (O, Cg, KH, KW), bias: (O,) -> y: (N, O, OH, OW), tap by tap from the bias.
 
     Stride 1 uses "wide" rows: output pixel t = r * Wp + q of a plane reads input t + i*dh*Wp + j*dw,
-    so each tap is ONE long contiguous multiply-add over the plane (it vectorises); the columns
-    q >= OW of the wide result are junk and are cropped by the caller.
+    so each tap is ONE long contiguous multiply-add over the plane (it vectorises) into a scratch
+    plane in L1; its columns q >= OW are junk, and only the others are copied out.
     """
     n, c, hp, wp = xp.shape
     o, cg, kh, kw = w.shape
@@ -105,13 +107,13 @@ def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
     if sh == 1 and sw == 1:
         span = (oh - 1) * wp + ow  # last read: span - 1 + (kh-1)*dh*wp + (kw-1)*dw == hp*wp - 1
         flat = xp.reshape(n, c, hp * wp)
-        y = np.empty((n, o, oh * wp), dtype=xp.dtype)
+        y = np.empty((n, o, oh, ow), dtype=xp.dtype)
         for no in prange(n * o):
             b = no // o
             oo = no % o
             g = oo // og
-            out = y[b, oo]
-            out[:] = bias[oo]
+            wide = np.empty(span, dtype=xp.dtype)
+            wide[:] = bias[oo]
             for cl in range(cg):
                 src = flat[b, g * cg + cl]
                 for i in range(kh):
@@ -119,8 +121,12 @@ def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
                         wv = w[oo, cl, i, j]
                         seg = src[i * dh * wp + j * dw:]
                         for t in range(span):
-                            out[t] += wv * seg[t]
-        return y.reshape(n, o, oh, wp)[:, :, :, :ow]
+                            wide[t] += wv * seg[t]
+            out = y[b, oo]
+            for r in range(oh):
+                for q in range(ow):
+                    out[r, q] = wide[r * wp + q]
+        return y
     y = np.empty((n, o, oh, ow), dtype=xp.dtype)
     for no in prange(n * o):
         b = no // o

@@ -193,7 +193,7 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace
     xp = _padded(x, padding)
     b = np.zeros(o, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     if cg * kh * kw <= _DIRECT_MAX_TAPS:
-        return np.ascontiguousarray(_conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow))
+        return _conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow)
     rows = _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)               # (N*G, P, Kc), taps (i, j, c)
     kc = cg * kh * kw
     A = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(groups, o // groups, kc)
@@ -211,8 +211,7 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace
 
 def _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
     """Padded x (N, C, Hp, Wp) -> the patch of every output pixel as a row: (N*G, OH*OW, KH*KW*Cg), taps (i, j, c)."""
-    xcl = np.ascontiguousarray(xp.transpose(0, 2, 3, 1))                   # channels-last
-    rows = _conv.im2row(xcl, kh, kw, sh, sw, dh, dw, groups, oh, ow)
+    rows = _conv.im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)
     return rows.reshape(rows.shape[0] * groups, oh * ow, rows.shape[3])
 
 
