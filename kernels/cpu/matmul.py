@@ -92,8 +92,24 @@ def _pack_b(dst, src, nk, c0, ncols, k0, kk):
                     d[k * NR + j] = zero
 
 
+@njit(cache=True, inline="always")
+def _pack_b_implicit(dst, X, base, ko, no, c0, ncols, k0, kk):
+    """dst[p, k*NR + j] = X[base + ko[k0 + k] + no[c0 + p*NR + j]] for columns < ncols, zero past them.
+
+    A B that is never built: a convolution's patch matrix is X[ko[k] + no[n]] with ko the offset of
+    tap k and no the offset of output pixel n in the padded input (or the other way round).
+    """
+    zero = dst.dtype.type(0)
+    npan = (ncols + NR - 1) // NR
+    for k in range(kk):
+        src = X[base + ko[k0 + k]:]
+        for p in range(npan):
+            for j in range(NR):
+                dst[p, k * NR + j] = src[no[c0 + p * NR + j]] if p * NR + j < ncols else zero
+
+
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
+def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, X, ko, no, bstride):
     nt = a_idx.shape[0]
     M, N = C.shape[2], C.shape[3]
     K = A.shape[1] if a_km else A.shape[2]
@@ -124,10 +140,12 @@ def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
         if kend <= kbeg and not accumulate:  # an empty k slice still owns its tile
             Ct[g0:g1, j0:j0 + nj] = 0
         Au = Apk[a_idx[t]]
-        Bu = B[b_idx[t]]
         for k0 in range(kbeg, kend, kc):
             kk = min(kend, k0 + kc) - k0
-            _pack_b(Bp, Bu, b_nk, j0, nj, k0, kk)
+            if ko.shape[0]:
+                _pack_b_implicit(Bp, X, b_idx[t] * bstride, ko, no, j0, nj, k0, kk)
+            else:
+                _pack_b(Bp, B[b_idx[t]], b_nk, j0, nj, k0, kk)
             for i0 in range(g0, g1, MC):       # MC rows of A at a time stay in L2
                 mi = min(g1, i0 + MC) - i0
                 for jp in range((nj + NR - 1) // NR):
@@ -139,15 +157,18 @@ def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate):
     return C
 
 
-def gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate=True):
+def gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate=True, implicit=None):
     """C[s, t] += A_t[:, ks] @ B_t[ks, :] with A_t = A[a_idx[t]], B_t = B[b_idx[t]], over the s-th of KS
     slices ks of K (sum C over axis 0 afterwards when KS > 1).
 
     A: (na, M, K), or (na, K, M) when a_km; B: (nb, K, N), or (nb, N, K) when b_nk; all C-contiguous;
     a_idx, b_idx: (nt,) int64. A task owns MG rows x NC columns of one C[s, t] (MG a multiple of MR).
     accumulate: add onto C's values (a bias to start from); otherwise C may hold garbage, since each
-    task's first k block stores instead of adding. Compiles under slp_vectorizer(): call the
-    kernel through this function only.
+    task's first k block stores instead of adding. implicit = (X, ko, no, bstride): B is not given
+    (pass any 3-D array of A's dtype) but read as B_t[k, n] = X[b_idx[t] * bstride + ko[k] + no[n]].
+    Compiles under slp_vectorizer(): call the kernel through this function only.
     """
+    if implicit is None:
+        implicit = (np.empty(0, A.dtype), np.empty(0, np.int64), np.empty(0, np.int64), 0)
     with slp_vectorizer():
-        return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate)
+        return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, *implicit)

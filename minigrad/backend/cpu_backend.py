@@ -89,16 +89,26 @@ def _blocks(nt, m, n, k):
     return mg, nc, ks
 
 
-def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None):
+def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None, implicit=None):
     """Products of A[a_idx[t]] (na, M, K) with B[b_idx[t]] (nb, K, N), all C-contiguous -> (nt, M, N).
     A is stored as (na, K, M) when a_km, B as (nb, N, K) when b_nk. row_bias (M,): added to every
-    row of each product (the GEMM starts from it)."""
+    row of each product (the GEMM starts from it). implicit = (X, ko, no, bstride) replaces B:
+    B_t[k, n] = X[b_idx[t] * bstride + ko[k] + no[n]] (X flat; see conv2d_forward)."""
     nt = a_idx.shape[0]
     m, k = (A.shape[2], A.shape[1]) if a_km else A.shape[1:]
-    n, kb = (B.shape[1], B.shape[2]) if b_nk else (B.shape[2], B.shape[1])
+    if implicit is None:
+        n, kb = (B.shape[1], B.shape[2]) if b_nk else (B.shape[2], B.shape[1])
+        assert nt == 0 or (0 <= b_idx.min() and b_idx.max() < B.shape[0])
+    else:
+        X, ko, no, bstride = implicit
+        n, kb, B = no.shape[0], ko.shape[0], A[:0]
+        assert X.ndim == 1 and X.dtype == A.dtype and ko.dtype == no.dtype == np.int64
+        assert nt == 0 or kb == 0 or n == 0 or (
+            min(b_idx.min() * bstride, 0) + ko.min() + no.min() >= 0
+            and b_idx.max() * bstride + ko.max() + no.max() < X.shape[0] and b_idx.min() >= 0)
     assert k == kb and A.dtype == B.dtype and b_idx.shape == (nt,)
-    assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0] and 0 <= b_idx.min() and b_idx.max() < B.shape[0])
-    if n < _mm.NR and m > n and row_bias is None:  # a thin C fills few of a tile's NR columns: C.T = B.T @ A.T
+    assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0])
+    if n < _mm.NR and m > n and row_bias is None and implicit is None:  # thin C: C.T = B.T @ A.T fills tiles
         return _gemm(B, A, b_idx, a_idx, not b_nk, not a_km).transpose(0, 2, 1)
     mg, nc, ks = _blocks(nt, m, n, k)
     shape = (ks, nt, m, n)
@@ -108,11 +118,11 @@ def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None):
             C[0] = row_bias.astype(A.dtype, copy=False)[:, None]
     elif row_bias is None:  # the kernel's first k block stores: nothing to clear
         C = np.empty(shape, dtype=A.dtype)
-        _mm.gemm(A, B, C, a_idx, b_idx, a_km, b_nk, mg, nc, ks, accumulate=False)
+        _mm.gemm(A, B, C, a_idx, b_idx, a_km, b_nk, mg, nc, ks, accumulate=False, implicit=implicit)
     else:
         C = np.zeros(shape, dtype=A.dtype)
         C[0] = row_bias.astype(A.dtype, copy=False)[:, None]
-        _mm.gemm(A, B, C, a_idx, b_idx, a_km, b_nk, mg, nc, ks, accumulate=True)
+        _mm.gemm(A, B, C, a_idx, b_idx, a_km, b_nk, mg, nc, ks, accumulate=True, implicit=implicit)
     return C[0] if ks == 1 else C.sum(axis=0)
 
 
@@ -179,9 +189,8 @@ def _numpy_fallback(name, *args):
     return getattr(numpy_backend, name)(*args)
 
 
-def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace=None):
-    """x (N, C, H, W), w (O, C/G, KH, KW), bias (O,) or None -> y (N, O, OH, OW); y starts from the bias.
-    workspace (a dict, or None): keeps the patch matrix for conv2d_backward_weight."""
+def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None):
+    """x (N, C, H, W), w (O, C/G, KH, KW), bias (O,) or None -> y (N, O, OH, OW); y starts from the bias."""
     if x.dtype not in _FLOATS:
         return _numpy_fallback("conv2d_forward", x, w, stride, padding, dilation, groups, bias)
     w = np.ascontiguousarray(w, dtype=x.dtype)
@@ -192,21 +201,33 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace
     (sh, sw), (dh, dw) = stride, dilation
     xp = _padded(x, padding)
     b = np.zeros(o, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
-    if cg * kh * kw <= _DIRECT_MAX_TAPS:
-        return _conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow)
-    rows = _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)               # (N*G, P, Kc), taps (i, j, c)
     kc = cg * kh * kw
+    if kc <= _DIRECT_MAX_TAPS:
+        return _conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow)
+    if groups == 1:  # y[n] = w (O, Kc) @ patches[n] (Kc, P), the patches read straight from xp
+        hp, wp = xp.shape[2:]
+        taps, pixels = _tap_offsets(c, hp, wp, kh, kw, dh, dw), _pixel_offsets(oh, ow, wp, sh, sw)
+        y = _gemm(w.reshape(1, o, kc), None, np.zeros(n, np.int64), np.arange(n, dtype=np.int64), row_bias=b,
+                  implicit=(xp.reshape(-1), taps, pixels, c * hp * wp))
+        return y.reshape(n, o, oh, ow)
+    rows = _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)               # (N*G, P, Kc), taps (i, j, c)
     A = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).reshape(groups, o // groups, kc)
     g_idx = np.tile(np.arange(groups, dtype=np.int64), n)
-    b_idx = np.arange(n * groups, dtype=np.int64)
-    if groups == 1:
-        if workspace is not None:
-            workspace["rows"] = rows
-        y = _gemm(A, rows, g_idx, b_idx, b_nk=True, row_bias=b)
-    else:
-        y = np.ascontiguousarray(_gemm(A, rows, g_idx, b_idx, b_nk=True)).reshape(n, o, oh * ow)
-        y += b[:, None]
+    y = np.ascontiguousarray(_gemm(A, rows, g_idx, np.arange(n * groups, dtype=np.int64), b_nk=True))
+    y = y.reshape(n, o, oh * ow)
+    y += b[:, None]
     return y.reshape(n, o, oh, ow)
+
+
+def _tap_offsets(c, hp, wp, kh, kw, dh, dw):
+    """Offset of tap (c, i, j), in that order, from a window's corner in a padded (C, Hp, Wp) image."""
+    return (np.arange(c)[:, None, None] * (hp * wp) + np.arange(kh)[None, :, None] * (dh * wp)
+            + np.arange(kw)[None, None, :] * dw).reshape(-1).astype(np.int64)
+
+
+def _pixel_offsets(oh, ow, wp, sh, sw):
+    """Offset of output pixel (r, q)'s window corner in a padded image of width wp."""
+    return (np.arange(oh)[:, None] * (sh * wp) + np.arange(ow)[None, :] * sw).reshape(-1).astype(np.int64)
 
 
 def _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
@@ -241,8 +262,8 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     return gxp if ph == 0 and pw == 0 else np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
 
 
-def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, workspace=None):
-    """gy (N, O, OH, OW), x (N, C, H, W) -> gw: w_shape (from the forward's patch rows when workspace has them)."""
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
+    """gy (N, O, OH, OW), x (N, C, H, W) -> gw: w_shape."""
     if gy.dtype not in _FLOATS:
         return _numpy_fallback("conv2d_backward_weight", gy, x, w_shape, stride, padding, dilation, groups)
     gy = np.ascontiguousarray(gy)
@@ -258,10 +279,11 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, wo
         return _conv.conv_direct_weight_grad(xp, gy, cg, kh, kw, dh, dw).astype(gy.dtype)
     gyg = _conv.group_major(gy, groups)                                # (G, Og, N*P)
     idx = np.arange(groups, dtype=np.int64)
-    rows = workspace.get("rows") if workspace else None
-    if rows is not None and rows.shape == (n, oh * ow, cg * kh * kw):  # (N*P, Kc), taps (i, j, c)
-        gw = _gemm(gyg, rows.reshape(1, n * oh * ow, -1), idx, idx)
-        return np.ascontiguousarray(gw.reshape(o, kh, kw, cg).transpose(0, 3, 1, 2))
+    if groups == 1:  # gw (O, Kc) = gy (O, N*P) @ patches (N*P, Kc), the patches read straight from xp
+        hp, wp = xp.shape[2:]
+        pixels = (np.arange(n)[:, None] * (c * hp * wp) + _pixel_offsets(oh, ow, wp, sh, sw)).reshape(-1)
+        gw = _gemm(gyg, None, idx, idx, implicit=(xp.reshape(-1), pixels, _tap_offsets(c, hp, wp, kh, kw, dh, dw), 0))
+        return gw.reshape(w_shape)
     cols = _conv.im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)   # (G, Kc, N*P)
     return _gemm(gyg, cols, idx, idx, b_nk=True).reshape(w_shape)
 

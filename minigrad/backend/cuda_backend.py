@@ -310,7 +310,7 @@ def _grouped_gy(gy, groups):
     return cupy.ascontiguousarray(gy.reshape(n, o, oh * ow).transpose(1, 0, 2)).reshape(o, n * oh * ow)
 
 
-def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace=None):
+def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None):
     """x (N, C, H, W), w (O, C/groups, KH, KW), bias (O,) or None -> y (N, O, OH, OW)."""
     if bias is not None:
         y = conv2d_forward(x, w, stride, padding, dilation, groups)
@@ -348,7 +348,7 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     return _col2im(dcols.reshape(groups * ckk, q), geom)
 
 
-def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, workspace=None):
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """gy (N, O, OH, OW), x (N, C, H, W) -> gw w_shape."""
     dtype, (gy, x) = _conv_prep(gy, x)
     w_shape = tuple(int(s) for s in w_shape)

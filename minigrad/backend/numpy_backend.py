@@ -5,8 +5,7 @@ API of plain-array functions; this one is the teaching version and the test orac
 Arguments are already validated by the ops: kernels trust their inputs.
 
 Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding and dilation are
-pairs (rows, cols). `workspace` (conv): a dict in which a backend's forward may leave what its
-backward can reuse; this one keeps nothing.
+pairs (rows, cols).
 """
 import numpy as np
 
@@ -63,7 +62,7 @@ def col2im(cols, x_shape, stride, padding, dilation):
     return gx[:, :, ph:ph + h, pw:pw + w]
 
 
-def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None, workspace=None):
+def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None):
     """y[n, o] = bias[o] + sum over c, i, j of w[o, c, i, j] * x_padded[n, c, oh*s + i*d, ow*s + j*d]."""
     n = x.shape[0]
     o, cg, kh, kw = w.shape
@@ -93,7 +92,7 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     return col2im(dcols, x_shape, stride, padding, dilation)
 
 
-def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups, workspace=None):
+def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """gy: (N, O, OH, OW), x: (N, C, H, W) -> gw: w_shape."""
     n, o, oh, ow = gy.shape
     _, cg, kh, kw = w_shape

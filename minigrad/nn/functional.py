@@ -6,7 +6,6 @@ then call the differentiable primitives in `minigrad.ops`.
 import numpy as np
 
 from .. import ops
-from ..autograd import is_grad_enabled
 from ..ops import conv as _conv
 from ..ops import loss as _loss
 from ..ops import pool as _pool
@@ -75,7 +74,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
                              f"input {x.shape[2:]} (padding {padding})")
     if x.dtype != weight.dtype:
         raise TypeError(f"conv2d: input is {x.dtype} but weight is {weight.dtype}")
-    op = _conv.Conv2d(stride, padding, dilation, groups, keep_workspace=weight.requires_grad and is_grad_enabled())
+    op = _conv.Conv2d(stride, padding, dilation, groups)
     if bias is None:
         y = op(x, weight)
     else:

@@ -14,14 +14,12 @@ from ..backend import get_backend
 class Conv2d(Function):
     differentiable_backward = False  # backward runs the backend's kernels on raw arrays
 
-    def __init__(self, stride, padding, dilation, groups, keep_workspace=False):
+    def __init__(self, stride, padding, dilation, groups):
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
-        # where a backend may leave what its forward built for the backward (the Numba one: the patch matrix)
-        self.workspace = {} if keep_workspace else None
 
     def forward(self, x, w, b=None):
         return get_backend(self.device).conv2d_forward(x, w, self.stride, self.padding, self.dilation, self.groups,
-                                                       bias=b, workspace=self.workspace)
+                                                       bias=b)
 
     def backward(self, gy):
         x, w = self.inputs[:2]
@@ -32,9 +30,7 @@ class Conv2d(Function):
         if x.requires_grad:
             gx = make(kernels.conv2d_backward_input(gy.data, w.data, x.shape, *args), x.device)
         if w.requires_grad:
-            gw = make(kernels.conv2d_backward_weight(gy.data, x.data, w.shape, *args, workspace=self.workspace),
-                      w.device)
-        self.workspace = None
+            gw = make(kernels.conv2d_backward_weight(gy.data, x.data, w.shape, *args), w.device)
         if len(self.inputs) == 2:
             return gx, gw
         if self.inputs[2].requires_grad:
