@@ -86,11 +86,12 @@ def test_gemm_micro_kernel_is_vectorised():
     def build(slp):
         kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm.py_func)
         a, c, i = np.ones((1, 8, 40), np.float32), np.zeros((1, 1, 8, 8), np.float32), np.zeros(1, np.int64)
+        args = (a, a, c, i, i, False, True, 8, 16, 1, True, a.ravel(), i[:0], i[:0], 0)
         if slp:
             with mm.slp_vectorizer():
-                kernel(a, a, c, i, i, False, True, 8, 16, 1, True)
+                kernel(*args)
         else:
-            kernel(a, a, c, i, i, False, True, 8, 16, 1, True)
+            kernel(*args)
         assert (c == 40).all()
         asm = "\n".join(kernel.inspect_asm().values())
         return len(re.findall(r"vfmadd\w*ps\s+[^\n]*[xyz]mm", asm)), len(re.findall(r"vfmadd\w*ss\b", asm))
