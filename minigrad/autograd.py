@@ -191,6 +191,61 @@ def _topological_order(root):
     return order
 
 
+class SliceGrad:
+    """The gradient of x[index] for a basic index (ints, slices): zero except `values` at `index`.
+
+    A sequence model reads x[t] for every step t; materialising a full-size gradient per slice
+    would cost O(T^2). The engine instead adds each slice into one buffer it owns, in place.
+    Backward functions return one only when no graph is being built (create_graph=False).
+    """
+
+    __slots__ = ("index", "shape", "values")
+
+    def __init__(self, index, shape, values):
+        self.index, self.shape, self.values = index, shape, values
+
+    def dense(self):
+        g = self.values
+        buf = g.xp.zeros(self.shape, dtype=g.dtype)
+        buf[self.index] = g.data
+        return type(g)._make(buf, g.device)
+
+
+class _Owned:
+    """A gradient buffer allocated during this backward pass: later gradients may be added in place."""
+
+    __slots__ = ("t",)
+
+    def __init__(self, t):
+        self.t = t
+
+
+def _sum_grads(prev, gx, create_graph):
+    """prev + gx for gradients of one tensor (each a Tensor, SliceGrad or _Owned; prev may be None).
+    Without create_graph the sum goes in place into a buffer this pass owns; with it, through ops."""
+    if prev is None:
+        return gx
+    if create_graph:
+        return prev + gx
+    if type(prev) is not _Owned:  # make prev a buffer we may write into
+        prev = _Owned(prev.dense() if type(prev) is SliceGrad else prev + 0)
+        if type(gx) is not SliceGrad and gx.shape == prev.t.shape:
+            prev.t.data += gx.data
+            return prev
+    buf = prev.t.data
+    if type(gx) is SliceGrad:
+        buf[gx.index] += gx.values.data
+    elif gx.shape == buf.shape and gx.dtype == buf.dtype:
+        buf += gx.data
+    else:
+        return _Owned(prev.t + gx)
+    return prev
+
+
+def _dense(g):
+    return g.t if type(g) is _Owned else g.dense() if type(g) is SliceGrad else g
+
+
 def run_backward(root, gradient, retain_graph=False, create_graph=False, inputs=None):
     """Accumulate d(root)/d(leaf) into every leaf's `.grad` (or return them for `inputs`)."""
     wanted = None if inputs is None else {id(t): None for t in inputs}
@@ -200,6 +255,7 @@ def run_backward(root, gradient, retain_graph=False, create_graph=False, inputs=
             gy = grads.pop(fn, None)
             if gy is None:
                 continue
+            gy = _dense(gy)
             fn._check_saved()
             if create_graph and not fn.differentiable_backward:
                 raise RuntimeError(f"{fn.name}: create_graph=True is not supported, its backward is not differentiable")
@@ -213,15 +269,16 @@ def run_backward(root, gradient, retain_graph=False, create_graph=False, inputs=
                 if gx is None or not x.requires_grad:
                     continue
                 if x.grad_fn is not None:
-                    prev = grads.get(x.grad_fn)
-                    grads[x.grad_fn] = gx if prev is None else prev + gx
+                    grads[x.grad_fn] = _sum_grads(grads.get(x.grad_fn), gx, create_graph)
                     if wanted is not None and id(x) in wanted:
+                        gx = _dense(gx)
                         wanted[id(x)] = gx if wanted[id(x)] is None else wanted[id(x)] + gx
                 elif wanted is not None:
                     if id(x) in wanted:
+                        gx = _dense(gx)
                         wanted[id(x)] = gx if wanted[id(x)] is None else wanted[id(x)] + gx
                 else:
-                    _accumulate_leaf(x, gx, create_graph)
+                    _accumulate_leaf(x, _dense(gx), create_graph)
             if not retain_graph:
                 fn.inputs = fn._y = None
     if wanted is not None:

@@ -5,7 +5,7 @@ sum over the broadcast dimensions, scatter-add it to the indexed places, slice i
 """
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, GradMode, SliceGrad
 from ._array import array_module as _xp
 
 
@@ -98,6 +98,8 @@ class GetItem(Function):
             raise IndexError(f"getitem: {e} (tensor of shape {x.shape})") from None
 
     def backward(self, gy):
+        if self.is_view and not GradMode.enabled:  # plain backward: the engine adds the slice in place
+            return SliceGrad(self.index, self.in_shape, gy)
         return ScatterAdd(self.index, self.in_shape, self.is_view)(gy)
 
 
