@@ -104,6 +104,7 @@ class Function:
                 raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and {x.device}")
             requires_grad = requires_grad or x._requires_grad
         self.device = device
+        self.needs_grad = requires_grad and GradMode.enabled  # forward may skip what only backward uses
         try:
             y = self.forward(*[x.data for x in inputs])
         except (ValueError, IndexError, TypeError) as e:

@@ -86,7 +86,7 @@ def test_gemm_micro_kernel_is_vectorised():
     def build(slp):
         kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm.py_func)
         a, c, i = np.ones((1, 8, 40), np.float32), np.zeros((1, 1, 8, 8), np.float32), np.zeros(1, np.int64)
-        args = (a, a, c, i, i, False, True, 8, 16, 1, True, a.ravel(), i[:0], i[:0], 0)
+        args = (a, a, c, i, i, False, True, 8, 16, 1, True, a.ravel(), i[:0], i[:0], 0, np.empty((1, 2, 160), np.float32))
         if slp:
             with mm.slp_vectorizer():
                 kernel(*args)
@@ -363,3 +363,17 @@ def test_fused_cross_entropy_matches_reference(dtype, options):
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
     for got, want in zip(run("numba"), run("numpy")):
         np.testing.assert_allclose(got, want, **tol)
+
+
+def test_max_pool_skips_indices_only_when_nothing_needs_them():
+    import minigrad as mg
+    import minigrad.nn.functional as F
+    x = mg.tensor(np.random.default_rng(6).standard_normal((2, 3, 6, 6)).astype(np.float32))
+    with mg.no_grad():
+        y0 = F.max_pool2d(x, 2)
+        y1, idx = F.max_pool2d(x, 2, return_indices=True)
+    want, want_idx = nb.max_pool2d_forward(x.numpy(), (2, 2), (2, 2), (0, 0), (1, 1))
+    np.testing.assert_array_equal(y0.numpy(), want)
+    np.testing.assert_array_equal(idx.numpy(), want_idx)
+    y, none = cb.max_pool2d_forward(x.numpy(), (2, 2), (2, 2), (0, 0), (1, 1), indices=False)
+    assert none is None and (y == want).all()

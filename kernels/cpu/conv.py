@@ -19,7 +19,7 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
+def im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow, rows):
     """xp: padded (N, C, Hp, Wp) -> rows: (N, G, OH*OW, KH*KW*Cg), the patch under each output pixel.
 
     Taps are ordered (i, j, c), so each row is written front to back in runs of Cg channels (the
@@ -28,7 +28,6 @@ def im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
     """
     n, c = xp.shape[0], xp.shape[1]
     cg = c // groups
-    rows = np.empty((n, groups, oh * ow, kh * kw * cg), dtype=xp.dtype)
     for ng in prange(n * groups):
         b = ng // groups
         g = ng % groups
@@ -49,12 +48,11 @@ def im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
 
 
 @njit(cache=True, parallel=True)
-def im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
+def im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow, cols):
     """xp: padded (N, C, Hp, Wp) -> cols: (G, Cg*KH*KW, N*OH*OW), the patch matrix with k as the row."""
     n, c = xp.shape[0], xp.shape[1]
     cg = c // groups
     p = oh * ow
-    cols = np.empty((groups, cg * kh * kw, n * p), dtype=xp.dtype)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
@@ -72,16 +70,17 @@ def im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
 
 
 @njit(cache=True, parallel=True)
-def col2im(dcols, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow):
-    """dcols: (N, G, Cg*KH*KW, OH*OW) -> padded gradient (N, C, Hp, Wp): every tap's plane added back."""
+def col2im(dcols, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow, gxp):
+    """dcols: (N, G, Cg*KH*KW, OH*OW) -> padded gradient gxp (N, C, Hp, Wp): every tap's plane added back
+    (gxp is overwritten: each plane is cleared first)."""
     n, groups = dcols.shape[0], dcols.shape[1]
     cg = c // groups
-    gxp = np.zeros((n, c, hp, wp), dtype=dcols.dtype)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
         g = ch // cg
         plane = gxp[b, ch]
+        plane[:] = 0
         for i in range(kh):
             for j in range(kw):
                 src = dcols[b, g, (ch % cg) * kh * kw + i * kw + j]
@@ -94,7 +93,7 @@ def col2im(dcols, c, hp, wp, kh, kw, sh, sw, dh, dw, oh, ow):
 
 
 @njit(cache=True, parallel=True, fastmath=True)
-def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
+def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow, y):
     """xp: padded (N, C, Hp, Wp), w: (O, Cg, KH, KW), bias: (O,) -> y: (N, O, OH, OW), tap by tap from the bias.
 
     Stride 1 uses "wide" rows: output pixel t = r * Wp + q of a plane reads input t + i*dh*Wp + j*dw,
@@ -107,7 +106,6 @@ def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
     if sh == 1 and sw == 1:
         span = (oh - 1) * wp + ow  # last read: span - 1 + (kh-1)*dh*wp + (kw-1)*dw == hp*wp - 1
         flat = xp.reshape(n, c, hp * wp)
-        y = np.empty((n, o, oh, ow), dtype=xp.dtype)
         for no in prange(n * o):
             b = no // o
             oo = no % o
@@ -127,7 +125,6 @@ def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
                 for q in range(ow):
                     out[r, q] = wide[r * wp + q]
         return y
-    y = np.empty((n, o, oh, ow), dtype=xp.dtype)
     for no in prange(n * o):
         b = no // o
         oo = no % o
@@ -148,12 +145,11 @@ def conv_direct(xp, w, bias, sh, sw, dh, dw, groups, oh, ow):
 
 
 @njit(cache=True, parallel=True)
-def group_major(gy, groups):
+def group_major(gy, groups, out):
     """gy: (N, O, OH, OW) -> (G, O/G, N*OH*OW): each group's gradient with the batch folded into k."""
     n, o, oh, ow = gy.shape
     og = o // groups
     p = oh * ow
-    out = np.empty((groups, og, n * p), dtype=gy.dtype)
     for oc in prange(o):
         g = oc // og
         for b in range(n):

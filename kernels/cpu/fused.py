@@ -10,9 +10,8 @@ from numba import njit, prange
 
 
 @njit(cache=True, parallel=True)
-def relu_forward(x):
-    """x: (n,) -> max(x, 0), NaN kept."""
-    y = np.empty_like(x)
+def relu_forward(x, y):
+    """x: (n,) -> y (n,) = max(x, 0), NaN kept."""
     zero = x.dtype.type(0)
     for i in prange(x.shape[0]):
         v = x[i]
@@ -21,9 +20,8 @@ def relu_forward(x):
 
 
 @njit(cache=True, parallel=True)
-def relu_backward(gy, y):
-    """gy, y: (n,) with y the ReLU output -> gy where y > 0, else 0."""
-    gx = np.empty_like(gy)
+def relu_backward(gy, y, gx):
+    """gy, y: (n,) with y the ReLU output -> gx (n,) = gy where y > 0, else 0."""
     zero = gy.dtype.type(0)
     for i in prange(gy.shape[0]):
         gx[i] = gy[i] if y[i] > zero else zero

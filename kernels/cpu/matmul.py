@@ -109,7 +109,7 @@ def _pack_b_implicit(dst, X, base, ko, no, c0, ncols, k0, kk):
 
 
 @njit(cache=True, parallel=True, fastmath={"contract"})
-def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, X, ko, no, bstride):
+def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, X, ko, no, bstride, Apk):
     nt = a_idx.shape[0]
     M, N = C.shape[2], C.shape[3]
     K = A.shape[1] if a_km else A.shape[2]
@@ -120,7 +120,6 @@ def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, X, ko, no, 
     nnb = (N + NC - 1) // NC
     # Pack every A once, whole (all tasks that share it read the same panels): Apk[a, p, k*MR + i].
     npa = (M + MR - 1) // MR
-    Apk = np.empty((A.shape[0], npa, K * MR), dtype=A.dtype)
     for q in prange(A.shape[0] * npa):
         pa = q % npa
         _pack_a(Apk[q // npa, pa:pa + 1], A[q // npa], a_km, pa * MR, min(MR, M - pa * MR), 0, K)
@@ -170,5 +169,7 @@ def gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate=True, implici
     """
     if implicit is None:
         implicit = (np.empty(0, A.dtype), np.empty(0, np.int64), np.empty(0, np.int64), 0)
+    m, k = C.shape[2], (A.shape[1] if a_km else A.shape[2])
+    packed_a = np.empty((A.shape[0], (m + MR - 1) // MR, k * MR), dtype=A.dtype)
     with slp_vectorizer():
-        return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, *implicit)
+        return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, *implicit, packed_a)

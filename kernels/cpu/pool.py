@@ -18,13 +18,12 @@ def _pick(best, tap, v, t):
 
 
 @njit(cache=True, parallel=True)
-def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
-    """xp: (N, C, H + 2ph, W + 2pw) padded with -inf -> y (N, C, OH, OW) and idx (N, C, OH, OW):
-    int64 row * W + col of each max in the unpadded plane (of width w). NaN wins like np.argmax.
+def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w, y, idx, want_idx):
+    """xp: (N, C, H + 2ph, W + 2pw) padded with -inf -> y (N, C, OH, OW) and, when want_idx, idx
+    (N, C, OH, OW): int64 row * W + col of each max in the unpadded plane (of width w).
+    NaN wins like np.argmax. Without want_idx (inference) idx is not written.
     """
     n, c = xp.shape[0], xp.shape[1]
-    y = np.empty((n, c, oh, ow), dtype=xp.dtype)
-    idx = np.empty((n, c, oh, ow), dtype=np.int64)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
@@ -43,7 +42,8 @@ def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
                     best, tap = _pick(best, tap, l1[c0], 2)
                     best, tap = _pick(best, tap, l1[c0 + 1], 3)
                     ys[r, q] = best
-                    ids[r, q] = (r * sh + tap // 2 - ph) * w + (c0 + tap % 2 - pw)
+                    if want_idx:
+                        ids[r, q] = (r * sh + tap // 2 - ph) * w + (c0 + tap % 2 - pw)
             continue
         for r in range(oh):
             for q in range(ow):
@@ -54,28 +54,29 @@ def max_pool2d_forward(xp, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, w):
                     for j in range(kw):
                         best, tap = _pick(best, tap, line[q * sw + j * dw], i * kw + j)
                 ys[r, q] = best
-                ids[r, q] = (r * sh + (tap // kw) * dh - ph) * w + (q * sw + (tap % kw) * dw - pw)
+                if want_idx:
+                    ids[r, q] = (r * sh + (tap // kw) * dh - ph) * w + (q * sw + (tap % kw) * dw - pw)
     return y, idx
 
 
 @njit(cache=True, parallel=True)
-def max_pool2d_backward(gy, idx, h, w):
-    """gy, idx: (N, C, OH, OW) -> gx (N, C, H, W); returns (gx, number of indices outside the plane)."""
+def max_pool2d_backward(gy, idx, h, w, gx):
+    """gy, idx: (N, C, OH, OW) -> gx (N*C, H*W) (overwritten); returns the number of indices outside the plane."""
     n, c, oh, ow = gy.shape
-    gx = np.zeros((n * c, h * w), dtype=gy.dtype)
     bad = np.zeros(n * c, dtype=np.int64)
     hw = h * w
     g = gy.reshape(n * c, oh * ow)
     ix = idx.reshape(n * c, oh * ow)
     for nc in prange(n * c):
         dst = gx[nc]
+        dst[:] = 0
         for p in range(oh * ow):
             k = ix[nc, p]
             if 0 <= k < hw:
                 dst[k] += g[nc, p]
             else:
                 bad[nc] += 1
-    return gx.reshape(n, c, h, w), bad.sum()
+    return bad.sum()
 
 
 @njit(cache=True)
@@ -99,11 +100,10 @@ def _avg_divisors(h, w, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, dtype
 
 
 @njit(cache=True, parallel=True)
-def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
+def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, y):
     """x: (N, C, H, W) -> y: (N, C, OH, OW), window mean (padding counts as 0)."""
     n, c, h, w = x.shape
     div = _avg_divisors(h, w, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, x)
-    y = np.empty((n, c, oh, ow), dtype=x.dtype)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
@@ -122,14 +122,14 @@ def avg_pool2d_forward(x, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad):
 
 
 @njit(cache=True, parallel=True)
-def avg_pool2d_backward(gy, h, w, kh, kw, sh, sw, ph, pw, count_include_pad):
-    """gy: (N, C, OH, OW) -> gx: (N, C, H, W), each window's gradient shared evenly by its taps."""
+def avg_pool2d_backward(gy, h, w, kh, kw, sh, sw, ph, pw, count_include_pad, gx):
+    """gy: (N, C, OH, OW) -> gx: (N, C, H, W) (overwritten), each window's gradient shared evenly by its taps."""
     n, c, oh, ow = gy.shape
     div = _avg_divisors(h, w, kh, kw, sh, sw, ph, pw, oh, ow, count_include_pad, gy)
-    gx = np.zeros((n, c, h, w), dtype=gy.dtype)
     for nc in prange(n * c):
         b = nc // c
         ch = nc % c
+        gx[b, ch] = 0
         for r in range(oh):
             for q in range(ow):
                 g = gy[b, ch, r, q] / div[r, q]

@@ -203,7 +203,7 @@ def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None):
     b = np.zeros(o, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
     kc = cg * kh * kw
     if kc <= _DIRECT_MAX_TAPS:
-        return _conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow)
+        return _conv.conv_direct(xp, w, b, sh, sw, dh, dw, groups, oh, ow, np.empty((n, o, oh, ow), x.dtype))
     if groups == 1:  # y[n] = w (O, Kc) @ patches[n] (Kc, P), the patches read straight from xp
         hp, wp = xp.shape[2:]
         taps, pixels = _tap_offsets(c, hp, wp, kh, kw, dh, dw), _pixel_offsets(oh, ow, wp, sh, sw)
@@ -232,8 +232,10 @@ def _pixel_offsets(oh, ow, wp, sh, sw):
 
 def _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
     """Padded x (N, C, Hp, Wp) -> the patch of every output pixel as a row: (N*G, OH*OW, KH*KW*Cg), taps (i, j, c)."""
-    rows = _conv.im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)
-    return rows.reshape(rows.shape[0] * groups, oh * ow, rows.shape[3])
+    n, c = xp.shape[:2]
+    rows = np.empty((n, groups, oh * ow, kh * kw * (c // groups)), dtype=xp.dtype)
+    _conv.im2row(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow, rows)
+    return rows.reshape(n * groups, oh * ow, rows.shape[3])
 
 
 def conv2d_backward_bias(gy):
@@ -258,7 +260,8 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     dcols = _gemm(w.reshape(groups, og, kc), gy.reshape(n * groups, og, p), np.tile(np.arange(groups, dtype=np.int64), n),
                   np.arange(n * groups, dtype=np.int64), a_km=True)
     (sh, sw), (ph, pw), (dh, dw) = stride, padding, dilation
-    gxp = _conv.col2im(dcols.reshape(n, groups, kc, p), c, h + 2 * ph, wd + 2 * pw, kh, kw, sh, sw, dh, dw, oh, ow)
+    gxp = _conv.col2im(dcols.reshape(n, groups, kc, p), c, h + 2 * ph, wd + 2 * pw, kh, kw, sh, sw, dh, dw, oh, ow,
+                       np.empty((n, c, h + 2 * ph, wd + 2 * pw), gy.dtype))
     return gxp if ph == 0 and pw == 0 else np.ascontiguousarray(gxp[:, :, ph:ph + h, pw:pw + wd])
 
 
@@ -277,24 +280,30 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     xp = _padded(x, padding)
     if (sh, sw) == (1, 1) and cg * kh * kw <= _DIRECT_MAX_TAPS:  # few taps: one dot product per tap
         return _conv.conv_direct_weight_grad(xp, gy, cg, kh, kw, dh, dw).astype(gy.dtype)
-    gyg = _conv.group_major(gy, groups)                                # (G, Og, N*P)
+    gyg = _conv.group_major(gy, groups, np.empty((groups, o // groups, n * oh * ow), gy.dtype))  # (G, Og, N*P)
     idx = np.arange(groups, dtype=np.int64)
     if groups == 1:  # gw (O, Kc) = gy (O, N*P) @ patches (N*P, Kc), the patches read straight from xp
         hp, wp = xp.shape[2:]
         pixels = (np.arange(n)[:, None] * (c * hp * wp) + _pixel_offsets(oh, ow, wp, sh, sw)).reshape(-1)
         gw = _gemm(gyg, None, idx, idx, implicit=(xp.reshape(-1), pixels, _tap_offsets(c, hp, wp, kh, kw, dh, dw), 0))
         return gw.reshape(w_shape)
-    cols = _conv.im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow)   # (G, Kc, N*P)
+    cols = _conv.im2col(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow,
+                        np.empty((groups, cg * kh * kw, n * oh * ow), gy.dtype))   # (G, Kc, N*P)
     return _gemm(gyg, cols, idx, idx, b_nk=True).reshape(w_shape)
 
 
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation):
-    """-> (y, indices): y (N, C, OH, OW); indices hold each maximum's flat position in its H*W plane."""
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, indices=True):
+    """-> (y, indices): y (N, C, OH, OW); indices hold each maximum's flat position in its H*W plane
+    (None when not asked for: inference skips writing them)."""
     kh, kw = kernel_size
     oh, ow = _conv_dims(x.shape, (0, 0, kh, kw), stride, padding, dilation)
     xp = _padded(x, padding, -np.inf)
-    return _pool.max_pool2d_forward(xp, kh, kw, stride[0], stride[1], padding[0], padding[1],
-                                    dilation[0], dilation[1], oh, ow, x.shape[3])
+    n, c = x.shape[:2]
+    y = np.empty((n, c, oh, ow), x.dtype)
+    idx = np.empty((n, c, oh, ow) if indices else (1, 1, 1, 1), np.int64)
+    _pool.max_pool2d_forward(xp, kh, kw, stride[0], stride[1], padding[0], padding[1], dilation[0], dilation[1],
+                             oh, ow, x.shape[3], y, idx, bool(indices))
+    return y, (idx if indices else None)
 
 
 def max_pool2d_backward(gy, indices, x_shape):
@@ -302,10 +311,12 @@ def max_pool2d_backward(gy, indices, x_shape):
     gy = np.ascontiguousarray(gy)
     indices = np.ascontiguousarray(indices, dtype=np.int64)
     assert gy.shape == indices.shape and gy.shape[:2] == tuple(x_shape[:2])
-    gx, bad = _pool.max_pool2d_backward(gy, indices, x_shape[2], x_shape[3])
+    n, c, h, w = x_shape
+    gx = np.empty((n * c, h * w), gy.dtype)
+    bad = _pool.max_pool2d_backward(gy, indices, h, w, gx)
     if bad:
-        raise IndexError(f"max_pool2d_backward: {bad} indices outside the {x_shape[2]}x{x_shape[3]} plane")
-    return gx
+        raise IndexError(f"max_pool2d_backward: {bad} indices outside the {h}x{w} plane")
+    return gx.reshape(n, c, h, w)
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad=True):
@@ -313,7 +324,7 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad=True):
     kh, kw = kernel_size
     oh, ow = _conv_dims(x.shape, (0, 0, kh, kw), stride, padding, (1, 1))
     return _pool.avg_pool2d_forward(x, kh, kw, stride[0], stride[1], padding[0], padding[1], oh, ow,
-                                    bool(count_include_pad))
+                                    bool(count_include_pad), np.empty(x.shape[:2] + (oh, ow), x.dtype))
 
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include_pad=True):
@@ -322,7 +333,7 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include
     assert gy.shape[2:] == _conv_dims(x_shape, (0, 0, kh, kw), stride, padding, (1, 1))
     assert gy.shape[:2] == tuple(x_shape[:2])
     return _pool.avg_pool2d_backward(gy, x_shape[2], x_shape[3], kh, kw, stride[0], stride[1],
-                                     padding[0], padding[1], bool(count_include_pad))
+                                     padding[0], padding[1], bool(count_include_pad), np.empty(x_shape, gy.dtype))
 
 
 # ---------------------------------------------------------------- fused elementwise kernels
@@ -340,14 +351,18 @@ def relu_forward(x):
     """max(x, 0) (NaN stays NaN), one parallel pass."""
     if not _flat_ok(x):
         return np.maximum(x, 0)
-    return _fused.relu_forward(x.reshape(-1)).reshape(x.shape)
+    y = np.empty_like(x)
+    _fused.relu_forward(x.reshape(-1), y.reshape(-1))
+    return y
 
 
 def relu_backward(gy, y):
     """gy where the ReLU output y is positive, else 0; one parallel pass."""
     if not _flat_ok(gy, y):
         return gy * (y > 0)
-    return _fused.relu_backward(gy.reshape(-1), y.reshape(-1)).reshape(gy.shape)
+    gx = np.empty_like(gy)
+    _fused.relu_backward(gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
+    return gx
 
 
 def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2):

@@ -371,7 +371,7 @@ def _pool_prep(x):
     return cupy.ascontiguousarray(x.astype(dtype, copy=False))
 
 
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation):
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, indices=True):
     """-> (y, indices): y (N, C, OH, OW); indices (int64) hold each maximum's flat position in its H*W plane."""
     x = _pool_prep(x)
     n, c, h, w = x.shape

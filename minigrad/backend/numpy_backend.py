@@ -102,7 +102,7 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     return gw.reshape(w_shape)
 
 
-def max_pool2d_forward(x, kernel_size, stride, padding, dilation):
+def max_pool2d_forward(x, kernel_size, stride, padding, dilation, indices=True):
     """-> (y, indices): y (N, C, OH, OW); indices hold each maximum's flat position in its H*W plane."""
     n, c, h, w = x.shape
     kh, kw = kernel_size

@@ -115,7 +115,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     d = _pair(dilation, "dilation", "max_pool2d")
     if x.shape[2] + 2 * p[0] < d[0] * (k[0] - 1) + 1 or x.shape[3] + 2 * p[1] < d[1] * (k[1] - 1) + 1:
         raise ValueError(f"max_pool2d: window {k} is larger than the input {x.shape[2:]} (padding {p})")
-    fn = _pool.MaxPool2d(k, s, p, d)
+    fn = _pool.MaxPool2d(k, s, p, d, return_indices)
     y = fn(x)
     if unbatched:
         y = y.squeeze(0)

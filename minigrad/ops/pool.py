@@ -11,13 +11,15 @@ class MaxPool2d(Function):
     saves_inputs = False
     differentiable_backward = False
 
-    def __init__(self, kernel_size, stride, padding, dilation):
+    def __init__(self, kernel_size, stride, padding, dilation, return_indices=False):
         self.kernel_size, self.stride, self.padding, self.dilation = kernel_size, stride, padding, dilation
+        self.return_indices = return_indices
 
     def forward(self, x):
         self.in_shape = x.shape
         y, self.indices = get_backend(self.device).max_pool2d_forward(
-            x, self.kernel_size, self.stride, self.padding, self.dilation)
+            x, self.kernel_size, self.stride, self.padding, self.dilation,
+            indices=self.needs_grad or self.return_indices)
         return y
 
     def backward(self, gy):
