@@ -104,9 +104,9 @@ class Function:
                 raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and {x.device}")
             requires_grad = requires_grad or x._requires_grad
         self.device = device
-        self.needs_grad = requires_grad and GradMode.enabled  # forward may skip what only backward uses
+        self.needs_grad = record = requires_grad and GradMode.enabled  # forward may skip what only backward uses
         try:
-            y = self.forward(*[x.data for x in inputs])
+            y = self.forward(*[x.data for x in inputs]) if len(inputs) > 1 else self.forward(x0.data)
         except (ValueError, IndexError, TypeError) as e:
             if str(e).startswith(self.name + ":"):
                 raise
@@ -117,7 +117,7 @@ class Function:
         out = type(x0)._make(y, device)
         if self.is_view:
             out._version = x0._version
-        if requires_grad and GradMode.enabled:
+        if record:
             out._requires_grad = True  # float inputs needing grad give a float output: no dtype check needed
             out.grad_fn = self
             self.inputs = inputs

@@ -18,7 +18,8 @@ def _pair(a, b):
     """Both operands as Tensors; an integer tensor meeting a float one takes its dtype (torch's rule;
     numpy would widen float32 + int64 to float64). Boolean masks are left to numpy, which keeps the float."""
     if isinstance(a, Tensor):
-        b = as_operand(b, a)
+        if not isinstance(b, Tensor):
+            b = as_operand(b, a)
     else:
         a = as_operand(a, b)
     da, db = a.data.dtype, b.data.dtype
