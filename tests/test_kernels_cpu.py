@@ -74,7 +74,10 @@ def test_matmul_fixed_shapes(kernel_matmul, shape):
 def test_micro_kernel_is_generated_from_its_script():
     """kernels/cpu/micro.py is written by gen_micro.py; an edit to one without the other fails here."""
     from minigrad.kernels.cpu import gen_micro
-    assert (Path(gen_micro.__file__).with_name("micro.py").read_text() == gen_micro.source())
+    here = Path(gen_micro.__file__)
+    assert here.with_name("micro.py").read_text() == gen_micro.source()
+    # matmul.py carries the micro-kernel's stamp, so Numba's cache of the GEMM goes stale with it
+    assert gen_micro.stamp(gen_micro.source()) + "\n" in here.with_name("matmul.py").read_text()
 
 
 def test_gemm_micro_kernel_is_vectorised():

@@ -107,14 +107,14 @@ for f in (matmul_naive, matmul_ikj):
 #    memory is used many times.
 # 2. **Packing**: copy each tile of $A$ and of $B^\top$ into a small contiguous buffer first, so the
 #    inner loop reads memory strictly sequentially (and vector loads line up).
-# 3. **Micro-kernel**: compute a $4\times16$ block of $C$ at once, keeping its 64 running sums in
+# 3. **Micro-kernel**: compute an $8\times16$ block of $C$ at once, keeping its 128 running sums in
 #    registers. Each step of $k$ is an *outer product*: load 16 values of a row of $B$, then for each
-#    of 4 values of $A$ do 16 multiply-adds. 64 multiply-adds for 20 numbers loaded.
+#    of 8 values of $A$ do 16 multiply-adds. 128 multiply-adds for 24 numbers loaded.
 # 4. **Threads**: independent tiles of $C$ go to different cores (`numba.prange`).
 #
-# Numba has no vector type, so the 64 sums are written out as scalar variables (a short script,
-# `kernels/cpu/gen_micro.py`, writes them so that no one has to type 64 names). LLVM's *SLP
-# vectoriser* then packs each row of 16 scalars into one 512-bit register: 4 registers, one
+# Numba has no vector type, so the 128 sums are written out as scalar variables (a short script,
+# `kernels/cpu/gen_micro.py`, writes them so that no one has to type 128 names). LLVM's *SLP
+# vectoriser* then packs each row of 16 scalars into one 512-bit register: 8 registers, one
 # fused multiply-add instruction per row and step. Numba leaves that vectoriser off by default, so
 # minigrad compiles its GEMM under `slp_vectorizer()`; without it the same code runs over ten times slower.
 # This is the micro-kernel (`minigrad/kernels/cpu/micro.py`), first lines:
@@ -129,7 +129,7 @@ def show(fn, lines=40):
 show(micro.micro_kernel, 30)
 
 # %% [markdown]
-# The driver `_gemm` packs each matrix $A$ once into panels of 4 rows, splits $C$ into tasks of
+# The driver `_gemm` packs each matrix $A$ once into panels of 8 rows, splits $C$ into tasks of
 # `MG × NC` (rows × columns), runs them with `prange`, packs each task's $k$-blocks of $B$ into
 # panels of 16 columns and sweeps the micro-kernel over them. Its header:
 

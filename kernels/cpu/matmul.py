@@ -23,6 +23,8 @@ from numba import njit, prange
 
 from .micro import MR, NR, micro_kernel
 
+MICRO_KERNEL = "8x16-e062d31e6f0b0f30"
+
 MC = 96       # rows of A a task sweeps per B block (a multiple of MR; they stay in L2)
 KC_MAX = 256  # longest k block: a float32 B panel is 16 KiB, half of L1
 
