@@ -1,8 +1,13 @@
 """The "numba" CPU backend: the same flat API as `numpy_backend`, run by the Numba kernels in
 `minigrad.kernels.cpu` (compiled on first call, cached on disk; importing compiles nothing).
 
-The wrappers here do what the kernels trust: make arrays C-contiguous, pick block sizes and
-thread splits, and fall back to numpy where numpy is faster or the dtype is not float32/64.
+The wrappers here do what the kernels trust: make arrays C-contiguous, allocate the outputs,
+pick block sizes and thread splits, and fall back to numpy where numpy is faster or the dtype
+is not float32/64. Convolution takes one of three routes, chosen by measurement (see
+benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
+GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
+Beyond the reference API it offers fused one-pass kernels that the ops and optimisers use when
+present: relu_forward/backward, softmax_cross_entropy, adam_update, sgd_update.
 
 Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding, dilation are pairs.
 """
@@ -169,7 +174,7 @@ def _conv_dims(x_shape, w_shape, stride, padding, dilation):
 
 
 # Up to this many taps per output (Cg * KH * KW) the direct loops beat patch matrix + GEMM:
-# a 9-long dot product wastes most of a 16-wide vector (seed CNN layer 1: 4.3 ms -> 1 ms).
+# a GEMM with k = 9 spends more on packing than on arithmetic (seed CNN layer 1: 4.3 ms -> 1 ms).
 _DIRECT_MAX_TAPS = 32
 
 
