@@ -228,11 +228,13 @@ def _sum_grads(prev, gx, create_graph):
         return gx
     if create_graph:
         return prev + gx
-    if type(prev) is not _Owned:  # make prev a buffer we may write into
-        prev = _Owned(prev.dense() if type(prev) is SliceGrad else prev + 0)
-        if type(gx) is not SliceGrad and gx.shape == prev.t.shape:
-            prev.t.data += gx.data
-            return prev
+    if type(prev) is not _Owned:  # prev may be shared (a + b hands one gradient to both): get our own
+        if type(prev) is SliceGrad:
+            prev = _Owned(prev.dense())
+        elif type(gx) is SliceGrad:
+            prev = _Owned(prev + 0)
+        else:
+            return _Owned(prev + gx)  # a fresh array
     buf = prev.t.data
     if type(gx) is SliceGrad:
         buf[gx.index] += gx.values.data
