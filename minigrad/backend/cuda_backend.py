@@ -2,10 +2,9 @@
 
 Same flat API as `numpy_backend` (the reference and test oracle): `xp`, `name`, `matmul`,
 `conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`, `conv2d_backward_bias`,
-`max_pool2d_*`,
-`avg_pool2d_*`, `conv_output_size`; plus `is_available()` and `device_count()`, and the
-CUDA-only fused kernels `fused_bias_relu`, `fused_relu_backward`,
-`fused_softmax_xent_forward` and `fused_softmax_xent_backward`.
+`max_pool2d_*`, `avg_pool2d_*`, `relu_forward`, `relu_backward`, `conv_output_size`; plus
+`is_available()` and `device_count()`, and the CUDA-only fused kernels `fused_bias_relu`,
+`fused_relu_backward`, `fused_softmax_xent_forward` and `fused_softmax_xent_backward`.
 
 How it works: each .cu file is read with importlib.resources from `minigrad.kernels.cuda`,
 compiled once per process by NVRTC (`cupy.RawModule`) and its extern "C" kernels launched
