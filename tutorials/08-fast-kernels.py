@@ -141,8 +141,9 @@ show(mm_kernels._gemm, 12)
 #
 # Four float32 kernels: the naive loop, the reordered parallel loop, minigrad's Numba GEMM, and
 # numpy (`np.matmul`, which calls an optimised BLAS library such as OpenBLAS). The backend's
-# `matmul` sends plain 2-D products to numpy, which wins them (see `benchmarks/README.md`); here we
-# call the GEMM driver directly so that every size measures our own kernel. The Numba backend also
+# `matmul` sends small 2-D products to numpy, which wins them, and big ones to its own GEMM (see
+# `benchmarks/README.md`); here we call the GEMM directly so that every size measures our own
+# kernel. The Numba backend also
 # runs OpenBLAS on a single thread (its idle threads would otherwise steal cores from the Numba
 # kernels), so for a fair race numpy gets as many threads as Numba here.
 
@@ -194,10 +195,12 @@ for name, g in gflops.items():
 #
 # ## Convolution reuses the GEMM
 #
-# The Numba backend computes a convolution like the numpy backend (chapter 07): unfold the patches
-# (`im2row`, a parallel Numba loop) and multiply, starting the sums from the bias. The backward
-# passes are products too, and the packing step reads each operand in whatever layout it has, so
-# no gradient is transposed first. One kernel to make fast serves `Linear` and `Conv2d`.
+# The Numba backend computes a convolution as a matrix product, like the numpy backend (chapter 07),
+# but it never builds the patch matrix: the GEMM's packing step reads each patch value straight
+# from the padded input through two small tables, the offset of every tap and of every output
+# pixel (an *implicit GEMM*), and the sums start from the bias. The backward passes are products
+# too, and the packing reads each operand in whatever layout it has, so no gradient is transposed
+# first. One kernel to make fast serves `Linear` and `Conv2d`.
 
 # %%
 x = rng.standard_normal((64, 32, 13, 13)).astype(np.float32)
