@@ -1,4 +1,5 @@
 """Shared test set-up: hypothesis profiles and the MNIST folder beside the repository."""
+import contextlib
 import os
 from pathlib import Path
 
@@ -36,3 +37,15 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+@contextlib.contextmanager
+def cpu_backend(name):
+    """Run a block on one CPU backend ("numpy" or "numba"), then restore the previous one."""
+    from minigrad.backend import get_backend_name, set_backend
+    before = get_backend_name()
+    set_backend(name)
+    try:
+        yield
+    finally:
+        set_backend(before)

@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import cpu_backend
+
 cb = importlib.import_module("minigrad.backend.cpu_backend")
 nb = importlib.import_module("minigrad.backend.numpy_backend")
 
@@ -303,12 +305,9 @@ def test_fused_optimizer_steps_match_the_array_code(name, kwargs, dtype):
     """The one-pass Numba updates follow the reference rule (numpy backend) step by step."""
     import minigrad as mg
     import minigrad.optim as optim
-    from minigrad.backend import get_backend_name, set_backend
 
     def run(backend):
-        before = get_backend_name()
-        set_backend(backend)
-        try:
+        with cpu_backend(backend):
             rng = np.random.default_rng(0)
             params = [mg.tensor(rng.standard_normal(s).astype(dtype), requires_grad=True) for s in [(70, 50), (9,)]]
             opt = getattr(optim, name)(params, **kwargs)
@@ -317,8 +316,6 @@ def test_fused_optimizer_steps_match_the_array_code(name, kwargs, dtype):
                     p.grad = mg.tensor(np.sin(3 * p.numpy() + step).astype(dtype))
                 opt.step()
             return [p.numpy() for p in params]
-        finally:
-            set_backend(before)
 
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-6, atol=2e-6)
     for got, want in zip(run("numba"), run("numpy")):
@@ -344,7 +341,6 @@ def test_fused_cross_entropy_matches_reference(dtype, options):
     """The one-kernel softmax cross-entropy (Numba backend) against the array code (numpy backend)."""
     import minigrad as mg
     import minigrad.nn.functional as F
-    from minigrad.backend import get_backend_name, set_backend
     rng = np.random.default_rng(5)
     x = (3 * rng.standard_normal((40, 7))).astype(dtype)
     t = rng.integers(0, 7, 40)
@@ -353,15 +349,11 @@ def test_fused_cross_entropy_matches_reference(dtype, options):
         options["weight"] = mg.tensor(rng.random(7).astype(dtype) + 0.5)
 
     def run(backend):
-        before = get_backend_name()
-        set_backend(backend)
-        try:
+        with cpu_backend(backend):
             xt = mg.tensor(x, requires_grad=True)
             loss = F.cross_entropy(xt, mg.tensor(t), **options)
             loss.sum().backward()
             return loss.numpy(), xt.grad.numpy()
-        finally:
-            set_backend(before)
 
     tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=2e-5, atol=2e-6)
     for got, want in zip(run("numba"), run("numpy")):

@@ -9,6 +9,7 @@ from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 from minigrad.autograd import Function
+from conftest import cpu_backend
 from op_registry import BY_NAME, COVERED_ELSEWHERE, REGISTRY
 
 OP_NAMES = [op.name for op in REGISTRY]
@@ -118,10 +119,7 @@ def test_gradgradcheck(name, data):
 
 def _forward_backward(op, arrays, backend):
     """Output and input gradients of op (summed against a fixed weighting) on one CPU backend."""
-    from minigrad.backend import get_backend_name, set_backend
-    before = get_backend_name()
-    set_backend(backend)
-    try:
+    with cpu_backend(backend):
         tensors = [mg.from_numpy(a.copy()).requires_grad_() for a in arrays]
         y = op.fn(*tensors)
         if y.dtype.kind != "f":
@@ -129,8 +127,6 @@ def _forward_backward(op, arrays, backend):
         weight = np.linspace(-1, 1, int(np.prod(y.shape))).reshape(y.shape).astype(y.dtype)
         (y * mg.from_numpy(weight)).sum().backward()
         return y.numpy(), [t.grad.numpy() if t.grad is not None else None for t in tensors]
-    finally:
-        set_backend(before)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -346,9 +346,10 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include
 _FUSED_MIN = 1 << 14
 
 
-def _flat_ok(*arrays):
+def _flat_ok(*arrays, min_size=_FUSED_MIN):
+    """True when the arrays suit a fused kernel: one float dtype and shape, C-contiguous, big enough."""
     a0 = arrays[0]
-    return (a0.dtype in _FLOATS and a0.size >= _FUSED_MIN
+    return (a0.dtype in _FLOATS and a0.size >= min_size
             and all(a.dtype == a0.dtype and a.shape == a0.shape and a.flags.c_contiguous for a in arrays))
 
 
@@ -373,8 +374,7 @@ def relu_backward(gy, y):
 def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2):
     """One Adam step in place (see optim.Adam for the rule); False when the arrays do not suit the kernel."""
     arrays = (p, g, m, v) if vmax is None else (p, g, m, v, vmax)
-    if not (p.dtype in _FLOATS and all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous
-                                       for a in arrays)):
+    if not _flat_ok(*arrays, min_size=0):  # every parameter, however small: one call beats ten numpy ops
         return False
     flat = [a.reshape(-1) for a in arrays]
     _fused.adam_update(*flat[:4], flat[4] if vmax is not None else flat[3], float(lr), float(b1), float(b2),
@@ -385,8 +385,7 @@ def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2):
 def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
     """One SGD step in place (see optim.SGD); buf: momentum buffer or None; False when unsuitable."""
     arrays = (p, g) if buf is None else (p, g, buf)
-    if not (p.dtype in _FLOATS and all(a.dtype == p.dtype and a.shape == p.shape and a.flags.c_contiguous
-                                       for a in arrays)):
+    if not _flat_ok(*arrays, min_size=0):  # every parameter, however small: one call beats ten numpy ops
         return False
     flat = [a.reshape(-1) for a in arrays]
     _fused.sgd_update(flat[0], flat[1], flat[2] if buf is not None else flat[0], float(lr), float(momentum),
