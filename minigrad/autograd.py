@@ -106,7 +106,7 @@ class Function:
         self.device = device
         self.needs_grad = record = requires_grad and GradMode.enabled  # forward may skip what only backward uses
         try:
-            y = self.forward(*[x.data for x in inputs]) if len(inputs) > 1 else self.forward(x0.data)
+            y = self.forward(*[x.array for x in inputs]) if len(inputs) > 1 else self.forward(x0.array)
         except (ValueError, IndexError, TypeError) as e:
             if str(e).startswith(self.name + ":"):
                 raise
@@ -131,6 +131,16 @@ class Function:
     @property
     def name(self):
         return type(self).__name__.lower()
+
+    @property
+    def backend(self):
+        """The backend that runs this op's kernels (the inputs' device's)."""
+        return self.device.backend
+
+    @property
+    def xp(self):
+        """The array module of this op's inputs: numpy or cupy."""
+        return self.device.xp
 
     @property
     def output(self):
@@ -208,7 +218,7 @@ class SliceGrad:
     def dense(self):
         g = self.values
         buf = g.xp.zeros(self.shape, dtype=g.dtype)
-        buf[self.index] = g.data
+        buf[self.index] = g.array
         return type(g)._make(buf, g.device)
 
 
@@ -235,11 +245,11 @@ def _sum_grads(prev, gx, create_graph):
             prev = _Owned(prev + 0)
         else:
             return _Owned(prev + gx)  # a fresh array
-    buf = prev.t.data
+    buf = prev.t.array
     if type(gx) is SliceGrad:
-        buf[gx.index] += gx.values.data
+        buf[gx.index] += gx.values.array
     elif gx.shape == buf.shape and gx.dtype == buf.dtype:
-        buf += gx.data
+        buf += gx.array
     else:
         return _Owned(prev.t + gx)
     return prev
@@ -296,7 +306,7 @@ def _accumulate_leaf(x, gx, create_graph):
         gx = gx.detach()
     if x.grad is None:
         # own the memory: backward may hand the same array to several inputs (a + b)
-        x.grad = gx if create_graph else type(x)._make(gx.data.copy(), x.device)
+        x.grad = gx if create_graph else type(x)._make(gx.array.copy(), x.device)
     else:
         x.grad = x.grad + gx
 

@@ -2,14 +2,14 @@
 import numpy as np
 
 from .random import rng
-from .tensor import Tensor, _device, _xp, get_default_dtype
+from .tensor import Tensor, _device, get_default_dtype
 
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
     t = Tensor(data, dtype=dtype, device=device, requires_grad=False)
-    if isinstance(data, (np.ndarray, Tensor)) and t.data is (data.data if isinstance(data, Tensor) else data):
-        t.data = t.data.copy()
+    if isinstance(data, (np.ndarray, Tensor)) and t.array is (data.array if isinstance(data, Tensor) else data):
+        t.array = t.array.copy()
     if requires_grad:
         t.requires_grad = True
     return t
@@ -31,7 +31,7 @@ def _shape(size):
 def _new(make, size, dtype, device, requires_grad, default=None):
     dev = _device(device)
     dtype = np.dtype(dtype) if dtype is not None else (default or get_default_dtype())
-    t = Tensor._make(make(_xp(dev), _shape(size), dtype), dev)
+    t = Tensor._make(make(dev.xp, _shape(size), dtype), dev)
     if requires_grad:
         t.requires_grad = True
     return t
@@ -59,7 +59,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 def _from_host(array, dtype, device, requires_grad):
     dev = _device(device)
     data = array.astype(dtype, copy=False)
-    t = Tensor._make(data if dev.type == "cpu" else _xp(dev).asarray(data), dev)
+    t = Tensor._make(data if dev.type == "cpu" else dev.xp.asarray(data), dev)
     if requires_grad:
         t.requires_grad = True
     return t

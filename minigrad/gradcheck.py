@@ -51,12 +51,12 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
         numeric = np.zeros(x.shape)
         with no_grad():
             for k in np.ndindex(*x.shape):  # index the array itself: views and strided inputs work too
-                orig = x.data[k]
-                x.data[k] = orig + eps
+                orig = x.array[k]
+                x.array[k] = orig + eps
                 plus = _scalar(fn(*inputs), weights).item()
-                x.data[k] = orig - eps
+                x.array[k] = orig - eps
                 minus = _scalar(fn(*inputs), weights).item()
-                x.data[k] = orig
+                x.array[k] = orig
                 numeric[k] = (plus - minus) / (2 * eps)
         a = np.zeros(x.shape) if g is None else np.asarray(g.numpy(), dtype=np.float64)
         bad = np.abs(a - numeric) > atol + rtol * np.abs(numeric)

@@ -37,18 +37,11 @@ def _device(device):
     return CPU if d.type == "cpu" else d
 
 
-def _xp(device):
-    if device.type == "cpu":
-        return np
-    from .backend import load_cuda_backend
-    return load_cuda_backend().xp
-
-
 def _to_array(data, dtype, device):
     """Python data, numpy/cupy arrays or Tensors -> an array of `dtype` on `device`."""
     if isinstance(data, Tensor):
-        data = data.data
-    xp = _xp(device)
+        data = data.array
+    xp = np if device.type == "cpu" else device.xp
     if dtype is not None:
         dtype = np.dtype(dtype)
     if device.type == "cpu" and type(data) is not np.ndarray and hasattr(data, "get"):
@@ -66,14 +59,15 @@ def _to_array(data, dtype, device):
 
 
 class Tensor:
-    """data: the array; grad: the gradient after backward(); grad_fn: the Function that made it."""
+    """array: the raw numpy/cupy array; grad: the gradient after backward(); grad_fn: the Function that
+    made it. `data` is torch's: a Tensor sharing the storage, cut from the graph."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "grad_fn", "device", "_version", "_retains_grad", "__weakref__")
+    __slots__ = ("array", "grad", "_requires_grad", "grad_fn", "device", "_version", "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # numpy defers `array * tensor` to Tensor.__rmul__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
         device = _device(device if device is not None or not isinstance(data, Tensor) else data.device)
-        self.data = _to_array(data, dtype, device)
+        self.array = _to_array(data, dtype, device)
         self.device = device
         self.grad = None
         self.grad_fn = None
@@ -87,7 +81,7 @@ class Tensor:
     def _make(cls, data, device):
         """Wrap an array without copying or checks (the ops' fast path)."""
         t = object.__new__(cls)
-        t.data = data
+        t.array = data
         t.device = device
         t.grad = None
         t.grad_fn = None
@@ -98,13 +92,25 @@ class Tensor:
 
     # ------------------------------------------------------------ attributes
     @property
+    def data(self):
+        """This tensor's storage as a new Tensor outside the graph, with its own version counter
+        (torch's `.data`: in-place changes through it are not seen by autograd)."""
+        return Tensor._make(self.array, self.device)
+
+    @data.setter
+    def data(self, value):
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self.array, self.device = value.array, value.device
+
+    @property
     def requires_grad(self):
         return self._requires_grad
 
     @requires_grad.setter
     def requires_grad(self, flag):
-        if flag and self.data.dtype.kind not in "fc":
-            raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {self.data.dtype}")
+        if flag and self.array.dtype.kind not in "fc":
+            raise RuntimeError(f"only floating-point tensors can require gradients, got dtype {self.array.dtype}")
         if not flag and self.grad_fn is not None:
             raise RuntimeError("requires_grad: you can only change it on leaf tensors; use detach() instead")
         self._requires_grad = bool(flag)
@@ -115,15 +121,15 @@ class Tensor:
 
     @property
     def shape(self):
-        return self.data.shape
+        return self.array.shape
 
     @property
     def ndim(self):
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def dtype(self):
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def is_leaf(self):
@@ -132,7 +138,7 @@ class Tensor:
     @property
     def xp(self):
         """The array module of this tensor's data: numpy or cupy."""
-        return np if self.device.type == "cpu" else _xp(self.device)
+        return np if self.device.type == "cpu" else self.device.xp
 
     @property
     def is_cuda(self):
@@ -153,10 +159,10 @@ class Tensor:
         return self.ndim
 
     def numel(self):
-        return int(self.data.size)
+        return int(self.array.size)
 
     def element_size(self):
-        return self.data.itemsize
+        return self.array.itemsize
 
     def __len__(self):
         if self.ndim == 0:
@@ -182,7 +188,7 @@ class Tensor:
 
     def _initial_grad(self, gradient):
         if gradient is None:
-            if self.data.size != 1:
+            if self.array.size != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape "
                                    f"{self.shape}; pass gradient= with that shape")
             return Tensor._make(self.xp.ones(self.shape, dtype=self.dtype), self.device)
@@ -197,7 +203,7 @@ class Tensor:
 
     def detach(self):
         """The same data, cut from the graph (shares memory and the version counter)."""
-        t = Tensor._make(self.data, self.device)
+        t = Tensor._make(self.array, self.device)
         t._version = self._version
         return t
 
@@ -211,12 +217,12 @@ class Tensor:
 
     # ------------------------------------------------------------ conversion
     def numpy(self):
-        return self.data if self.device.type == "cpu" else self.data.get()
+        return self.array if self.device.type == "cpu" else self.array.get()
 
     def item(self):
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {self.shape}")
-        return self.data.reshape(()).item() if self.device.type == "cpu" else self.data.reshape(()).get().item()
+        return self.array.reshape(()).item() if self.device.type == "cpu" else self.array.reshape(()).get().item()
 
     def tolist(self):
         return self.numpy().tolist()
@@ -232,12 +238,12 @@ class Tensor:
         return int(self.item())
 
     def __bool__(self):
-        if self.data.size != 1:
-            raise RuntimeError(f"bool: the truth value of a tensor with {self.data.size} elements is ambiguous")
+        if self.array.size != 1:
+            raise RuntimeError(f"bool: the truth value of a tensor with {self.array.size} elements is ambiguous")
         return bool(self.item())
 
     def __index__(self):
-        if self.dtype.kind not in "iu" or self.data.size != 1:
+        if self.dtype.kind not in "iu" or self.array.size != 1:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
@@ -300,8 +306,8 @@ class Tensor:
         if self._requires_grad and self.grad_fn is None and autograd.GradMode.enabled:
             raise RuntimeError(f"a leaf tensor of shape {self.shape} that requires grad is being used in an in-place "
                                "operation; wrap it in `with minigrad.no_grad():`")
-        v = values.data if isinstance(values, Tensor) else values
-        self.data[...] = v
+        v = values.array if isinstance(values, Tensor) else values
+        self.array[...] = v
         self._version[0] += 1
         return self
 
@@ -312,24 +318,24 @@ class Tensor:
         return self._inplace(value)
 
     def copy_(self, src):
-        return self._inplace(src.data if isinstance(src, Tensor) else src)
+        return self._inplace(src.array if isinstance(src, Tensor) else src)
 
     def add_(self, other, alpha=1):
-        o = other.data if isinstance(other, Tensor) else other
-        return self._inplace(self.data + (o if alpha == 1 else alpha * o))
+        o = other.array if isinstance(other, Tensor) else other
+        return self._inplace(self.array + (o if alpha == 1 else alpha * o))
 
     def sub_(self, other, alpha=1):
-        o = other.data if isinstance(other, Tensor) else other
-        return self._inplace(self.data - (o if alpha == 1 else alpha * o))
+        o = other.array if isinstance(other, Tensor) else other
+        return self._inplace(self.array - (o if alpha == 1 else alpha * o))
 
     def mul_(self, other):
-        return self._inplace(self.data * (other.data if isinstance(other, Tensor) else other))
+        return self._inplace(self.array * (other.array if isinstance(other, Tensor) else other))
 
     def div_(self, other):
-        return self._inplace(self.data / (other.data if isinstance(other, Tensor) else other))
+        return self._inplace(self.array / (other.array if isinstance(other, Tensor) else other))
 
     def clamp_(self, min=None, max=None):
-        return self._inplace(self.xp.clip(self.data, min, max))
+        return self._inplace(self.xp.clip(self.array, min, max))
 
     def uniform_(self, a=0.0, b=1.0):
         from .random import rng
@@ -364,7 +370,7 @@ class Tensor:
         if self._requires_grad and self.grad_fn is None and autograd.GradMode.enabled:
             raise RuntimeError(f"setitem: a leaf tensor of shape {self.shape} that requires grad can't be changed "
                                "in place outside no_grad()")
-        self.data[_ops._index_arg(index, self.xp)] = value.data if isinstance(value, Tensor) else value
+        self.array[_ops._index_arg(index, self.xp)] = value.array if isinstance(value, Tensor) else value
         self._version[0] += 1
 
     # ------------------------------------------------------------ operators
@@ -417,8 +423,8 @@ class Tensor:
         return _ops.getitem(self, index)
 
     def _compare(self, o, op):
-        o = o.data if isinstance(o, Tensor) else o
-        return Tensor._make(op(self.data, o), self.device)
+        o = o.array if isinstance(o, Tensor) else o
+        return Tensor._make(op(self.array, o), self.device)
 
     def __eq__(self, o):
         return self._compare(o, np.equal)
@@ -439,7 +445,7 @@ class Tensor:
         return self._compare(o, np.greater_equal)
 
     def __invert__(self):
-        return Tensor._make(~self.data, self.device)
+        return Tensor._make(~self.array, self.device)
 
     def __and__(self, o):
         return self._compare(o, np.logical_and if self.dtype == bool_ else np.bitwise_and)
@@ -468,10 +474,10 @@ class Tensor:
         return self >= o
 
     def all(self):
-        return Tensor._make(self.xp.asarray(self.data.all()), self.device)
+        return Tensor._make(self.xp.asarray(self.array.all()), self.device)
 
     def any(self):
-        return Tensor._make(self.xp.asarray(self.data.any()), self.device)
+        return Tensor._make(self.xp.asarray(self.array.any()), self.device)
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4,
@@ -645,7 +651,7 @@ class _Cast(autograd.Function):
 
     def __call__(self, x):
         if self.dtype.kind not in "fc":  # integer results carry no gradient
-            return Tensor._make(x.data.astype(self.dtype), x.device)
+            return Tensor._make(x.array.astype(self.dtype), x.device)
         return super().__call__(x)
 
 
@@ -659,7 +665,7 @@ class _ToDevice(autograd.Function):
         self.source = self.device
         if self.target.type == "cpu":
             return x.get() if hasattr(x, "get") and type(x) is not np.ndarray else x
-        xp = _xp(self.target)
+        xp = self.target.xp
         with xp.cuda.Device(self.target.index):
             return xp.asarray(x)
 

@@ -36,9 +36,9 @@ class Node:
         self.dtype = str(tensor.dtype)
         self.device = str(tensor.device)
         self.grad_norm = None
-        self.bad = _nonfinite(tensor.data)
+        self.bad = _nonfinite(tensor.array)
         if tensor.grad is not None:
-            g = np.asarray(_host(tensor.grad.data), dtype=np.float64)
+            g = np.asarray(_host(tensor.grad.array), dtype=np.float64)
             self.grad_norm = float(np.sqrt((g * g).sum()))
             self.bad = self.bad or not math.isfinite(self.grad_norm)
 
@@ -177,8 +177,8 @@ def _graph(tensor, names=None):
         else:
             kind = "param" if t.requires_grad else "const"
             title = ("Parameter" if type(t).__name__ == "Parameter" else "leaf") if kind == "param" else "constant"
-            if kind == "const" and t.data.size == 1:
-                title = f"constant {_host(t.data).item():.4g}"
+            if kind == "const" and t.array.size == 1:
+                title = f"constant {_host(t.array).item():.4g}"
         if id(t) in label:
             title = f"{label[id(t)]}: {title}" if fn is not None else label[id(t)]
         nodes[k] = Node(len(nodes), kind, title, t)

@@ -31,7 +31,7 @@ _ = mg.manual_seed(0)
 # %% [markdown]
 # ## A tensor is an array that remembers things
 #
-# A `Tensor` wraps an array (numpy on the CPU, CuPy on a GPU) in its `.data` attribute and adds:
+# A `Tensor` wraps an array (numpy on the CPU, CuPy on a GPU) in its `.array` attribute and adds:
 # `dtype`, `shape`, `device`, `requires_grad`, `grad` and `grad_fn`. The last three are for
 # chapter 02; here we only compute.
 
@@ -39,7 +39,7 @@ _ = mg.manual_seed(0)
 x = mg.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
 print(x)
 print("shape", x.shape, "| dtype", x.dtype, "| device", x.device, "| ndim", x.ndim)
-print("the array inside:", type(x.data).__name__)
+print("the array inside:", type(x.array).__name__)
 
 # %% [markdown]
 # Python floats become `float32`, the default for deep learning (half the memory of `float64`,

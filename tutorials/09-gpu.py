@@ -73,15 +73,15 @@ print(gemm[:gemm.index("typedef long long i64;")])
 # kernels: on `cpu` the numpy or Numba backend (chapter 08), on `cuda` the module
 # `minigrad.backend.cuda_backend`. That module reads the `.cu` files, compiles them once with NVRTC
 # (`cupy.RawModule`) and launches them on CuPy arrays. Elementwise ops and reductions use CuPy's own
-# array functions: a tensor's `.data` is a `cupy.ndarray` on the GPU, just as it is a `numpy.ndarray`
+# array functions: a tensor's `.array` is a `cupy.ndarray` on the GPU, just as it is a `numpy.ndarray`
 # on the CPU. Autograd does not know or care: the graph and the backward formulas are the same.
 
 # %%
 x_cpu = mg.randn(3, 4)
-print(x_cpu.device, type(x_cpu.data).__module__)
+print(x_cpu.device, type(x_cpu.array).__module__)
 if GPU:
     x_gpu = x_cpu.to("cuda")
-    print(x_gpu.device, type(x_gpu.data).__module__)
+    print(x_gpu.device, type(x_gpu.array).__module__)
     print("round trip exact:", np.array_equal(x_gpu.cpu().numpy(), x_cpu.numpy()))
 else:
     print("skipped: no GPU")

@@ -45,6 +45,16 @@ class Device:
     def __str__(self):
         return self.type if self.index is None else f"{self.type}:{self.index}"
 
+    @property
+    def backend(self):
+        """The backend module that runs kernels on this device."""
+        return get_backend(self)
+
+    @property
+    def xp(self):
+        """The array module of this device: numpy on the CPU, cupy on a GPU."""
+        return get_backend(self).xp
+
     def __repr__(self):
         return f"device(type='{self.type}'" + ("" if self.index is None else f", index={self.index}") + ")"
 

@@ -35,7 +35,7 @@ def softplus(x):
 
 
 def elu(x, alpha=1.0):
-    return ops.where(x.data > 0, x, (ops.exp(ops.minimum(x, 0.0)) - 1.0) * alpha)
+    return ops.where(x.array > 0, x, (ops.exp(ops.minimum(x, 0.0)) - 1.0) * alpha)
 
 
 def selu(x):

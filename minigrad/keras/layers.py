@@ -310,7 +310,7 @@ class Layer:
             if tuple(v.shape) != tuple(w.shape):
                 raise ValueError(f"set_weights: weight {i} of {self.name!r} has shape {tuple(w.shape)}, "
                                  f"got {tuple(v.shape)}")
-            w.data[...] = v
+            w.array[...] = v
             w._version[0] += 1
 
     def count_params(self):
@@ -653,7 +653,7 @@ class AveragePooling2D(_Pooling2D):
                 mask = np.pad(np.ones((1, 1) + tuple(x.shape[2:]), np.float32), ((0, 0), (0, 0), (ht, hb), (wl, wr)))
                 x = ops.pad(x, (wl, wr, ht, hb))
                 y = F.avg_pool2d(x, self.pool_size, self.strides)
-                frac = F.avg_pool2d(Tensor(mask), self.pool_size, self.strides).data  # share of real pixels
+                frac = F.avg_pool2d(Tensor(mask), self.pool_size, self.strides).array  # share of real pixels
                 return _ChannelsFirst(y * Tensor._make(1.0 / frac, y.device))
         return _ChannelsFirst(F.avg_pool2d(x, self.pool_size, self.strides))
 
@@ -717,11 +717,11 @@ class BatchNormalization(Layer):
             d = t - mean
             var = (d * d).mean(axes, keepdim=True)
             m = self.momentum
-            self.moving_mean.data[...] = self.moving_mean.data * m + mean.data.reshape(-1) * (1 - m)
-            self.moving_variance.data[...] = self.moving_variance.data * m + var.data.reshape(-1) * (1 - m)
+            self.moving_mean.array[...] = self.moving_mean.array * m + mean.array.reshape(-1) * (1 - m)
+            self.moving_variance.array[...] = self.moving_variance.array * m + var.array.reshape(-1) * (1 - m)
         else:
-            mean = Tensor._make(self.moving_mean.data.reshape(bshape), t.device)
-            var = Tensor._make(self.moving_variance.data.reshape(bshape), t.device)
+            mean = Tensor._make(self.moving_mean.array.reshape(bshape), t.device)
+            var = Tensor._make(self.moving_variance.array.reshape(bshape), t.device)
             d = t - mean
         y = d * ((var + self.epsilon) ** -0.5)
         if self.gamma is not None:

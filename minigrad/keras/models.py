@@ -572,7 +572,7 @@ class Model(Layer):
                     continue
                 raise ValueError(f"load_weights: {key} has shape {tuple(v.shape)} but {layer.name}/{name} "
                                  f"has {tuple(w.shape)}")
-            w.data[...] = v
+            w.array[...] = v
             w._version[0] += 1
 
     def __repr__(self):

@@ -112,7 +112,7 @@ class Optimizer:
     def _state(self, w):
         entry = self._slots.get(id(w))
         if entry is None or entry[0] is not w:
-            entry = (w, self.init_state(w.data))
+            entry = (w, self.init_state(w.array))
             self._slots[id(w)] = entry
         return entry[1]
 
@@ -139,15 +139,15 @@ class Optimizer:
         pairs = [(g, w) for g, w in grads_and_vars if g is not None]
         if not pairs:
             return
-        grads = [g.data if hasattr(g, "data") and not isinstance(g, np.ndarray) else np.asarray(g) for g, _ in pairs]
+        grads = [g.array if hasattr(g, "data") and not isinstance(g, np.ndarray) else np.asarray(g) for g, _ in pairs]
         grads = self._clip(grads)
         lr = self.learning_rate
         self.iterations += 1
         with no_grad():
             for g, (_, w) in zip(grads, pairs):
                 if self.weight_decay:
-                    w.data -= (lr * self.weight_decay) * w.data
-                self.update(w.data, g.astype(w.data.dtype, copy=False), self._state(w), lr)
+                    w.array -= (lr * self.weight_decay) * w.array
+                self.update(w.array, g.astype(w.array.dtype, copy=False), self._state(w), lr)
                 w._version[0] += 1
 
     def step(self, weights):

@@ -154,7 +154,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
         out = cross_entropy(input, target, weight, ignore_index, reduction, label_smoothing)
         return out.squeeze(0) if reduction == "none" else out
     c = input.shape[1]
-    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else _xp(input.data).asarray(weight))
+    w = None if weight is None else (weight.array if isinstance(weight, Tensor) else _xp(input.array).asarray(weight))
     if w is not None and w.shape != (c,):
         raise ValueError(f"cross_entropy: weight must have shape ({c},), got {w.shape}")
     if target.dtype.kind == "f":
@@ -167,7 +167,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     if target.shape != (input.shape[0],) + input.shape[2:]:
         raise ValueError(f"cross_entropy: input of shape {input.shape} needs targets of shape "
                          f"{(input.shape[0],) + input.shape[2:]}, got {target.shape}")
-    t = target.data
+    t = target.array
     bad = ((t < 0) | (t >= c)) & (t != ignore_index)
     if bad.any():
         raise IndexError(f"cross_entropy: target {int(t[bad].reshape(-1)[0])} is out of range for {c} classes")
@@ -209,7 +209,7 @@ def _const(value, like):
     """A constant Tensor (no grad) from a Tensor, array or scalar, on `like`'s device and dtype."""
     if isinstance(value, Tensor):
         return value
-    return Tensor._make(_xp(like.data).asarray(value, dtype=like.dtype), like.device)
+    return Tensor._make(_xp(like.array).asarray(value, dtype=like.dtype), like.device)
 
 
 def dropout(input, p=0.5, training=True, inplace=False):
@@ -262,7 +262,7 @@ def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
     if beta == 0:
         return _reduce(d.abs(), reduction, "smooth_l1_loss")
     a = d.abs()
-    small = (a.data < beta)
+    small = (a.array < beta)
     loss = ops.where(small, d * d * (0.5 / beta), a - 0.5 * beta)
     return _reduce(loss, reduction, "smooth_l1_loss")
 
@@ -285,17 +285,17 @@ def nll_loss(input, target, weight=None, ignore_index=-100, reduction="mean"):
     c = input.shape[1]
     if input.ndim > 2:
         logp = input.permute(0, *range(2, input.ndim), 1).reshape(-1, c)
-        out = nll_loss(logp, Tensor._make(target.data.reshape(-1), input.device), weight, ignore_index, reduction)
+        out = nll_loss(logp, Tensor._make(target.array.reshape(-1), input.device), weight, ignore_index, reduction)
         return out.reshape(target.shape) if reduction == "none" else out
-    xp = _xp(input.data)
-    t = target.data
+    xp = _xp(input.array)
+    t = target.array
     valid = t != ignore_index
     bad = ((t < 0) | (t >= c)) & valid
     if bad.any():
         raise IndexError(f"nll_loss: target {int(t[bad].reshape(-1)[0])} is out of range for {c} classes")
     safe = xp.where(valid, t, 0)
-    w = xp.ones(c, dtype=input.dtype) if weight is None else _xp(input.data).asarray(
-        weight.data if isinstance(weight, Tensor) else weight, dtype=input.dtype)
+    w = xp.ones(c, dtype=input.dtype) if weight is None else _xp(input.array).asarray(
+        weight.array if isinstance(weight, Tensor) else weight, dtype=input.dtype)
     if w.shape != (c,):
         raise ValueError(f"nll_loss: weight must have shape ({c},), got {w.shape}")
     wt = w[safe] * valid
@@ -312,11 +312,11 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     target = target if isinstance(target, Tensor) else _const(target, input)
     if input.shape != target.shape:
         raise ValueError(f"binary_cross_entropy: input shape {input.shape} and target shape {target.shape} differ")
-    x = input.data
+    x = input.array
     if ((x < 0) | (x > 1)).any():
         raise ValueError("binary_cross_entropy: input values must lie in [0, 1]; pass logits to "
                          "binary_cross_entropy_with_logits instead")
-    w = None if weight is None else (weight.data if isinstance(weight, Tensor) else _xp(x).asarray(weight))
+    w = None if weight is None else (weight.array if isinstance(weight, Tensor) else _xp(x).asarray(weight))
     return _reduce(BinaryCrossEntropy(w)(input, target), reduction, "binary_cross_entropy")
 
 
@@ -333,7 +333,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     if pos_weight is None:
         loss = (1.0 - target) * input + sp
     else:
-        pw = _const(pos_weight.data if isinstance(pos_weight, Tensor) else pos_weight, input)
+        pw = _const(pos_weight.array if isinstance(pos_weight, Tensor) else pos_weight, input)
         loss = (1.0 - target) * input + (1.0 + (pw - 1.0) * target) * sp
     if weight is not None:
         loss = loss * (weight if isinstance(weight, Tensor) else _const(weight, input))
@@ -342,7 +342,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
 
 def one_hot(tensor, num_classes=-1):
     """Integer tensor (*) -> int64 (*, num_classes) with a 1 at each index."""
-    t = tensor.data if isinstance(tensor, Tensor) else np.asarray(tensor)
+    t = tensor.array if isinstance(tensor, Tensor) else np.asarray(tensor)
     if t.dtype.kind not in "iu":
         raise TypeError(f"one_hot: needs an integer tensor, got {t.dtype}")
     xp = _xp(t)
@@ -360,7 +360,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None):
     from ..ops.nn_ops import Embedding
     if max_norm is not None:
         raise NotImplementedError("embedding: max_norm is not supported")
-    idx = input.data if isinstance(input, Tensor) else np.asarray(input)
+    idx = input.array if isinstance(input, Tensor) else np.asarray(input)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
     n = weight.shape[0]
@@ -394,7 +394,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             raise ValueError(f"batch_norm: {name} must have shape ({c},) for input of shape {input.shape}, "
                              f"got {t.shape}")
     if training:
-        n = input.data.size // c
+        n = input.array.size // c
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"of shape {input.shape}")
@@ -403,19 +403,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
         var = (d * d).mean(axes, keepdim=True)
         if running_mean is not None:
             m = momentum
-            running_mean.data[...] = (1 - m) * running_mean.data + m * mean.data.reshape(c)
+            running_mean.array[...] = (1 - m) * running_mean.array + m * mean.array.reshape(c)
             running_mean._version[0] += 1
         if running_var is not None:
             m = momentum
-            running_var.data[...] = (1 - m) * running_var.data + m * var.data.reshape(c) * (n / (n - 1))
+            running_var.array[...] = (1 - m) * running_var.array + m * var.array.reshape(c) * (n / (n - 1))
             running_var._version[0] += 1
         y = d * ((var + eps) ** -0.5)
     else:
         if running_mean is None or running_var is None:
             raise ValueError("batch_norm: running_mean and running_var are needed when training=False")
-        xp = _xp(input.data)
-        inv = 1.0 / xp.sqrt(running_var.data + eps)
-        y = (input - _const(running_mean.data.reshape(shape), input)) * _const(inv.reshape(shape), input)
+        xp = _xp(input.array)
+        inv = 1.0 / xp.sqrt(running_var.array + eps)
+        y = (input - _const(running_mean.array.reshape(shape), input)) * _const(inv.reshape(shape), input)
     if weight is not None:
         y = y * weight.reshape(shape)
     if bias is not None:

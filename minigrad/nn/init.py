@@ -37,7 +37,7 @@ def _calculate_fan_in_and_fan_out(tensor):
 
 def _fill(tensor, values):
     xp = tensor.xp
-    tensor.data[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
+    tensor.array[...] = xp.asarray(values).astype(tensor.dtype, copy=False)
     tensor._version[0] += 1
     return tensor
 

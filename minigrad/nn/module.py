@@ -25,7 +25,7 @@ class Parameter(Tensor):
         if data is None:
             data = np.empty(0, dtype=np.float32)
         if isinstance(data, Tensor):
-            super().__init__(data.data, device=data.device)
+            super().__init__(data.array, device=data.device)
         else:
             super().__init__(data)
         if requires_grad:
@@ -49,7 +49,7 @@ IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_k
 def _as_array(value):
     """A Tensor, numpy array or torch tensor (anything with .detach().cpu().numpy()) -> numpy/cupy array."""
     if isinstance(value, Tensor):
-        return value.data
+        return value.array
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor, without importing torch
         return value.detach().cpu().numpy()
     return np.asarray(value)
@@ -236,7 +236,7 @@ class Module:
             if set_to_none:
                 p.grad = None
             else:
-                p.grad = Tensor._make(p.xp.zeros_like(p.grad.data), p.device)
+                p.grad = Tensor._make(p.xp.zeros_like(p.grad.array), p.device)
 
     # ------------------------------------------------------------ device / dtype
     def _apply_to_tensors(self, convert):
@@ -249,7 +249,7 @@ class Module:
                             continue
                         new = convert(t)
                         if new is not t:
-                            t.data, t.device = new.data, new.device
+                            t.array, t.device = new.array, new.device
                             t._version[0] += 1
                         if t.grad is not None:
                             g = convert(t.grad)
@@ -344,7 +344,7 @@ class Module:
             raise RuntimeError(f"Error(s) in loading state_dict for {type(self).__name__}:\n\t" + "\n\t".join(errors))
         for key, arr in arrays.items():
             target = own[key]
-            target.data[...] = target.xp.asarray(arr).astype(target.dtype, copy=False)
+            target.array[...] = target.xp.asarray(arr).astype(target.dtype, copy=False)
             target._version[0] += 1
         return IncompatibleKeys(missing, unexpected)
 

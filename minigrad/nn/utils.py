@@ -21,7 +21,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if not params:
         return Tensor(0.0)
     norm_type = float(norm_type)
-    grads = [p.grad.data for p in params]
+    grads = [p.grad.array for p in params]
     xp = params[0].xp
     if math.isinf(norm_type):
         total = max(float(xp.abs(g).max()) if g.size else 0.0 for g in grads)
@@ -34,7 +34,7 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     if coef < 1.0:
         with no_grad():
             for p in params:
-                p.grad.data = p.grad.data * coef
+                p.grad.array = p.grad.array * coef
     return Tensor(total, dtype=params[0].dtype)
 
 
@@ -42,7 +42,7 @@ def clip_grad_value_(parameters, clip_value):
     """Clamp every gradient element into [-clip_value, clip_value], in place."""
     for p in _params(parameters):
         if p.grad is not None:
-            p.grad.data = p.xp.clip(p.grad.data, -clip_value, clip_value)
+            p.grad.array = p.xp.clip(p.grad.array, -clip_value, clip_value)
 
 
 def parameters_to_vector(parameters):
@@ -52,7 +52,7 @@ def parameters_to_vector(parameters):
 
 def vector_to_parameters(vec, parameters):
     """Copy consecutive slices of the 1-D `vec` into the parameters, in place."""
-    data = vec.data if isinstance(vec, Tensor) else np.asarray(vec)
+    data = vec.array if isinstance(vec, Tensor) else np.asarray(vec)
     start = 0
     params = _params(parameters)
     total = sum(p.numel() for p in params)
@@ -60,7 +60,7 @@ def vector_to_parameters(vec, parameters):
         raise ValueError(f"vector_to_parameters: expected a vector of {total} elements, got shape {data.shape}")
     for p in params:
         n = p.numel()
-        p.data[...] = data[start:start + n].reshape(p.shape)
+        p.array[...] = data[start:start + n].reshape(p.shape)
         p._version[0] += 1
         start += n
 

@@ -22,7 +22,7 @@ def _pair(a, b):
             b = as_operand(b, a)
     else:
         a = as_operand(a, b)
-    da, db = a.data.dtype, b.data.dtype
+    da, db = a.array.dtype, b.array.dtype
     if da is not db:
         if da.kind == "f" and db.kind in "iu":
             b = b.to(da)
@@ -125,7 +125,7 @@ def minimum(a, b):
 
 def where(cond, a, b):
     """cond ? a : b elementwise; cond is a boolean tensor or array, a and b broadcast."""
-    cond = cond.data if isinstance(cond, Tensor) else cond
+    cond = cond.array if isinstance(cond, Tensor) else cond
     if isinstance(a, Tensor) or isinstance(b, Tensor):
         a, b = _pair(a, b)
     else:
@@ -146,7 +146,7 @@ def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 
 def _count(x, axes):
-    return x.data.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+    return x.array.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
 
 
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
@@ -211,9 +211,9 @@ def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
 def _arg(x, dim, keepdim, name):
     xp = x.xp
     if dim is None:
-        return Tensor._make(xp.asarray(getattr(xp, name)(x.data.reshape(-1)), dtype=np.int64), x.device)
+        return Tensor._make(xp.asarray(getattr(xp, name)(x.array.reshape(-1)), dtype=np.int64), x.device)
     (d,) = normalize_axis(dim, x.ndim, name)
-    out = getattr(xp, name)(x.data, axis=d)
+    out = getattr(xp, name)(x.array, axis=d)
     if keepdim:
         out = xp.expand_dims(out, d)
     return Tensor._make(xp.asarray(out, dtype=np.int64), x.device)
@@ -253,7 +253,7 @@ def reshape(x, *shape):
     shape = _shape_arg(shape)
     if shape == x.shape:
         return x
-    n = x.data.size
+    n = x.array.size
     if -1 in shape:
         known = int(np.prod([d for d in shape if d != -1]))
         if shape.count(-1) > 1 or known == 0 or n % known:
@@ -284,7 +284,7 @@ def flatten(x, start_dim=0, end_dim=-1):
     if x.ndim == 0:
         return x.reshape(1)
     s, e = start_dim % x.ndim, end_dim % x.ndim
-    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.data.size else x.reshape(
+    return x.reshape(x.shape[:s] + (-1,) + x.shape[e + 1:]) if x.array.size else x.reshape(
         x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
 
 
@@ -318,9 +318,9 @@ def broadcast_to(x, shape):
 
 def _index_arg(index, device_xp):
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, tuple):
-        return tuple(i.data if isinstance(i, Tensor) else i for i in index)
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
     if isinstance(index, list):
         return device_xp.asarray(index)
     return index

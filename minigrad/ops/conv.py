@@ -28,11 +28,11 @@ class Conv2d(Function):
         make = type(gy)._make
         gx = gw = gb = None
         if x.requires_grad:
-            gx = make(kernels.conv2d_backward_input(gy.data, w.data, x.shape, *args), x.device)
+            gx = make(kernels.conv2d_backward_input(gy.array, w.array, x.shape, *args), x.device)
         if w.requires_grad:
-            gw = make(kernels.conv2d_backward_weight(gy.data, x.data, w.shape, *args), w.device)
+            gw = make(kernels.conv2d_backward_weight(gy.array, x.array, w.shape, *args), w.device)
         if len(self.inputs) == 2:
             return gx, gw
         if self.inputs[2].requires_grad:
-            gb = make(kernels.conv2d_backward_bias(gy.data), gy.device)
+            gb = make(kernels.conv2d_backward_bias(gy.array), gy.device)
         return gx, gw, gb

@@ -207,7 +207,7 @@ class Relu(Function):
     def backward(self, gy):
         if GradMode.enabled:  # create_graph: build the gradient from differentiable ops
             return gy * type(gy)._make(self._y > 0, gy.device)
-        return type(gy)._make(get_backend(self.device).relu_backward(gy.data, self._y), gy.device)
+        return type(gy)._make(get_backend(self.device).relu_backward(gy.array, self._y), gy.device)
 
 
 class LeakyRelu(Function):

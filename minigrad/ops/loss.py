@@ -57,7 +57,7 @@ class CrossEntropy(Function):
 
     def backward(self, gy):
         g = self.g
-        scale = gy.data
+        scale = gy.array
         if self.reduction == "none":
             scale = scale[:, None]
         elif self.reduction == "mean":

@@ -33,7 +33,7 @@ class Embedding(Function):
         if self.padding_idx is not None:
             keep = np.ones((self.num, 1), dtype=gy.dtype)
             keep[self.padding_idx] = 0
-            gw = gw * type(gy)._make(_xp(gy.data).asarray(keep), gy.device)
+            gw = gw * type(gy)._make(_xp(gy.array).asarray(keep), gy.device)
         return gw
 
 
@@ -58,9 +58,9 @@ class BinaryCrossEntropy(Function):
 
     def backward(self, gy):
         x, t = self.inputs
-        xp = _xp(x.data)
-        g = gy.data if self.weight is None else gy.data * self.weight
-        gx = g * (x.data - t.data) / xp.maximum(x.data * (1 - x.data), 1e-12)
+        xp = _xp(x.array)
+        g = gy.array if self.weight is None else gy.array * self.weight
+        gx = g * (x.array - t.array) / xp.maximum(x.array * (1 - x.array), 1e-12)
         gt = g * (self.log_1mx - self.log_x) if t.requires_grad else None
         make = type(gy)._make
         return make(gx.astype(x.dtype, copy=False), gy.device), (

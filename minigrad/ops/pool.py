@@ -23,7 +23,7 @@ class MaxPool2d(Function):
         return y
 
     def backward(self, gy):
-        gx = get_backend(self.device).max_pool2d_backward(gy.data, self.indices, self.in_shape)
+        gx = get_backend(self.device).max_pool2d_backward(gy.array, self.indices, self.in_shape)
         return type(gy)._make(gx, gy.device)
 
 
@@ -42,5 +42,5 @@ class AvgPool2d(Function):
 
     def backward(self, gy):
         gx = get_backend(self.device).avg_pool2d_backward(
-            gy.data, self.in_shape, self.kernel_size, self.stride, self.padding, self.count_include_pad)
+            gy.array, self.in_shape, self.kernel_size, self.stride, self.padding, self.count_include_pad)
         return type(gy)._make(gx, gy.device)

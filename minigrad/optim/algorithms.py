@@ -38,13 +38,13 @@ class SGD(Optimizer):
             buf = state.get("momentum_buffer") if momentum else None
             first = bool(momentum) and buf is None
             if first:
-                buf = p.xp.empty_like(p.data)
-            if fused(p.data, g, buf, group["lr"], momentum, group["dampening"], wd, group["nesterov"], first):
+                buf = p.xp.empty_like(p.array)
+            if fused(p.array, g, buf, group["lr"], momentum, group["dampening"], wd, group["nesterov"], first):
                 if first:
                     state["momentum_buffer"] = buf
                 return
         if wd:
-            g = g + wd * p.data
+            g = g + wd * p.array
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
@@ -53,7 +53,7 @@ class SGD(Optimizer):
                 buf *= momentum
                 buf += (1 - group["dampening"]) * g
             g = g + momentum * buf if group["nesterov"] else buf
-        p.data -= group["lr"] * g
+        p.array -= group["lr"] * g
 
 
 class Adam(Optimizer):
@@ -77,21 +77,21 @@ class Adam(Optimizer):
         lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
         if not state:
             state["step"] = 0
-            state["exp_avg"] = xp.zeros_like(p.data)
-            state["exp_avg_sq"] = xp.zeros_like(p.data)
+            state["exp_avg"] = xp.zeros_like(p.array)
+            state["exp_avg_sq"] = xp.zeros_like(p.array)
             if group["amsgrad"]:
-                state["max_exp_avg_sq"] = xp.zeros_like(p.data)
+                state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] += 1
         t = state["step"]
         fused = getattr(get_backend(p.device), "adam_update", None)
-        if fused is not None and fused(p.data, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+        if fused is not None and fused(p.array, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
                                        lr, b1, b2, eps, wd, self.decoupled, 1 - b1 ** t, 1 - b2 ** t):
             return  # the rule below, in one pass over p (the Numba backend)
         if wd:
             if self.decoupled:
-                p.data *= 1 - lr * wd
+                p.array *= 1 - lr * wd
             else:
-                g = g + wd * p.data
+                g = g + wd * p.array
         m, v = state["exp_avg"], state["exp_avg_sq"]
         m += (g - m) * (1 - b1)  # lerp towards g, as torch computes it
         v *= b2
@@ -102,7 +102,7 @@ class Adam(Optimizer):
             xp.maximum(vmax, v, out=vmax)
             v = vmax
         denom = xp.sqrt(v) / math.sqrt(bc2) + eps
-        p.data -= (lr / bc1) * (m / denom)
+        p.array -= (lr / bc1) * (m / denom)
 
 
 class AdamW(Adam):
@@ -132,14 +132,14 @@ class RMSprop(Optimizer):
         alpha, eps, wd, momentum = group["alpha"], group["eps"], group["weight_decay"], group["momentum"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p.array)
             if momentum > 0:
-                state["momentum_buffer"] = xp.zeros_like(p.data)
+                state["momentum_buffer"] = xp.zeros_like(p.array)
             if group["centered"]:
-                state["grad_avg"] = xp.zeros_like(p.data)
+                state["grad_avg"] = xp.zeros_like(p.array)
         state["step"] += 1
         if wd:
-            g = g + wd * p.data
+            g = g + wd * p.array
         s = state["square_avg"]
         s *= alpha
         s += (1 - alpha) * g * g
@@ -153,9 +153,9 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= momentum
             buf += g / avg
-            p.data -= group["lr"] * buf
+            p.array -= group["lr"] * buf
         else:
-            p.data -= group["lr"] * (g / avg)
+            p.array -= group["lr"] * (g / avg)
 
 
 class Adagrad(Optimizer):
@@ -172,13 +172,13 @@ class Adagrad(Optimizer):
         xp = p.xp
         if not state:
             state["step"] = 0
-            state["sum"] = xp.full_like(p.data, group["initial_accumulator_value"])
+            state["sum"] = xp.full_like(p.array, group["initial_accumulator_value"])
         state["step"] += 1
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p.array
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += g * g
-        p.data -= clr * (g / (xp.sqrt(state["sum"]) + group["eps"]))
+        p.array -= clr * (g / (xp.sqrt(state["sum"]) + group["eps"]))
 
 
 class Adadelta(Optimizer):
@@ -194,15 +194,15 @@ class Adadelta(Optimizer):
         rho, eps = group["rho"], group["eps"]
         if not state:
             state["step"] = 0
-            state["square_avg"] = xp.zeros_like(p.data)
-            state["acc_delta"] = xp.zeros_like(p.data)
+            state["square_avg"] = xp.zeros_like(p.array)
+            state["acc_delta"] = xp.zeros_like(p.array)
         state["step"] += 1
         if group["weight_decay"]:
-            g = g + group["weight_decay"] * p.data
+            g = g + group["weight_decay"] * p.array
         s, u = state["square_avg"], state["acc_delta"]
         s *= rho
         s += (1 - rho) * g * g
         delta = xp.sqrt(u + eps) / xp.sqrt(s + eps) * g
         u *= rho
         u += (1 - rho) * delta * delta
-        p.data -= group["lr"] * delta
+        p.array -= group["lr"] * delta

@@ -1,6 +1,6 @@
 """Optimizer base: parameter groups with their own options, per-parameter state, state_dict.
 
-Subclasses implement `_update(group, p, g, state)` on raw arrays: p.data is changed in
+Subclasses implement `_update(group, p, g, state)` on raw arrays: p.array is changed in
 place (other tensors may share that memory), then the base bumps the version counter.
 """
 import copy
@@ -57,7 +57,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data = p.xp.zeros_like(p.grad.data)
+                    p.grad.array = p.xp.zeros_like(p.grad.array)
 
     def step(self, closure=None):
         """One update of every parameter that has a gradient; closure re-evaluates and returns the loss."""
@@ -71,7 +71,7 @@ class Optimizer:
                 for p in group["params"]:
                     if p.grad is None:
                         continue
-                    g = p.grad.data
+                    g = p.grad.array
                     if group.get("maximize", False):
                         g = -g
                     st = self.state.setdefault(id(p), {})

@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from ...tensor import _device, _xp, get_default_dtype
+from ...tensor import _device, get_default_dtype
 from .. import init
 from ..module import Parameter
 
@@ -13,7 +13,7 @@ def new_parameter(shape, dtype=None, device=None):
     dev = _device(device)
     dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
     p = Parameter.__new__(Parameter)
-    Parameter.__init__(p, _xp(dev).zeros(shape, dtype=dt))
+    Parameter.__init__(p, dev.xp.zeros(shape, dtype=dt))
     p.device = dev
     return p
 

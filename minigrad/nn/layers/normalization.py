@@ -1,7 +1,7 @@
 """BatchNorm1d, BatchNorm2d and LayerNorm."""
 import numpy as np
 
-from ...tensor import Tensor, _device, _xp, get_default_dtype
+from ...tensor import Tensor, _device, get_default_dtype
 from .. import functional as F
 from .. import init
 from ..module import Module
@@ -24,7 +24,7 @@ class _BatchNorm(Module):
             self.register_parameter("bias", None)
         if track_running_stats:
             dev = _device(device)
-            xp = _xp(dev)
+            xp = dev.xp
             dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
             self.register_buffer("running_mean", Tensor._make(xp.zeros(num_features, dtype=dt), dev))
             self.register_buffer("running_var", Tensor._make(xp.ones(num_features, dtype=dt), dev))
@@ -37,9 +37,9 @@ class _BatchNorm(Module):
 
     def reset_running_stats(self):
         if self.track_running_stats:
-            self.running_mean.data[...] = 0
-            self.running_var.data[...] = 1
-            self.num_batches_tracked.data[...] = 0
+            self.running_mean.array[...] = 0
+            self.running_var.array[...] = 1
+            self.num_batches_tracked.array[...] = 0
 
     def reset_parameters(self):
         self.reset_running_stats()
@@ -54,9 +54,9 @@ class _BatchNorm(Module):
                              f"input, got shape {x.shape}")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
-            self.num_batches_tracked.data[...] += 1
+            self.num_batches_tracked.array[...] += 1
             if self.momentum is None:  # cumulative moving average
-                momentum = 1.0 / float(self.num_batches_tracked.data)
+                momentum = 1.0 / float(self.num_batches_tracked.array)
         use_batch = self.training or not self.track_running_stats
         # in eval mode without running stats, batch statistics are used and nothing is updated
         rm = self.running_mean if (not self.training or self.track_running_stats) else None
