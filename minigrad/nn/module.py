@@ -11,6 +11,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor, _device
+from .hooks import ModuleHooks, call_with_hooks
 
 
 class Parameter(Tensor):
@@ -66,6 +67,7 @@ class Module:
         d["_buffers"] = OrderedDict()
         d["_non_persistent"] = set()
         d["_modules"] = OrderedDict()
+        d["_hooks"] = None  # a ModuleHooks once a hook is registered
         d["training"] = True
 
     # ------------------------------------------------------------ registration through attributes
@@ -155,7 +157,34 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} has no forward()")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            return self.forward(*args, **kwargs)
+        return call_with_hooks(self, hooks, args, kwargs)
+
+    # ------------------------------------------------------------ hooks (see nn/hooks.py)
+    def _add_hook(self, kind, hook, **options):
+        d = self.__dict__
+        if d.get("_hooks") is None:
+            d["_hooks"] = ModuleHooks()
+        return d["_hooks"].add(kind, hook, **options)
+
+    def register_forward_pre_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args) -> None or new args; with_kwargs: hook(module, args, kwargs) -> None or (args, kwargs)."""
+        return self._add_hook("forward_pre", hook, prepend=prepend, with_kwargs=with_kwargs)
+
+    def register_forward_hook(self, hook, *, prepend=False, with_kwargs=False):
+        """hook(module, args, output) -> None or a new output (with_kwargs: hook(module, args, kwargs, output))."""
+        return self._add_hook("forward", hook, prepend=prepend, with_kwargs=with_kwargs)
+
+    def register_full_backward_pre_hook(self, hook, *, prepend=False):
+        """hook(module, grad_output) -> None or new grad_output, before the module's input gradients are computed."""
+        return self._add_hook("backward_pre", hook, prepend=prepend)
+
+    def register_full_backward_hook(self, hook, *, prepend=False):
+        """hook(module, grad_input, grad_output) -> None or new grad_input, once the gradients with respect to
+        the module's tensor inputs are known (grad_input holds None for inputs that need no gradient)."""
+        return self._add_hook("backward", hook, prepend=prepend)
 
     # ------------------------------------------------------------ traversal
     def named_modules(self, memo=None, prefix=""):
