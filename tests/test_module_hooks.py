@@ -24,7 +24,7 @@ def _run_forward_hooks(lib, module, x):
     calls = []
     h1 = module.register_forward_pre_hook(lambda mod, args: calls.append(("pre", args[0].shape[0])))
     h2 = module.register_forward_pre_hook(lambda mod, args: (args[0] * 2,))  # replaces the input
-    h3 = module.register_forward_hook(lambda mod, args, out: calls.append(("post", float(out.sum()))))
+    h3 = module.register_forward_hook(lambda mod, args, out: calls.append(("post", float(out.detach().sum()))))
     h4 = module.register_forward_hook(lambda mod, args, out: out + 1)  # replaces the output
     h5 = module.register_forward_hook(lambda mod, args, out: calls.append(("first", 0)), prepend=True)
     y = module(x)
