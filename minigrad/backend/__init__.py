@@ -76,10 +76,10 @@ def _install_hint(exc):
     missing = getattr(exc, "name", None) or ""
     repo = Path(__file__).resolve().parents[2]
     if missing.startswith("minigrad.kernels") and (repo / "pyproject.toml").exists():
-        # `minigrad.kernels` is the top-level kernels/ folder, mapped there only by an installation
-        return f"minigrad runs from a source tree that is not installed: run `pip install -e .` in {repo}"
+        return (f"run `pip install -e .` in {repo} (minigrad runs from a source tree that is not installed, "
+                "and only an installation maps minigrad.kernels to the kernels/ folder)")
     if missing.split(".")[0] in ("numba", "llvmlite"):
-        return "install Numba: `pip install numba` (or `pip install -e .` in the minigrad repository)"
+        return "`pip install numba` (or `pip install -e .` in the minigrad repository)"
     return "reinstall minigrad (`pip install -e .` in its repository)"
 
 
@@ -87,7 +87,7 @@ def _import(module_name, what):
     try:
         return importlib.import_module(module_name)
     except ImportError as exc:
-        raise ImportError(f"minigrad: the {what} cannot load ({exc}); to fix it, {_install_hint(exc)}") from exc
+        raise ImportError(f"minigrad: the {what} cannot load ({exc}). Fix: {_install_hint(exc)}") from exc
 
 
 _CPU_BACKENDS = {"numpy": "minigrad.backend.numpy_backend", "numba": "minigrad.backend.cpu_backend"}

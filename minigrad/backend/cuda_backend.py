@@ -64,7 +64,11 @@ def kernel_source(filename):
     """The CUDA C source of kernels/cuda/<filename>, read as package data."""
     if filename not in KERNEL_FILES:
         raise ValueError(f"unknown kernel file {filename!r}; expected one of {KERNEL_FILES}")
-    return importlib.resources.files(KERNEL_PACKAGE).joinpath(filename).read_text(encoding="utf-8")
+    try:
+        return importlib.resources.files(KERNEL_PACKAGE).joinpath(filename).read_text(encoding="utf-8")
+    except ModuleNotFoundError as exc:  # a source tree run without installing: no minigrad.kernels
+        raise RuntimeError(f"minigrad CUDA: cannot read the kernel source {filename} ({exc}). Fix: run "
+                           "`pip install -e .` in the minigrad repository") from exc
 
 
 def dtype_suffix(dtype):
