@@ -45,8 +45,7 @@ loss = mg.nn.functional.conv2d(mg.randn(2, 3, 8, 8), mg.randn(4, 3, 3, 3, requir
 loss.backward()
 (x @ x).sum()
 out["after_use"] = snapshot()
-with process_tuning.blas_limit:
-    out["blas_inside"] = blas()
+out["blas_inside"] = process_tuning.blas_limit.call(blas)
 out["tuning"] = [s._asdict() for s in tuning()]
 print("PROBE" + json.dumps(out))
 """
@@ -96,21 +95,16 @@ def test_every_setting_has_a_working_opt_out():
     assert settings["BLAS threads"]["status"].startswith("off") and settings["malloc"]["status"].startswith("off")
 
 
-def test_blas_limit_nests_and_restores():
+def test_blas_limit_restores_the_count():
     threads = [4]
     limit = BlasLimit()
-    with limit:  # not armed: leaves BLAS alone
-        assert threads == [4]
+    seen = lambda: list(threads)  # noqa: E731
+    assert limit.call(seen) == [4]  # not armed: leaves BLAS alone
     limit.arm(1, lambda: threads[0], lambda n: threads.__setitem__(0, n))
-    with limit:
-        assert threads == [1]
-        with limit:
-            assert threads == [1]
-        assert threads == [1]
-    assert threads == [4]
+    assert limit.call(seen) == [1] and threads == [4]
+    assert limit.call(lambda: limit.call(seen) + threads) == [1, 1] and threads == [4]  # nested: no change
     with pytest.raises(KeyError):
-        with limit:
-            raise KeyError("an error inside still restores")
+        limit.call(lambda: {}["an error inside still restores"])
     assert threads == [4]
 
 
@@ -119,13 +113,9 @@ def test_blas_limit_costs_about_a_microsecond():
     process_tuning.apply()
     if process_tuning.blas_limit.threads is None:
         pytest.skip("no BLAS limit in this process (opted out, or no BLAS found)")
-
-    def scoped():
-        with process_tuning.blas_limit:
-            pass
-
-    per_call = min(timeit.repeat(scoped, number=2000, repeat=5)) / 2000
-    assert per_call < 10e-6, f"{per_call * 1e6:.1f} us per limited call"
+    noop = lambda: None  # noqa: E731
+    per_call = min(timeit.repeat(lambda: process_tuning.blas_limit.call(noop), number=2000, repeat=5)) / 2000
+    assert per_call < 3e-6, f"{per_call * 1e6:.1f} us per limited call"
 
 
 def test_bad_blas_threads_value_is_named(monkeypatch):

@@ -23,6 +23,9 @@ from pathlib import Path
 from . import contract, numpy_backend
 from .process_tuning import tuning
 
+__all__ = ["CPU", "Device", "DeviceType", "get_backend", "get_backend_name", "register_device", "set_backend",
+           "tuning", "unregister_device"]
+
 DeviceType = namedtuple("DeviceType", "backend default_index")
 
 

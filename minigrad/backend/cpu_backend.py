@@ -165,12 +165,10 @@ def matmul(a, b):
     a = np.asarray(a)
     b = np.asarray(b)
     if a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype not in _FLOATS:
-        with blas_limit:
-            return np.matmul(a, b)
+        return blas_limit.call(np.matmul, a, b)
     work = a.shape[-1] * a.shape[-2] * b.shape[-1]
     if work < _SMALL_MATMUL or (b.ndim == 2 and (a.ndim > 2 or work < _SMALL_MATMUL_2D)):
-        with blas_limit:  # see _SMALL_MATMUL: OpenBLAS, on one thread for this call only, wins these
-            return np.matmul(a, b)
+        return blas_limit.call(np.matmul, a, b)  # see _SMALL_MATMUL: OpenBLAS on one thread wins these
     if b.shape[-2] != a.shape[-1]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
     return gemm(a, b)
