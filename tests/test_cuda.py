@@ -183,6 +183,19 @@ def test_backend_meets_the_contract(host_cb):
         assert getattr(backend, kernel).__func__ is getattr(contract.Backend, kernel), kernel
 
 
+def test_fused_kernels_leave_other_dtypes_to_the_reference(host_cb, monkeypatch):
+    """float16 arrays, or class weights, go to the contract's reference: same result, no kernel launched."""
+    monkeypatch.setattr(host_cb, "_launch_elementwise", None)
+    monkeypatch.setattr(host_cb, "_kernel", None)
+    oracle = contract.reference(np)
+    gy, y = np.array([1.5, -2.0, 3.0], np.float16), np.array([0.0, 1.0, 2.0], np.float16)
+    gx = host_cb.relu_backward(gy, y)
+    assert gx.dtype == np.float16 and (gx == oracle.relu_backward(gy, y)).all()
+    x, t, w = np.eye(3, dtype=np.float32), np.array([0, 2, 1]), np.array([1.0, 2.0, 3.0], np.float32)
+    for got, want in zip(host_cb.softmax_cross_entropy(x, t, w, -100, 0.0), oracle.softmax_cross_entropy(x, t, w, -100, 0.0)):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_memory_helpers(host_cb):
     a = np.arange(6.0).reshape(2, 3)
     on_dev = host_cb.from_host(a, 0)

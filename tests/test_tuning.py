@@ -55,11 +55,11 @@ _TUNING_VARIABLES = ("GOMP_SPINCOUNT", "MINIGRAD_BACKEND", "MINIGRAD_TUNING", "M
                      "MINIGRAD_MALLOC_TUNING")
 
 
-def probe(**variables):
-    """The probe's record, from a process whose tuning variables are exactly these."""
+def probe(first="", **variables):
+    """The probe's record, from a process whose tuning variables are exactly these (`first`: code run first)."""
     env = {k: v for k, v in os.environ.items() if k not in _TUNING_VARIABLES}
-    r = subprocess.run([sys.executable, "-c", PROBE], env={**env, **variables}, capture_output=True, text=True,
-                       timeout=300)
+    r = subprocess.run([sys.executable, "-c", first + PROBE], env={**env, **variables}, capture_output=True,
+                       text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
     return json.loads(r.stdout.split("PROBE", 1)[1])
 
@@ -93,6 +93,13 @@ def test_every_setting_has_a_working_opt_out():
     settings = {s["name"]: s for s in out["tuning"]}
     assert settings["GOMP_SPINCOUNT"]["status"].startswith("yours")
     assert settings["BLAS threads"]["status"].startswith("off") and settings["malloc"]["status"].startswith("off")
+
+
+def test_a_spincount_that_would_come_too_late_is_not_set_and_says_why():
+    out = probe(first="import numba; numba.get_num_threads()  # starts Numba's OpenMP threads\n")
+    assert out["after_use"]["spin"] is None
+    spin = out["tuning"][0]
+    assert spin["name"] == "GOMP_SPINCOUNT" and spin["status"].startswith("not set: Numba's OpenMP threads had started")
 
 
 def test_blas_limit_restores_the_count():

@@ -437,13 +437,13 @@ def fused_bias_relu(x, b):
 
 
 def relu_backward(gy, y):
-    """gx = gy where the ReLU output y > 0, else 0; one pass."""
-    dtype = compute_dtype(gy.dtype, y.dtype)
-    gy = cupy.ascontiguousarray(gy.astype(dtype, copy=False))
-    y = cupy.ascontiguousarray(y.astype(dtype, copy=False))
+    """gx = gy where the ReLU output y > 0, else 0; one pass (other dtypes and shapes: the reference)."""
+    if gy.dtype != y.dtype or gy.dtype not in (np.float32, np.float64) or gy.shape != y.shape:
+        return _reference.relu_backward(gy, y)
+    gy, y = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(y)
     gx = cupy.empty_like(gy)
     if gx.size:
-        _launch_elementwise("fused.cu", f"relu_bwd_{dtype_suffix(dtype)}", gx.size, (gy, y, gx, i64(gx.size)))
+        _launch_elementwise("fused.cu", f"relu_bwd_{dtype_suffix(gy.dtype)}", gx.size, (gy, y, gx, i64(gx.size)))
     return gx
 
 
