@@ -23,9 +23,10 @@ def _cuda_module_on_a_stand_in(monkeypatch):
     """cuda_backend imported against test_cuda's NumPy stand-in for CuPy (dropped again afterwards)."""
     from test_cuda import BACKEND, _stub_cupy
     monkeypatch.setitem(sys.modules, "cupy", _stub_cupy())
-    monkeypatch.delitem(sys.modules, BACKEND, raising=False)
-    monkeypatch.delitem(backend_pkg.__dict__, "cuda_backend", raising=False)
-    return importlib.import_module(BACKEND)  # monkeypatch puts the real modules back at teardown
+    for table, key in ((sys.modules, BACKEND), (backend_pkg.__dict__, "cuda_backend")):
+        monkeypatch.setitem(table, key, None)  # at teardown: back as it was, or gone if it was not there
+        del table[key]
+    return importlib.import_module(BACKEND)
 
 
 @pytest.fixture(params=["numpy", "numba", "cuda"])
