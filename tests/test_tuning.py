@@ -61,7 +61,7 @@ def probe(first="", **variables):
     r = subprocess.run([sys.executable, "-c", first + PROBE], env={**env, **variables}, capture_output=True,
                        text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
-    return json.loads(r.stdout.split("PROBE", 1)[1])
+    return {**json.loads(r.stdout.split("PROBE", 1)[1]), "stderr": r.stderr}
 
 
 def test_nothing_changes_before_the_first_numba_kernel_then_tuning_lists_it():
@@ -100,6 +100,15 @@ def test_a_spincount_that_would_come_too_late_is_not_set_and_says_why():
     assert out["after_use"]["spin"] is None
     spin = out["tuning"][0]
     assert spin["name"] == "GOMP_SPINCOUNT" and spin["status"].startswith("not set: Numba's OpenMP threads had started")
+    assert "RuntimeWarning: minigrad: Numba's OpenMP threads started before" in out["stderr"]
+    assert "minigrad.backend.apply_tuning()" in out["stderr"]
+
+
+def test_apply_tuning_makes_the_settings_early():
+    out = probe(first="import minigrad.backend; minigrad.backend.apply_tuning()\n"
+                      "import numba; numba.get_num_threads()\n")
+    assert out["after_use"]["spin"] == "10000" and "Warning" not in out["stderr"]
+    assert all(s["status"] == "applied by minigrad" for s in out["tuning"])
 
 
 def test_blas_limit_restores_the_count():

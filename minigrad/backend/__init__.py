@@ -12,7 +12,8 @@ name, or a function returning the module. Adding a device is one backend file pl
 The CPU runs the Numba kernels ("numba") or the numpy reference ("numpy"): choose with
 `MINIGRAD_BACKEND=numpy|numba` or `minigrad.set_backend(...)`. Unset, minigrad takes Numba, and
 warns when it cannot load it (then runs the numpy one, about 20x slower). The Numba backend tunes
-a few process settings before its first kernel runs; `tuning()` lists them.
+a few process settings before its first kernel runs (`apply_tuning()` does it now); `tuning()`
+lists them.
 """
 import importlib
 import os
@@ -21,10 +22,10 @@ from collections import namedtuple
 from pathlib import Path
 
 from . import contract, numpy_backend
-from .process_tuning import tuning
+from .process_tuning import apply as apply_tuning, tuning
 
-__all__ = ["CPU", "Device", "DeviceType", "get_backend", "get_backend_name", "register_device", "set_backend",
-           "tuning", "unregister_device"]
+__all__ = ["CPU", "Device", "DeviceType", "apply_tuning", "get_backend", "get_backend_name", "register_device",
+           "set_backend", "tuning", "unregister_device"]
 
 DeviceType = namedtuple("DeviceType", "backend default_index")
 

@@ -1,9 +1,10 @@
 """What the Numba backend changes in the process for speed: listed, explained, and each one optional.
 
 Nothing changes at `import minigrad`, nor when tensors are made or another backend runs. Just
-before the Numba backend's first kernel runs, `apply()` makes three changes, once per process;
-`minigrad.backend.tuning()` lists them with their current values (`print(*tuning(), sep="\\n")`).
-MINIGRAD_TUNING=0 turns all three off.
+before the Numba backend's first kernel runs, `apply()` makes three changes, once per process
+(call it yourself as `minigrad.backend.apply_tuning()` to make them earlier, e.g. before your own
+Numba code starts Numba's threads); `minigrad.backend.tuning()` lists them with their current
+values (`print(*tuning(), sep="\\n")`). MINIGRAD_TUNING=0 turns all three off.
 
   GOMP_SPINCOUNT=10000  Numba's idle OpenMP threads spin briefly, then sleep (process-wide).
   BLAS threads          numpy's BLAS runs the products that the Numba backend's matmul hands to
@@ -18,6 +19,7 @@ for that kernel's compilation only (kernels/cpu/matmul.py).
 import itertools
 import os
 import threading
+import warnings
 from collections import namedtuple
 
 from . import memory
@@ -85,6 +87,11 @@ def _set_spincount():
     if "GOMP_SPINCOUNT" in os.environ:
         return "yours"
     if _numba_threads_started():  # libgomp reads the variable once, when Numba starts its threads
+        warnings.warn("minigrad: Numba's OpenMP threads started before the Numba backend's first kernel, so "
+                      f"GOMP_SPINCOUNT={SPINCOUNT} cannot take effect: idle threads spin as long as libgomp's "
+                      "default, which slows training on a busy machine. Call minigrad.backend.apply_tuning() (or "
+                      "set GOMP_SPINCOUNT) before your own Numba code starts them; MINIGRAD_TUNING=0 silences this.",
+                      RuntimeWarning, stacklevel=4)
         return "late"
     os.environ["GOMP_SPINCOUNT"] = SPINCOUNT
     return "set"
@@ -141,7 +148,8 @@ def _tune_malloc():
 
 
 def apply():
-    """Make the settings above, once per process (the Numba backend calls this before its first kernel)."""
+    """Make the settings above, once per process (the Numba backend calls this before its first kernel;
+    exported as minigrad.backend.apply_tuning)."""
     with _lock:
         if _done:
             return
