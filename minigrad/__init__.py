@@ -39,6 +39,8 @@ def numel(x):
 
 def set_num_threads(n):
     """Threads for the compiled CPU kernels (Numba)."""
+    from .backend import apply_tuning
+    apply_tuning()  # GOMP_SPINCOUNT is read when Numba starts its threads, just below
     import numba
     numba.set_num_threads(n)
 

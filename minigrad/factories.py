@@ -1,4 +1,9 @@
-"""Ways to make tensors, named and shaped like torch's: tensor, zeros, ones, arange, rand, ..."""
+"""Ways to make tensors, named and shaped like torch's: tensor, zeros, ones, arange, rand, ...
+
+The device decides where the memory comes from: arrays are made with its array module
+(`device.xp`) on its index (`device.backend.on_device`), or made on the host, as random draws
+and ranges are, and moved there (`device.backend.from_host`).
+"""
 import numpy as np
 
 from .random import rng
@@ -28,10 +33,13 @@ def _shape(size):
     return tuple(size)
 
 
-def _new(make, size, dtype, device, requires_grad, default=None):
+def _new(make, size, dtype, device, requires_grad):
+    """A tensor whose array make(xp, shape, dtype) allocates straight on the device."""
     dev = _device(device)
-    dtype = np.dtype(dtype) if dtype is not None else (default or get_default_dtype())
-    t = Tensor._make(make(dev.xp, _shape(size), dtype), dev)
+    dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
+    with dev.backend.on_device(dev.index):
+        array = make(dev.xp, _shape(size), dtype)
+    t = Tensor._make(array, dev)
     if requires_grad:
         t.requires_grad = True
     return t
@@ -57,9 +65,9 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 
 def _from_host(array, dtype, device, requires_grad):
+    """A tensor holding a numpy array made on the host, moved to the device (no copy on the CPU)."""
     dev = _device(device)
-    data = array.astype(dtype, copy=False)
-    t = Tensor._make(data if dev.type == "cpu" else dev.xp.asarray(data), dev)
+    t = Tensor._make(dev.backend.from_host(array.astype(dtype, copy=False), dev.index), dev)
     if requires_grad:
         t.requires_grad = True
     return t

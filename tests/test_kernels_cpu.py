@@ -12,9 +12,11 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import cpu_backend
+from minigrad.backend.contract import reference
 
 cb = importlib.import_module("minigrad.backend.cpu_backend")
 nb = importlib.import_module("minigrad.backend.numpy_backend")
+ref = reference(np)  # the contract's reference versions of the fused kernels
 
 DTYPES = [np.float32, np.float64]
 TOL = {np.float32: dict(rtol=2e-4, atol=2e-4), np.float64: dict(rtol=1e-10, atol=1e-10)}
@@ -33,11 +35,9 @@ def _rand(rng, shape, dtype):
     return rng.standard_normal(shape).astype(dtype)
 
 
-def test_api_matches_reference():
-    public = {k for k in vars(nb) if not k.startswith("_") and k not in ("np", "im2col", "col2im")}
+def test_module_basics():
+    """(The contract itself is checked in test_backend_contract.py.)"""
     assert callable(cb.gemm)  # the Numba GEMM itself, whatever matmul dispatches to
-    for k in public:
-        assert hasattr(cb, k), k
     assert cb.xp is np and cb.name == "numba" and cb.conv_output_size is nb.conv_output_size
     n = cb.get_num_threads()
     cb.set_num_threads(1)
@@ -83,20 +83,21 @@ def test_micro_kernel_is_generated_from_its_script():
 
 
 def test_gemm_micro_kernel_is_vectorised():
-    """Under slp_vectorizer() each row of the register tile becomes one SIMD register: packed FMAs, no
-    scalar ones (compiled afresh, since Numba cannot show the code of a kernel loaded from its cache)."""
+    """Compiled through slp_vectorized(), each row of the register tile becomes one SIMD register: packed
+    FMAs, no scalar ones (compiled afresh, since Numba cannot show the code of a kernel loaded from its
+    cache). The process's Numba configuration is the same before and after."""
     import numba
     from minigrad.kernels.cpu import matmul as mm
 
     def build(slp):
         kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm.py_func)
+        if slp:
+            kernel = mm.slp_vectorized(kernel)
         a, c, i = np.ones((1, 8, 40), np.float32), np.zeros((1, 1, 8, 8), np.float32), np.zeros(1, np.int64)
         args = (a, a, c, i, i, False, True, 8, 16, 1, True, a.ravel(), i[:0], i[:0], 0, np.empty((1, 2, 160), np.float32))
-        if slp:
-            with mm.slp_vectorizer():
-                kernel(*args)
-        else:
-            kernel(*args)
+        before = numba.config.SLP_VECTORIZE
+        kernel(*args)
+        assert numba.config.SLP_VECTORIZE == before
         assert (c == 40).all()
         asm = "\n".join(kernel.inspect_asm().values())
         return len(re.findall(r"vfmadd\w*ps\s+[^\n]*[xyz]mm", asm)), len(re.findall(r"vfmadd\w*ss\b", asm))
@@ -261,10 +262,11 @@ for m, k, n in [(9, 4500, 40), (300, 70, 5)]:
     a = rng.standard_normal((m, k)).astype(np.float32); c = rng.standard_normal((k, n)).astype(np.float32)
     assert np.allclose(cb.gemm(a, c), a @ c, atol=1e-2)
 r = rng.standard_normal((130, 140)).astype(np.float32)
-assert (cb.relu_forward(r) == nb.relu_forward(r)).all() and (cb.relu_backward(r, r) == nb.relu_backward(r, r)).all()
+assert (cb.relu_forward(r) == np.maximum(r, 0)).all() and (cb.relu_backward(r, r) == r * (r > 0)).all()
 p, g, m1, v1, vm = (rng.standard_normal(50).astype(np.float32) for _ in range(5))
-assert cb.adam_update(p, g, m1, np.abs(v1), np.abs(vm), 0.1, 0.9, 0.99, 1e-8, 0.1, False, 0.1, 0.01)
-assert cb.sgd_update(p, g, m1, 0.1, 0.9, 0.0, 0.01, True, False)
+cb.adam_update(p, g, m1, np.abs(v1), np.abs(vm), 0.1, 0.9, 0.99, 1e-8, 0.1, False, 0.1, 0.01)
+cb.sgd_update(p, g, m1, 0.1, 0.9, 0.0, 0.01, True, False)
+assert np.isfinite(p).all()
 loss, gl, wt = cb.softmax_cross_entropy(r[:, :7], np.arange(130) % 7, np.ones(7, np.float32), 3, 0.1)
 assert gl.shape == (130, 7)
 x = rng.standard_normal((2, 3, 7, 6)).astype(np.float32)
@@ -328,10 +330,10 @@ def test_fused_relu_matches_reference(dtype):
     x = rng.standard_normal((70, 300)).astype(dtype)
     x[0, :3] = [np.nan, -0.0, 0.0]
     y = cb.relu_forward(x)
-    np.testing.assert_array_equal(y, nb.relu_forward(x))
+    np.testing.assert_array_equal(y, ref.relu_forward(x))
     gy = rng.standard_normal(x.shape).astype(dtype)
-    np.testing.assert_array_equal(cb.relu_backward(gy, y), nb.relu_backward(gy, y))
-    assert cb.relu_forward(x[:, ::2]).shape == (70, 150)  # non-contiguous: the numpy path
+    np.testing.assert_array_equal(cb.relu_backward(gy, y), ref.relu_backward(gy, y))
+    np.testing.assert_array_equal(cb.relu_forward(x[:, ::2]), ref.relu_forward(x[:, ::2]))  # non-contiguous
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -372,3 +374,26 @@ def test_max_pool_skips_indices_only_when_nothing_needs_them():
     np.testing.assert_array_equal(idx.numpy(), want_idx)
     y, none = cb.max_pool2d_forward(x.numpy(), (2, 2), (2, 2), (0, 0), (1, 1), indices=False)
     assert none is None and (y == want).all()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_fused_kernels_hand_unsuited_arrays_to_the_reference(dtype):
+    """Where a fused kernel does not apply (a strided view, mixed dtypes) the wrapper runs the
+    contract's reference instead, in place like the kernel: bit for bit the reference's result."""
+    rng = np.random.default_rng(7)
+    p0, g = rng.standard_normal((6, 10)).astype(dtype), rng.standard_normal((6, 5)).astype(dtype)
+    results = []
+    for backend in (cb, ref):
+        p, m, v, vmax, buf = p0.copy(), *(np.zeros((6, 5), dtype) for _ in range(4))
+        view = p[:, ::2]  # not contiguous: the kernels take flat arrays only
+        backend.adam_update(view, g, m, v, vmax, 0.01, 0.9, 0.99, 1e-8, 0.1, False, 0.1, 0.01)
+        backend.sgd_update(view, g, buf, 0.1, 0.9, 0.0, 0.01, True, True)
+        results.append((p, m, v, vmax, buf))
+    for got, want in zip(*results):
+        np.testing.assert_array_equal(got, want)
+    assert not np.array_equal(results[0][0], p0)  # the step did happen
+
+    x, t = rng.standard_normal((9, 4)).astype(dtype), rng.integers(0, 4, 9)
+    for xx, w in ((x.astype(np.float16), None), (x, np.ones(4, np.float16))):  # dtypes the kernel refuses
+        for got, want in zip(cb.softmax_cross_entropy(xx, t, w, 1, 0.1), ref.softmax_cross_entropy(xx, t, w, 1, 0.1)):
+            np.testing.assert_array_equal(got, want)

@@ -2,8 +2,10 @@
 
 numpy spends one pass (and one temporary array) per operator: ReLU is two passes, an Adam step
 about ten. These kernels do the same arithmetic in one pass, in the array's own precision, in
-the same order as the readable array code they replace (so results match it to the last bit
-or close to it). Arrays arrive C-contiguous and flattened to 1-D; the wrappers check that.
+the same order as the contract's reference code (minigrad/backend/contract.py), so results match
+it to the last bit or close to it. The wrappers in cpu_backend hand them C-contiguous arrays of
+one float dtype: flattened to 1-D for the elementwise kernels, (N, C) for the cross-entropy; other
+arrays go to the reference.
 """
 import numpy as np
 from numba import njit, prange

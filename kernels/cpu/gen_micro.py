@@ -29,7 +29,7 @@ def source():
 C[ci:ci+rows, cj:cj+cols] (+)= sum over k of  ap[k*{MR} + i] * bp[k*{NR} + j]   (+= when add, else =)
 ap: one packed panel of A ({MR} rows, k-major), bp: one packed panel of B ({NR} columns, k-major).
 Each step of k is an outer product: {NR} loads of b, then {MR} broadcasts of a times that row.
-Compile with SLP vectorisation on (matmul.slp_vectorizer) so each row of c becomes one register.
+Compiled with SLP vectorisation on (matmul.slp_vectorized) so each row of c becomes one register.
 """
 from numba import njit
 

@@ -11,33 +11,44 @@ Blocking scheme (GotoBLAS order, outer-product micro-kernel):
     NR loads of b and MR broadcasts of a. A B panel (KC_MAX x NR) stays in L1 while the tile
     walks down the packed A block (in L2). No horizontal sums, so short k costs nothing extra.
   * LLVM's SLP vectoriser turns each row of the tile into one SIMD register. Numba leaves SLP off
-    by default, so every compile of this module's kernels runs under `slp_vectorizer()`, and
+    by default, so the GEMM is compiled with it on (`slp_vectorized`, for this kernel only), and
     `fastmath` is limited to "contract" (FMA): with reassociation allowed the loop vectoriser
     would rewrite the k loop into dot products instead.
 """
-from contextlib import contextmanager
-
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.core.compiler_lock import global_compiler_lock
 
 from .micro import MR, NR, micro_kernel
 
-MICRO_KERNEL = "8x16-e062d31e6f0b0f30"
+MICRO_KERNEL = "8x16-d2cd725409611849"
 
 MC = 96       # rows of A a task sweeps per B block (a multiple of MR; they stay in L2)
 KC_MAX = 256  # longest k block: a float32 B panel is 16 KiB, half of L1
 
 
-@contextmanager
-def slp_vectorizer():
-    """Compile with LLVM's SLP vectoriser on (read by Numba at each compile; a cached kernel loads as built)."""
-    old = numba.config.SLP_VECTORIZE
-    numba.config.SLP_VECTORIZE = 1
-    try:
-        yield
-    finally:
-        numba.config.SLP_VECTORIZE = old
+def slp_vectorized(dispatcher):
+    """Make a Numba function compile each new specialisation with LLVM's SLP vectoriser on.
+
+    Numba reads numba.config.SLP_VECTORIZE while it compiles, and compiles under one process-wide
+    lock. The dispatcher calls `_compile_for_args` only when no compiled (or cached) version fits
+    the arguments; this wrapper takes that lock, so that the flag is on for this compilation alone:
+    no other function, in any thread, is compiled meanwhile, and calls never touch the flag.
+    """
+    compile_for_args = dispatcher._compile_for_args
+
+    def compile_with_slp(*args, **kwargs):
+        with global_compiler_lock:
+            before = numba.config.SLP_VECTORIZE
+            numba.config.SLP_VECTORIZE = 1
+            try:
+                return compile_for_args(*args, **kwargs)
+            finally:
+                numba.config.SLP_VECTORIZE = before
+
+    dispatcher._compile_for_args = compile_with_slp
+    return dispatcher
 
 
 @njit(cache=True, inline="always")
@@ -110,6 +121,7 @@ def _pack_b_implicit(dst, X, base, ko, no, c0, ncols, k0, kk):
                 dst[p, k * NR + j] = src[no[c0 + p * NR + j]] if p * NR + j < ncols else zero
 
 
+@slp_vectorized
 @njit(cache=True, parallel=True, fastmath={"contract"})
 def _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, X, ko, no, bstride, Apk):
     nt = a_idx.shape[0]
@@ -167,11 +179,9 @@ def gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate=True, implici
     accumulate: add onto C's values (a bias to start from); otherwise C may hold garbage, since each
     task's first k block stores instead of adding. implicit = (X, ko, no, bstride): B is not given
     (pass any 3-D array of A's dtype) but read as B_t[k, n] = X[b_idx[t] * bstride + ko[k] + no[n]].
-    Compiles under slp_vectorizer(): call the kernel through this function only.
     """
     if implicit is None:
         implicit = (np.empty(0, A.dtype), np.empty(0, np.int64), np.empty(0, np.int64), 0)
     m, k = C.shape[2], (A.shape[1] if a_km else A.shape[2])
     packed_a = np.empty((A.shape[0], (m + MR - 1) // MR, k * MR), dtype=A.dtype)
-    with slp_vectorizer():
-        return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, *implicit, packed_a)
+    return _gemm(A, B, C, a_idx, b_idx, a_km, b_nk, MG, NC, KS, accumulate, *implicit, packed_a)

@@ -3,7 +3,7 @@
 C[ci:ci+rows, cj:cj+cols] (+)= sum over k of  ap[k*8 + i] * bp[k*16 + j]   (+= when add, else =)
 ap: one packed panel of A (8 rows, k-major), bp: one packed panel of B (16 columns, k-major).
 Each step of k is an outer product: 16 loads of b, then 8 broadcasts of a times that row.
-Compile with SLP vectorisation on (matmul.slp_vectorizer) so each row of c becomes one register.
+Compiled with SLP vectorisation on (matmul.slp_vectorized) so each row of c becomes one register.
 """
 from numba import njit
 

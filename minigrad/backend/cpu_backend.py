@@ -1,76 +1,72 @@
-"""The "numba" CPU backend: the same flat API as `numpy_backend`, run by the Numba kernels in
+"""The "numba" CPU backend: the contract's kernels (contract.py) run by the Numba kernels in
 `minigrad.kernels.cpu` (compiled on first call, cached on disk; importing compiles nothing).
 
 The wrappers here do what the kernels trust: make arrays C-contiguous, allocate the outputs,
-pick block sizes and thread splits, and fall back to numpy where numpy is faster or the dtype
+pick block sizes and thread splits, and hand work to numpy where numpy is faster or the dtype
 is not float32/64. Convolution takes one of three routes, chosen by measurement (see
 benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
 GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
-Beyond the reference API it offers fused one-pass kernels that the ops and optimisers use when
-present: relu_forward/backward, softmax_cross_entropy, adam_update, sgd_update.
+It also has the contract's optional fused kernels, one parallel pass each: relu_forward/backward,
+softmax_cross_entropy, adam_update, sgd_update; arrays they do not suit go to the reference.
+
+Before its first kernel runs, the backend applies the process settings listed by
+`minigrad.backend.tuning()` (process_tuning.py): nothing changes at import.
 
 Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding, dilation are pairs.
 """
-import math
-import os
-
-# Idle OpenMP workers spin only briefly (~10k spins) before sleeping: long enough to catch the
-# next kernel of a training step, short enough not to starve OpenBLAS or other processes.
-# Measured on 2 cores: default spinning made a 2-thread conv2d forward 16 ms under load (4.3 ms
-# sleeping at once); sleeping at once made a 64x64 matmul 135 us (35 us with this setting).
-# Read once, when Numba first starts its OpenMP pool; set the variable yourself to override.
-os.environ.setdefault("GOMP_SPINCOUNT", "10000")
-
-import numba  # noqa: E402
+import numba
 import numpy as np
 
-from minigrad.kernels.cpu import conv as _conv  # noqa: E402
+from minigrad.kernels.cpu import conv as _conv
 from minigrad.kernels.cpu import fused as _fused
 from minigrad.kernels.cpu import matmul as _mm
 from minigrad.kernels.cpu import pool as _pool
 
-from .memory import tune_malloc
+from . import numpy_backend, process_tuning
+from .contract import reference
 from .numpy_backend import conv_output_size
-
-
-def _settle_blas_threads():
-    """Run OpenBLAS (numpy's matmul) on MINIGRAD_BLAS_THREADS threads, 1 by default.
-
-    OpenBLAS's idle workers spin for a while after each call and starve the Numba kernel that
-    comes next; minigrad's matmuls are small enough that one BLAS thread loses little. Measured
-    on 2 cores (benchmarks/bench_training.py): seed CNN training 488 -> 1235 images/s, seed MLP
-    45k -> 52k. It applies to the whole process; set the variable to change it.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return
-    threadpool_limits(int(os.environ.get("MINIGRAD_BLAS_THREADS", "1")), user_api="blas")
-
-
-_settle_blas_threads()
-tune_malloc()
+from .process_tuning import blas_limit
 
 xp = np
 name = "numba"
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_reference = reference(np)
 
 # Dispatch of the matmul op, by measurement on this 2-core AVX-512 machine (benchmarks/bench_kernels.py
-# and bench_training.py). OpenBLAS runs on one thread here (see _settle_blas_threads), and
+# and bench_training.py). OpenBLAS runs these calls on one thread (see process_tuning), and
 # our GEMM pays ~30 us to start its tasks: below ~13M multiply-adds (64x1600 @ 1600x128) numpy is
 # as fast or faster, at 256^3 ours takes 0.68x its time, at 1024^3 0.62x. Stacks of products
 # (conv-shaped batches, which numpy loops over matrix by matrix) are ours from 96^3 each.
 _SMALL_MATMUL = 96 ** 3      # per product in a stack
 _SMALL_MATMUL_2D = 256 ** 3  # a single 2-D product
 
+_cold = True  # no kernel has run yet: the process settings are still untouched
+
+
+def _warm_up():
+    """Apply the process settings (process_tuning.apply) before the first kernel starts Numba's threads."""
+    global _cold
+    process_tuning.apply()
+    _cold = False
+
+
+def _fail(kernel, what):
+    """An internal invariant broke: a bug in this module, never bad user input (the ops check that)."""
+    raise RuntimeError(f"{kernel}: {what} (an internal error of the Numba backend)")
+
 
 def set_num_threads(n):
     """Threads used by the Numba kernels (at most numba.config.NUMBA_NUM_THREADS)."""
+    if _cold:
+        _warm_up()  # starting Numba's threads is the last moment GOMP_SPINCOUNT can take effect
     numba.set_num_threads(int(n))
 
 
 def get_num_threads():
+    """Threads the Numba kernels run on."""
+    if _cold:
+        _warm_up()
     return numba.get_num_threads()
 
 
@@ -99,20 +95,28 @@ def _gemm(A, B, a_idx, b_idx, a_km=False, b_nk=False, row_bias=None, implicit=No
     A is stored as (na, K, M) when a_km, B as (nb, N, K) when b_nk. row_bias (M,): added to every
     row of each product (the GEMM starts from it). implicit = (X, ko, no, bstride) replaces B:
     B_t[k, n] = X[b_idx[t] * bstride + ko[k] + no[n]] (X flat; see conv2d_forward)."""
+    # The kernel does not check bounds: every index it will follow is checked here.
     nt = a_idx.shape[0]
     m, k = (A.shape[2], A.shape[1]) if a_km else A.shape[1:]
     if implicit is None:
         n, kb = (B.shape[1], B.shape[2]) if b_nk else (B.shape[2], B.shape[1])
-        assert nt == 0 or (0 <= b_idx.min() and b_idx.max() < B.shape[0])
+        if nt and not (0 <= b_idx.min() and b_idx.max() < B.shape[0]):
+            _fail("gemm", f"b_idx outside the {B.shape[0]} matrices of B {B.shape}")
     else:
         X, ko, no, bstride = implicit
         n, kb, B = no.shape[0], ko.shape[0], A[:0]
-        assert X.ndim == 1 and X.dtype == A.dtype and ko.dtype == no.dtype == np.int64
-        assert nt == 0 or kb == 0 or n == 0 or (
-            min(b_idx.min() * bstride, 0) + ko.min() + no.min() >= 0
-            and b_idx.max() * bstride + ko.max() + no.max() < X.shape[0] and b_idx.min() >= 0)
-    assert k == kb and A.dtype == B.dtype and b_idx.shape == (nt,)
-    assert nt == 0 or (0 <= a_idx.min() and a_idx.max() < A.shape[0])
+        if not (X.ndim == 1 and X.dtype == A.dtype and ko.dtype == no.dtype == np.int64):
+            _fail("gemm", f"implicit B needs a flat {A.dtype} X and int64 offsets, got X {X.shape} {X.dtype}, "
+                          f"offsets {ko.dtype} {no.dtype}")
+        if nt and kb and n and not (min(b_idx.min() * bstride, 0) + ko.min() + no.min() >= 0
+                                    and b_idx.max() * bstride + ko.max() + no.max() < X.shape[0]
+                                    and b_idx.min() >= 0):
+            _fail("gemm", f"implicit B reads outside X {X.shape}")
+    if not (k == kb and A.dtype == B.dtype and b_idx.shape == (nt,)):
+        _fail("gemm", f"A {A.shape} {A.dtype} (a_km={a_km}) does not meet B {B.shape} {B.dtype} (b_nk={b_nk}, "
+                      f"k={kb}) or b_idx {b_idx.shape} differs from a_idx {a_idx.shape}")
+    if nt and not (0 <= a_idx.min() and a_idx.max() < A.shape[0]):
+        _fail("gemm", f"a_idx outside the {A.shape[0]} matrices of A {A.shape}")
     if n < _mm.NR and m > n and row_bias is None and implicit is None:  # thin C: C.T = B.T @ A.T fills tiles
         return _gemm(B, A, b_idx, a_idx, not b_nk, not a_km).transpose(0, 2, 1)
     mg, nc, ks = _blocks(nt, m, n, k)
@@ -141,6 +145,8 @@ def _operand(x, rows, cols):
 
 def gemm(a, b):
     """a: (..., M, K) @ b: (..., K, N) on our Numba kernel, always (the benchmarks call this)."""
+    if _cold:
+        _warm_up()
     m, k = a.shape[-2:]
     n = b.shape[-1]
     batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -154,22 +160,27 @@ def gemm(a, b):
 
 def matmul(a, b):
     """a: (..., M, K), b: (..., K, N) -> (..., M, N), batch dimensions broadcast."""
+    if _cold:
+        _warm_up()
     a = np.asarray(a)
     b = np.asarray(b)
     if a.ndim < 2 or b.ndim < 2 or a.dtype != b.dtype or a.dtype not in _FLOATS:
-        return np.matmul(a, b)
+        return blas_limit.call(np.matmul, a, b)
     work = a.shape[-1] * a.shape[-2] * b.shape[-1]
     if work < _SMALL_MATMUL or (b.ndim == 2 and (a.ndim > 2 or work < _SMALL_MATMUL_2D)):
-        return np.matmul(a, b)  # see _SMALL_MATMUL: OpenBLAS wins these
+        return blas_limit.call(np.matmul, a, b)  # see _SMALL_MATMUL: OpenBLAS on one thread wins these
     if b.shape[-2] != a.shape[-1]:
         raise ValueError(f"matmul: shapes {a.shape} and {b.shape} do not align")
     return gemm(a, b)
 
 
-def _conv_dims(x_shape, w_shape, stride, padding, dilation):
+def _conv_dims(kernel, x_shape, w_shape, stride, padding, dilation):
+    """(OH, OW) of a convolution or pooling window w_shape[2:] over x_shape[2:]; at least one each."""
     oh = conv_output_size(x_shape[2], w_shape[2], stride[0], padding[0], dilation[0])
     ow = conv_output_size(x_shape[3], w_shape[3], stride[1], padding[1], dilation[1])
-    assert oh > 0 and ow > 0, "conv2d: empty output"
+    if oh < 1 or ow < 1:
+        raise ValueError(f"{kernel}: a {tuple(w_shape[2:])} window with stride {stride}, padding {padding} and "
+                         f"dilation {dilation} leaves no output for an input of shape {tuple(x_shape)}")
     return oh, ow
 
 
@@ -189,20 +200,18 @@ def _padded(x, padding, value=0):
     return xp
 
 
-def _numpy_fallback(name, *args):
-    from . import numpy_backend
-    return getattr(numpy_backend, name)(*args)
-
-
 def conv2d_forward(x, w, stride, padding, dilation, groups, bias=None):
     """x (N, C, H, W), w (O, C/G, KH, KW), bias (O,) or None -> y (N, O, OH, OW); y starts from the bias."""
+    if _cold:
+        _warm_up()
     if x.dtype not in _FLOATS:
-        return _numpy_fallback("conv2d_forward", x, w, stride, padding, dilation, groups, bias)
+        return numpy_backend.conv2d_forward(x, w, stride, padding, dilation, groups, bias)
     w = np.ascontiguousarray(w, dtype=x.dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w.shape
-    assert c == cg * groups and o % groups == 0
-    oh, ow = _conv_dims(x.shape, w.shape, stride, padding, dilation)
+    if c != cg * groups or o % groups:
+        _fail("conv2d_forward", f"x {x.shape} and w {w.shape} do not make {groups} groups")
+    oh, ow = _conv_dims("conv2d_forward", x.shape, w.shape, stride, padding, dilation)
     (sh, sw), (dh, dw) = stride, dilation
     xp = _padded(x, padding)
     b = np.zeros(o, x.dtype) if bias is None else np.ascontiguousarray(bias, dtype=x.dtype)
@@ -245,21 +254,26 @@ def _rows(xp, kh, kw, sh, sw, dh, dw, groups, oh, ow):
 
 def conv2d_backward_bias(gy):
     """gy (N, O, OH, OW) -> (O,): summed over batch and pixels."""
+    if _cold:
+        _warm_up()
     if gy.dtype not in _FLOATS:
-        return _numpy_fallback("conv2d_backward_bias", gy)
+        return numpy_backend.conv2d_backward_bias(gy)
     return _conv.channel_sum(np.ascontiguousarray(gy))
 
 
 def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
     """gy (N, O, OH, OW) -> gx: x_shape, the transposed convolution of gy with w."""
+    if _cold:
+        _warm_up()
     if gy.dtype not in _FLOATS:
-        return _numpy_fallback("conv2d_backward_input", gy, w, x_shape, stride, padding, dilation, groups)
+        return numpy_backend.conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups)
     gy = np.ascontiguousarray(gy)
     w = np.ascontiguousarray(w, dtype=gy.dtype)
     n, c, h, wd = x_shape
     o, cg, kh, kw = w.shape
     _, _, oh, ow = gy.shape
-    assert (oh, ow) == _conv_dims(x_shape, w.shape, stride, padding, dilation) and gy.shape[:2] == (n, o)
+    if (n, o, oh, ow) != (gy.shape[:2] + _conv_dims("conv2d_backward_input", x_shape, w.shape, stride, padding, dilation)):
+        _fail("conv2d_backward_input", f"gy {gy.shape} does not fit x {tuple(x_shape)} and w {w.shape}")
     og, kc, p = o // groups, cg * kh * kw, oh * ow
     # dcols[n, g] (Kc, P) = w[g].T (Kc, Og) @ gy[n, g] (Og, P); w is read transposed in place
     dcols = _gemm(w.reshape(groups, og, kc), gy.reshape(n * groups, og, p), np.tile(np.arange(groups, dtype=np.int64), n),
@@ -272,15 +286,19 @@ def conv2d_backward_input(gy, w, x_shape, stride, padding, dilation, groups):
 
 def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
     """gy (N, O, OH, OW), x (N, C, H, W) -> gw: w_shape."""
+    if _cold:
+        _warm_up()
     if gy.dtype not in _FLOATS:
-        return _numpy_fallback("conv2d_backward_weight", gy, x, w_shape, stride, padding, dilation, groups)
+        return numpy_backend.conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups)
     gy = np.ascontiguousarray(gy)
     x = np.asarray(x, dtype=gy.dtype)
     n, c, h, wd = x.shape
     o, cg, kh, kw = w_shape
     _, _, oh, ow = gy.shape
-    assert (oh, ow) == _conv_dims(x.shape, w_shape, stride, padding, dilation) and gy.shape[:2] == (n, o)
-    assert c == cg * groups
+    if (n, o, oh, ow) != (gy.shape[:2] + _conv_dims("conv2d_backward_weight", x.shape, w_shape, stride, padding,
+                                                     dilation)) or c != cg * groups:
+        _fail("conv2d_backward_weight", f"gy {gy.shape} does not fit x {x.shape} and w {tuple(w_shape)} "
+                                        f"in {groups} groups")
     (sh, sw), (dh, dw) = stride, dilation
     xp = _padded(x, padding)
     if (sh, sw) == (1, 1) and cg * kh * kw <= _DIRECT_MAX_TAPS:  # few taps: one dot product per tap
@@ -300,8 +318,10 @@ def conv2d_backward_weight(gy, x, w_shape, stride, padding, dilation, groups):
 def max_pool2d_forward(x, kernel_size, stride, padding, dilation, indices=True):
     """-> (y, indices): y (N, C, OH, OW); indices hold each maximum's flat position in its H*W plane
     (None when not asked for: inference skips writing them)."""
+    if _cold:
+        _warm_up()
     kh, kw = kernel_size
-    oh, ow = _conv_dims(x.shape, (0, 0, kh, kw), stride, padding, dilation)
+    oh, ow = _conv_dims("max_pool2d_forward", x.shape, (0, 0, kh, kw), stride, padding, dilation)
     xp = _padded(x, padding, -np.inf)
     n, c = x.shape[:2]
     y = np.empty((n, c, oh, ow), x.dtype)
@@ -313,9 +333,12 @@ def max_pool2d_forward(x, kernel_size, stride, padding, dilation, indices=True):
 
 def max_pool2d_backward(gy, indices, x_shape):
     """Route each output gradient back to the input element that won its window."""
+    if _cold:
+        _warm_up()
     gy = np.ascontiguousarray(gy)
     indices = np.ascontiguousarray(indices, dtype=np.int64)
-    assert gy.shape == indices.shape and gy.shape[:2] == tuple(x_shape[:2])
+    if gy.shape != indices.shape or gy.shape[:2] != tuple(x_shape[:2]):
+        _fail("max_pool2d_backward", f"gy {gy.shape}, indices {indices.shape} and x {tuple(x_shape)} do not match")
     n, c, h, w = x_shape
     gx = np.empty((n * c, h * w), gy.dtype)
     bad = _pool.max_pool2d_backward(gy, indices, h, w, gx)
@@ -325,18 +348,25 @@ def max_pool2d_backward(gy, indices, x_shape):
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad=True):
+    """x (N, C, H, W) -> (N, C, OH, OW): the mean of every window."""
+    if _cold:
+        _warm_up()
     x = np.ascontiguousarray(x)
     kh, kw = kernel_size
-    oh, ow = _conv_dims(x.shape, (0, 0, kh, kw), stride, padding, (1, 1))
+    oh, ow = _conv_dims("avg_pool2d_forward", x.shape, (0, 0, kh, kw), stride, padding, (1, 1))
     return _pool.avg_pool2d_forward(x, kh, kw, stride[0], stride[1], padding[0], padding[1], oh, ow,
                                     bool(count_include_pad), np.empty(x.shape[:2] + (oh, ow), x.dtype))
 
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include_pad=True):
+    """gy (N, C, OH, OW) -> gx: x_shape, each output's gradient shared evenly by its window."""
+    if _cold:
+        _warm_up()
     gy = np.ascontiguousarray(gy)
     kh, kw = kernel_size
-    assert gy.shape[2:] == _conv_dims(x_shape, (0, 0, kh, kw), stride, padding, (1, 1))
-    assert gy.shape[:2] == tuple(x_shape[:2])
+    if gy.shape != tuple(x_shape[:2]) + _conv_dims("avg_pool2d_backward", x_shape, (0, 0, kh, kw), stride, padding,
+                                                   (1, 1)):
+        _fail("avg_pool2d_backward", f"gy {gy.shape} does not fit x {tuple(x_shape)}")
     return _pool.avg_pool2d_backward(gy, x_shape[2], x_shape[3], kh, kw, stride[0], stride[1],
                                      padding[0], padding[1], bool(count_include_pad), np.empty(x_shape, gy.dtype))
 
@@ -356,7 +386,9 @@ def _flat_ok(*arrays, min_size=_FUSED_MIN):
 def relu_forward(x):
     """max(x, 0) (NaN stays NaN), one parallel pass."""
     if not _flat_ok(x):
-        return np.maximum(x, 0)
+        return _reference.relu_forward(x)
+    if _cold:
+        _warm_up()
     y = np.empty_like(x)
     _fused.relu_forward(x.reshape(-1), y.reshape(-1))
     return y
@@ -365,39 +397,45 @@ def relu_forward(x):
 def relu_backward(gy, y):
     """gy where the ReLU output y is positive, else 0; one parallel pass."""
     if not _flat_ok(gy, y):
-        return gy * (y > 0)
+        return _reference.relu_backward(gy, y)
+    if _cold:
+        _warm_up()
     gx = np.empty_like(gy)
     _fused.relu_backward(gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
     return gx
 
 
 def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2):
-    """One Adam step in place (see optim.Adam for the rule); False when the arrays do not suit the kernel."""
+    """One Adam step in place, in one parallel pass (the rule: contract.Backend.adam_update)."""
     arrays = (p, g, m, v) if vmax is None else (p, g, m, v, vmax)
     if not _flat_ok(*arrays, min_size=0):  # every parameter, however small: one call beats ten numpy ops
-        return False
+        return _reference.adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2)
+    if _cold:
+        _warm_up()
     flat = [a.reshape(-1) for a in arrays]
     _fused.adam_update(*flat[:4], flat[4] if vmax is not None else flat[3], float(lr), float(b1), float(b2),
                        float(eps), float(wd), bool(decoupled), vmax is not None, float(bc1), float(bc2))
-    return True
 
 
 def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
-    """One SGD step in place (see optim.SGD); buf: momentum buffer or None; False when unsuitable."""
+    """One SGD step in place, in one parallel pass (the rule: contract.Backend.sgd_update)."""
     arrays = (p, g) if buf is None else (p, g, buf)
     if not _flat_ok(*arrays, min_size=0):  # every parameter, however small: one call beats ten numpy ops
-        return False
+        return _reference.sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first)
+    if _cold:
+        _warm_up()
     flat = [a.reshape(-1) for a in arrays]
     _fused.sgd_update(flat[0], flat[1], flat[2] if buf is not None else flat[0], float(lr), float(momentum),
                       float(dampening), float(wd), bool(nesterov), bool(first))
-    return True
 
 
 def softmax_cross_entropy(x, t, weight, ignore_index, eps):
-    """Per-row softmax cross-entropy of logits x (N, C) against classes t (N,) (see ops.loss):
-    -> (loss (N,), gradient (N, C), target weight (N,)), or None where the kernel does not apply."""
+    """Per-row softmax cross-entropy of logits x (N, C) against classes t (N,), one row per thread
+    -> (loss (N,), gradient (N, C), target weight (N,)) (the rule: contract.Backend.softmax_cross_entropy)."""
     if x.ndim != 2 or x.dtype not in _FLOATS or (weight is not None and weight.dtype != x.dtype):
-        return None
+        return _reference.softmax_cross_entropy(x, t, weight, ignore_index, eps)
+    if _cold:
+        _warm_up()
     w = np.zeros(1, x.dtype) if weight is None else np.ascontiguousarray(weight)
     return _fused.softmax_cross_entropy(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
                                         weight is not None, int(ignore_index), float(eps))

@@ -1,10 +1,11 @@
 """The CUDA backend: minigrad's own CUDA kernels (kernels/cuda/*.cu), driven through CuPy.
 
-Same flat API as `numpy_backend` (the reference and test oracle): `xp`, `name`, `matmul`,
-`conv2d_forward`, `conv2d_backward_input`, `conv2d_backward_weight`, `conv2d_backward_bias`,
-`max_pool2d_*`, `avg_pool2d_*`, `relu_forward`, `relu_backward`, `conv_output_size`; plus
-`is_available()` and `device_count()`, and the CUDA-only fused kernels `fused_bias_relu`,
-`fused_relu_backward`, `fused_softmax_xent_forward` and `fused_softmax_xent_backward`.
+It meets the backend contract (contract.py; `numpy_backend` is the reference and test oracle):
+`xp` (cupy), `name`, the required kernels (`matmul`, `conv2d_*`, `max_pool2d_*`, `avg_pool2d_*`),
+and of the optional ones `relu_backward` and `softmax_cross_entropy` on its own fused kernels
+(where they apply) and the memory helpers `on_device`, `to_host`, `from_host`. The other optional
+kernels (relu_forward, adam_update, sgd_update) are the contract's references, run by CuPy on the
+GPU's arrays. One CUDA-only extra, `fused_bias_relu`, is not used by the ops yet.
 
 How it works: each .cu file is read with importlib.resources from `minigrad.kernels.cuda`,
 compiled once per process by NVRTC (`cupy.RawModule`) and its extern "C" kernels launched
@@ -22,6 +23,10 @@ from collections import namedtuple
 
 import numpy as np
 
+from ..cuda import device_count
+from .contract import reference
+from .numpy_backend import conv_output_size
+
 try:
     import cupy
 except Exception as exc:  # ImportError, or a CuPy that cannot find its CUDA libraries
@@ -32,19 +37,7 @@ except Exception as exc:  # ImportError, or a CuPy that cannot find its CUDA lib
     ) from exc
 
 
-def device_count():
-    """How many CUDA devices CuPy can see (0 when the driver or runtime is unusable)."""
-    try:
-        return int(cupy.cuda.runtime.getDeviceCount())
-    except Exception:
-        return 0
-
-
-def is_available():
-    return device_count() > 0
-
-
-if not is_available():
+if device_count() == 0:
     raise RuntimeError(
         "minigrad: CUDA backend needs CuPy and an NVIDIA GPU: CuPy is installed but no CUDA "
         "device is visible (check the driver, nvidia-smi and CUDA_VISIBLE_DEVICES)."
@@ -52,6 +45,7 @@ if not is_available():
 
 xp = cupy
 name = "cuda"
+_reference = reference(cupy)
 
 KERNEL_PACKAGE = "minigrad.kernels.cuda"
 KERNEL_FILES = ("matmul.cu", "conv.cu", "pool.cu", "fused.cu")
@@ -70,7 +64,11 @@ def kernel_source(filename):
     """The CUDA C source of kernels/cuda/<filename>, read as package data."""
     if filename not in KERNEL_FILES:
         raise ValueError(f"unknown kernel file {filename!r}; expected one of {KERNEL_FILES}")
-    return importlib.resources.files(KERNEL_PACKAGE).joinpath(filename).read_text(encoding="utf-8")
+    try:
+        return importlib.resources.files(KERNEL_PACKAGE).joinpath(filename).read_text(encoding="utf-8")
+    except ModuleNotFoundError as exc:  # a source tree run without installing: no minigrad.kernels
+        raise RuntimeError(f"minigrad CUDA: cannot read the kernel source {filename} ({exc}). Fix: run "
+                           "`pip install -e .` in the minigrad repository") from exc
 
 
 def dtype_suffix(dtype):
@@ -171,10 +169,6 @@ def batch_offsets(shape, strides):
     for n, st in zip(shape, strides):
         off = off[..., None] + np.arange(n, dtype=np.int64) * st
     return off.reshape(-1)
-
-
-def conv_output_size(size, kernel, stride, padding, dilation):
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
 def conv_geometry(x_shape, w_shape, stride, padding, dilation):
@@ -427,10 +421,10 @@ def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include
     return gx
 
 
-# --- fused kernels (CUDA-only extras) ----------------------------------------------------
+# --- fused kernels ---------------------------------------------------------------------
 
 def fused_bias_relu(x, b):
-    """x (N, C, *S), b (C,) -> relu(x + b broadcast over channel axis 1), one pass."""
+    """x (N, C, *S), b (C,) -> relu(x + b broadcast over channel axis 1), one pass (a CUDA-only extra)."""
     dtype = compute_dtype(x.dtype, b.dtype)
     x = cupy.ascontiguousarray(x.astype(dtype, copy=False))
     b = cupy.ascontiguousarray(b.astype(dtype, copy=False))
@@ -442,58 +436,70 @@ def fused_bias_relu(x, b):
     return y
 
 
-def fused_relu_backward(gy, y):
-    """gx = gy where y > 0 else 0 (y: the ReLU output). The bias gradient is gx summed over all axes but 1."""
-    dtype = compute_dtype(gy.dtype, y.dtype)
-    gy = cupy.ascontiguousarray(gy.astype(dtype, copy=False))
-    y = cupy.ascontiguousarray(y.astype(dtype, copy=False))
+def relu_backward(gy, y):
+    """gx = gy where the ReLU output y > 0, else 0; one pass (other dtypes and shapes: the reference)."""
+    if gy.dtype != y.dtype or gy.dtype not in (np.float32, np.float64) or gy.shape != y.shape:
+        return _reference.relu_backward(gy, y)
+    gy, y = cupy.ascontiguousarray(gy), cupy.ascontiguousarray(y)
     gx = cupy.empty_like(gy)
     if gx.size:
-        _launch_elementwise("fused.cu", f"relu_bwd_{dtype_suffix(dtype)}", gx.size, (gy, y, gx, i64(gx.size)))
+        _launch_elementwise("fused.cu", f"relu_bwd_{dtype_suffix(gy.dtype)}", gx.size, (gy, y, gx, i64(gx.size)))
     return gx
-
-
-def relu_forward(x):
-    """max(x, 0) (NaN stays NaN)."""
-    return cupy.maximum(x, 0)
-
-
-def relu_backward(gy, y):
-    """gy where the ReLU output y is positive, else 0."""
-    return fused_relu_backward(gy, y)
 
 
 def _rows_grid(rows):
     return (max(1, min(rows, 65535)),), (THREADS,)
 
 
-def fused_softmax_xent_forward(logits, targets):
-    """logits (B, C), targets int (B,) -> (loss (B,), lse (B,)): per-row cross-entropy and log-sum-exp.
-
-    A target outside [0, C) marks an ignored row (loss 0).
-    """
-    dtype = compute_dtype(logits.dtype)
-    x = cupy.ascontiguousarray(logits.astype(dtype, copy=False))
-    t = cupy.ascontiguousarray(targets.astype(cupy.int64, copy=False))
+def _softmax_xent_forward(x, t):
+    """x (B, C) float, t (B,) int64 -> (loss (B,), lse (B,)): per-row cross-entropy and log-sum-exp.
+    A target outside [0, C) marks an ignored row (loss 0)."""
     rows, classes = x.shape
-    loss, lse = cupy.empty(rows, dtype=dtype), cupy.empty(rows, dtype=dtype)
+    loss, lse = cupy.empty(rows, dtype=x.dtype), cupy.empty(rows, dtype=x.dtype)
     if rows and classes:
         grid, block = _rows_grid(rows)
-        _kernel("fused.cu", f"softmax_xent_fwd_{dtype_suffix(dtype)}")(
+        _kernel("fused.cu", f"softmax_xent_fwd_{dtype_suffix(x.dtype)}")(
             grid, block, (x, t, loss, lse, i32(rows), i32(classes)))
     return loss, lse
 
 
-def fused_softmax_xent_backward(logits, targets, lse, g):
-    """-> d(sum_r g[r] * loss[r]) / d logits = (softmax(logits) - onehot(targets)) * g[:, None]."""
-    dtype = compute_dtype(logits.dtype)
-    x = cupy.ascontiguousarray(logits.astype(dtype, copy=False))
-    t = cupy.ascontiguousarray(targets.astype(cupy.int64, copy=False))
-    lse = cupy.ascontiguousarray(lse.astype(dtype, copy=False))
-    g = cupy.ascontiguousarray(cupy.broadcast_to(cupy.asarray(g, dtype=dtype), (x.shape[0],)))
+def _softmax_xent_backward(x, t, lse):
+    """-> d(sum_r loss[r]) / dx = softmax(x) - onehot(t) per row (zero on ignored rows)."""
+    g = cupy.ones(x.shape[0], dtype=x.dtype)
     gx = cupy.empty_like(x)
     if gx.size:
         grid, block = _rows_grid(x.shape[0])
-        _kernel("fused.cu", f"softmax_xent_bwd_{dtype_suffix(dtype)}")(
+        _kernel("fused.cu", f"softmax_xent_bwd_{dtype_suffix(x.dtype)}")(
             grid, block, (x, t, lse, g, gx, i32(x.shape[0]), i32(x.shape[1])))
     return gx
+
+
+def softmax_cross_entropy(x, t, weight, ignore_index, eps):
+    """Per-row softmax cross-entropy of logits x (N, C) against classes t (N,) -> (loss (N,), gradient
+    (N, C), target weight (N,)) (the rule: contract.Backend.softmax_cross_entropy). Two kernels, one
+    block per row, when there are no class weights and no label smoothing; else the reference."""
+    if weight is not None or eps or x.ndim != 2 or x.dtype not in (np.float32, np.float64):
+        return _reference.softmax_cross_entropy(x, t, weight, ignore_index, eps)
+    x = cupy.ascontiguousarray(x)
+    valid = t != ignore_index
+    t = cupy.ascontiguousarray(cupy.where(valid, t, -1).astype(cupy.int64, copy=False))  # -1: ignored row
+    loss, lse = _softmax_xent_forward(x, t)
+    return loss, _softmax_xent_backward(x, t, lse), valid.astype(x.dtype)
+
+
+# --- memory ------------------------------------------------------------------------------
+
+def on_device(index):
+    """A context in which CuPy allocates on GPU `index` (None: the current one)."""
+    return cupy.cuda.Device(index)
+
+
+def to_host(a):
+    """A CuPy array -> a numpy array (copied to the host)."""
+    return cupy.asnumpy(a)
+
+
+def from_host(a, index):
+    """A numpy array -> a CuPy array on GPU `index` (None: the current one)."""
+    with cupy.cuda.Device(index):
+        return cupy.asarray(a)

@@ -9,13 +9,13 @@ inference at batch 1000 (86 MB activations) 165 ms -> 123 ms a batch.
 
 `tune_malloc()` turns glibc's mmap path off (M_MMAP_MAX = 0: every block comes from the heap)
 and raises the trim threshold to 1 GiB: peak memory is unchanged, but the process keeps what it
-freed for reuse instead of returning it to the OS. The Numba backend calls it on import; set
+freed for reuse instead of returning it to the OS. The Numba backend calls it before its first
+kernel runs (process_tuning.py, which lists it in `minigrad.backend.tuning()`); set
 MINIGRAD_MALLOC_TUNING=0 to leave malloc alone. Elsewhere than glibc (macOS, Windows, musl) it
 does nothing.
 """
 import ctypes
 import ctypes.util
-import os
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -28,14 +28,11 @@ def tune_malloc():
     """Apply the settings above once per process; returns True when glibc accepted them."""
     if _done:
         return _done[0]
-    ok = False
-    if os.environ.get("MINIGRAD_MALLOC_TUNING", "1") != "0":
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            mallopt = libc.mallopt
-        except (OSError, AttributeError):  # not glibc
-            mallopt = None
-        if mallopt is not None:
-            ok = bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc
+        mallopt = None
+    ok = mallopt is not None and bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     _done.append(ok)
     return ok

@@ -1,8 +1,9 @@
-"""The numpy reference backend: the hot kernels written to be read.
+"""The numpy reference backend: the required kernels of the contract, written to be read.
 
-Every backend (numpy, the Numba CPU kernels, the CUDA kernels) offers this same flat
-API of plain-array functions; this one is the teaching version and the test oracle.
-Arguments are already validated by the ops: kernels trust their inputs.
+Every backend (numpy, the Numba CPU kernels, the CUDA kernels) offers this same flat API of
+plain-array functions (see contract.py); this one is the teaching version and the test oracle.
+It has no fused kernels of its own: the contract's references serve it. Arguments are already
+validated by the ops: kernels trust their inputs.
 
 Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding and dilation are
 pairs (rows, cols).
@@ -19,6 +20,7 @@ def matmul(a, b):
 
 
 def conv_output_size(size, kernel, stride, padding, dilation):
+    """Output length of a convolution or pooling window along one axis (every backend uses this one)."""
     return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
 
 
@@ -133,6 +135,7 @@ def _avg_divisor(x_shape, kernel_size, stride, padding, count_include_pad, oh, o
 
 
 def avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad=True):
+    """x: (N, C, H, W) -> (N, C, OH, OW): the mean of every window."""
     n, c, h, w = x.shape
     kh, kw = kernel_size
     cols = im2col(x, kh, kw, stride, padding, (1, 1))
@@ -142,19 +145,10 @@ def avg_pool2d_forward(x, kernel_size, stride, padding, count_include_pad=True):
 
 
 def avg_pool2d_backward(gy, x_shape, kernel_size, stride, padding, count_include_pad=True):
+    """gy: (N, C, OH, OW) -> gx: x_shape, each output's gradient shared evenly by its window."""
     n, c, oh, ow = gy.shape
     kh, kw = kernel_size
     g = gy / _avg_divisor(x_shape, kernel_size, stride, padding, count_include_pad, oh, ow, gy.dtype)
     cols = np.broadcast_to(g[:, :, None, None], (n, c, kh, kw, oh, ow))
     return col2im(cols, x_shape, stride, padding, (1, 1))
 
-
-# ---------------------------------------------------------------- elementwise, fused elsewhere
-def relu_forward(x):
-    """max(x, 0) (NaN stays NaN)."""
-    return np.maximum(x, 0)
-
-
-def relu_backward(gy, y):
-    """gy where the ReLU output y is positive, else 0."""
-    return gy * (y > 0)

@@ -3,12 +3,10 @@
 Notation: p parameter, g gradient (plus weight_decay * p where the algorithm adds it),
 t the step count (from 1). All arrays are updated in place.
 
-SGD and Adam/AdamW hand the update to the backend's fused kernel when it has one (the Numba
-backend: every element read and written once); the array code here is the reference rule.
+SGD and Adam/AdamW hand each update to the parameter's device's backend (`adam_update`,
+`sgd_update`): the rule is written once, as the contract's reference (backend/contract.py), and
+the Numba backend runs it in one pass over p.
 """
-import math
-
-from ..backend import get_backend
 from .optimizer import Optimizer, _required
 
 
@@ -32,28 +30,13 @@ class SGD(Optimizer):
                                       nesterov=nesterov, maximize=maximize))
 
     def _update(self, group, p, g, state):
-        wd, momentum = group["weight_decay"], group["momentum"]
-        fused = getattr(get_backend(p.device), "sgd_update", None)
-        if fused is not None:  # the same rule in one pass over p (the Numba backend)
-            buf = state.get("momentum_buffer") if momentum else None
-            first = bool(momentum) and buf is None
-            if first:
-                buf = p.xp.empty_like(p.array)
-            if fused(p.array, g, buf, group["lr"], momentum, group["dampening"], wd, group["nesterov"], first):
-                if first:
-                    state["momentum_buffer"] = buf
-                return
-        if wd:
-            g = g + wd * p.array
-        if momentum:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = state["momentum_buffer"] = g.copy()
-            else:
-                buf *= momentum
-                buf += (1 - group["dampening"]) * g
-            g = g + momentum * buf if group["nesterov"] else buf
-        p.array -= group["lr"] * g
+        momentum = group["momentum"]
+        buf = state.get("momentum_buffer") if momentum else None
+        first = bool(momentum) and buf is None
+        if first:  # the kernel fills it with g
+            buf = state["momentum_buffer"] = p.xp.empty_like(p.array)
+        p.device.backend.sgd_update(p.array, g, buf, group["lr"], momentum, group["dampening"],
+                                    group["weight_decay"], group["nesterov"], first)
 
 
 class Adam(Optimizer):
@@ -83,26 +66,8 @@ class Adam(Optimizer):
                 state["max_exp_avg_sq"] = xp.zeros_like(p.array)
         state["step"] += 1
         t = state["step"]
-        fused = getattr(get_backend(p.device), "adam_update", None)
-        if fused is not None and fused(p.array, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
-                                       lr, b1, b2, eps, wd, self.decoupled, 1 - b1 ** t, 1 - b2 ** t):
-            return  # the rule below, in one pass over p (the Numba backend)
-        if wd:
-            if self.decoupled:
-                p.array *= 1 - lr * wd
-            else:
-                g = g + wd * p.array
-        m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (g - m) * (1 - b1)  # lerp towards g, as torch computes it
-        v *= b2
-        v += (1 - b2) * g * g
-        bc1, bc2 = 1 - b1 ** t, 1 - b2 ** t
-        if group["amsgrad"]:
-            vmax = state["max_exp_avg_sq"]
-            xp.maximum(vmax, v, out=vmax)
-            v = vmax
-        denom = xp.sqrt(v) / math.sqrt(bc2) + eps
-        p.array -= (lr / bc1) * (m / denom)
+        p.device.backend.adam_update(p.array, g, state["exp_avg"], state["exp_avg_sq"], state.get("max_exp_avg_sq"),
+                                     lr, b1, b2, eps, wd, self.decoupled, 1 - b1 ** t, 1 - b2 ** t)
 
 
 class AdamW(Adam):
