@@ -176,6 +176,6 @@ assert len(BY_NAME) == len(REGISTRY), "duplicate op names in the registry"
 
 # Functions exercised by their own dedicated tests rather than the table.
 COVERED_ELSEWHERE = {
-    "_Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
-    "_ToDevice": "tests/test_cuda.py (needs a GPU)",
+    "Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
+    "ToDevice": "tests/test_cuda.py (needs a GPU)",
 }
