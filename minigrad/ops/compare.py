@@ -3,6 +3,8 @@
 The first operand is a Tensor; the second a Tensor, an array or a Python scalar (`2 < x`
 reaches here as `x > 2`). Results broadcast like numpy.
 """
+import numpy as np
+
 from ..tensor import Tensor
 
 __all__ = ["eq", "ne", "lt", "le", "gt", "ge", "bitwise_and", "bitwise_or", "bitwise_not", "all", "any"]
@@ -37,17 +39,27 @@ def ge(a, b):
     return _apply(a.xp.greater_equal, a, b)
 
 
+def _check_integers(op, *operands):
+    for x in operands:
+        dtype = x.dtype if isinstance(x, Tensor) else np.asarray(x).dtype
+        if dtype.kind not in "biu":
+            raise TypeError(f"{op}: needs boolean or integer operands, got {dtype}")
+
+
 def bitwise_and(a, b):
     """a & b: logical and for booleans, bitwise for integers."""
+    _check_integers("bitwise_and", a, b)
     return _apply(a.xp.bitwise_and, a, b)
 
 
 def bitwise_or(a, b):
+    _check_integers("bitwise_or", a, b)
     return _apply(a.xp.bitwise_or, a, b)
 
 
 def bitwise_not(a):
     """~a: logical not for booleans, bitwise for integers."""
+    _check_integers("bitwise_not", a)
     return Tensor._make(a.xp.asarray(~a.array), a.device)
 
 

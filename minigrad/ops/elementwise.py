@@ -76,7 +76,7 @@ def div(a, b):
     """True division, like torch: integers divide to the default float dtype."""
     a, b = promote(a, b)
     if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        a = to(a, get_default_dtype())
+        a, b = to(a, get_default_dtype()), to(b, get_default_dtype())
     return Div()(a, b)
 
 
