@@ -11,7 +11,7 @@ from ..autograd import Function, SliceGrad
 from ..tensor import raw_index
 
 __all__ = ["reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "expand", "broadcast_to",
-           "sum_to", "cat", "stack", "split", "chunk", "pad"]
+           "sum_to", "getitem", "cat", "stack", "split", "chunk", "pad"]
 
 
 def normalize_axis(axis, ndim, op="reduce"):
