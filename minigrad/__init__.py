@@ -5,8 +5,6 @@
     y = (x @ x.T).sum()
     y.backward()          # x.grad == 2 * x
 """
-import numpy as np
-
 from . import autograd
 from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
 from .backend import Device, get_backend_name, set_backend
@@ -14,10 +12,14 @@ from .random import manual_seed, seed
 from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
                      set_default_dtype, uint8)
 from . import ops
-from .ops import (abs, add, amax, amin, argmax, argmin, broadcast_to, cat, chunk, clamp, cos, div, exp, expand,
-                  flatten, gelu, leaky_relu, log, log_softmax, logsumexp, matmul, max, maximum, mean, min,
-                  minimum, mul, neg, permute, pow, relu, reshape, sigmoid, sin, softmax, softplus, split, sqrt,
-                  squeeze, stack, std, sub, sum, tanh, transpose, unsqueeze, var, where)
+# the tensor ops at the top level (mg.add, mg.sum, mg.where, ...); the layer ops stay in nn.functional
+from .ops.compare import *  # noqa: F401,F403
+from .ops.convert import *  # noqa: F401,F403
+from .ops.elementwise import *  # noqa: F401,F403
+from .ops.matmul import *  # noqa: F401,F403
+from .ops.reduce import *  # noqa: F401,F403
+from .ops.shape import *  # noqa: F401,F403
+from .ops.softmax import *  # noqa: F401,F403
 from .factories import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like,
                         rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
 from .gradcheck import gradcheck, gradgradcheck
@@ -60,4 +62,3 @@ def __getattr__(name):  # the larger subpackages load on first use, keeping `imp
 
 
 __version__ = "0.1.0"
-_ = np

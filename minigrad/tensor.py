@@ -1,8 +1,9 @@
 """Tensor: an n-dimensional array (numpy on the CPU, cupy on a GPU) that remembers how it
 was made, so that `backward()` can send gradients back through that history.
-"""
-from collections import namedtuple
 
+Its operators and op methods (`x + y`, `x @ w`, `x.sum()`, `x.reshape(...)`, `x.to(...)`)
+come from one table, minigrad/ops/methods.py, which minigrad.ops installs on the class.
+"""
 import numpy as np
 
 from . import autograd
@@ -13,8 +14,6 @@ int8, int16, int32, int64 = np.dtype("int8"), np.dtype("int16"), np.dtype("int32
 uint8, bool_ = np.dtype("uint8"), np.dtype("bool")
 
 _default = {"dtype": float32}
-
-MinMax = namedtuple("MinMax", ["values", "indices"])
 
 
 def get_default_dtype():
@@ -150,7 +149,7 @@ class Tensor:
 
     @property
     def mT(self):
-        return _ops.transpose(self, -2, -1)
+        return self.transpose(-2, -1)
 
     def size(self, dim=None):
         return self.shape if dim is None else self.shape[dim]
@@ -247,24 +246,7 @@ class Tensor:
             raise TypeError("only integer tensors of a single element can be converted to an index")
         return int(self.item())
 
-    def to(self, *args, dtype=None, device=None, copy=False):
-        """to(device), to(dtype), to(device, dtype), to(other_tensor); differentiable."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, (str, Device)):
-                device = a
-            else:
-                dtype = a
-        out = self
-        if device is not None and _device(device) != self.device:
-            out = _ToDevice(_device(device))(out)
-        if dtype is not None and np.dtype(dtype) != out.dtype:
-            out = _Cast(np.dtype(dtype))(out)
-        if copy and out is self:
-            out = self.clone()
-        return out
-
+    # x.to(...) and x.clone() are ops (minigrad/ops/convert.py); these are shorthands for x.to
     def cpu(self):
         return self.to("cpu")
 
@@ -291,9 +273,6 @@ class Tensor:
 
     def bool(self):
         return self.to(bool_)
-
-    def clone(self):
-        return _Clone()(self)
 
     def contiguous(self):
         return self
@@ -351,133 +330,33 @@ class Tensor:
             if self.grad_fn is None:
                 raise RuntimeError(f"a leaf tensor of shape {self.shape} that requires grad is being used in an "
                                    "in-place operation; wrap it in `with minigrad.no_grad():`")
-            return op(self, o)  # out of place keeps the recorded graph correct
+            return op(o)  # out of place keeps the recorded graph correct
         return inplace(o)
 
     def __iadd__(self, o):
-        return self._augmented(o, _ops.add, self.add_)
+        return self._augmented(o, self.add, self.add_)
 
     def __isub__(self, o):
-        return self._augmented(o, _ops.sub, self.sub_)
+        return self._augmented(o, self.sub, self.sub_)
 
     def __imul__(self, o):
-        return self._augmented(o, _ops.mul, self.mul_)
+        return self._augmented(o, self.mul, self.mul_)
 
     def __itruediv__(self, o):
-        return self._augmented(o, _ops.div, self.div_)
+        return self._augmented(o, self.div, self.div_)
 
     def __setitem__(self, index, value):
         if self._requires_grad and self.grad_fn is None and autograd.GradMode.enabled:
             raise RuntimeError(f"setitem: a leaf tensor of shape {self.shape} that requires grad can't be changed "
                                "in place outside no_grad()")
-        self.array[_ops._index_arg(index, self.xp)] = value.array if isinstance(value, Tensor) else value
+        self.array[raw_index(index, self.xp)] = value.array if isinstance(value, Tensor) else value
         self._version[0] += 1
 
-    # ------------------------------------------------------------ operators
-    def __add__(self, o):
-        return _ops.add(self, o)
-
-    def __radd__(self, o):
-        return _ops.add(o, self)
-
-    def __sub__(self, o):
-        return _ops.sub(self, o)
-
-    def __rsub__(self, o):
-        return _ops.sub(o, self)
-
-    def __mul__(self, o):
-        return _ops.mul(self, o)
-
-    def __rmul__(self, o):
-        return _ops.mul(o, self)
-
-    def __truediv__(self, o):
-        return _ops.div(self, o)
-
-    def __rtruediv__(self, o):
-        return _ops.div(o, self)
-
-    def __pow__(self, o):
-        return _ops.pow(self, o)
-
-    def __rpow__(self, o):
-        return _ops.pow(o, self)
-
-    def __matmul__(self, o):
-        return _ops.matmul(self, o)
-
-    def __rmatmul__(self, o):
-        return _ops.matmul(o, self)
-
-    def __neg__(self):
-        return _ops.neg(self)
-
+    # ------------------------------------------------------------ Python protocol
     def __pos__(self):
         return self
 
-    def __abs__(self):
-        return _ops.abs(self)
-
-    def __getitem__(self, index):
-        return _ops.getitem(self, index)
-
-    def _compare(self, o, op):
-        o = o.array if isinstance(o, Tensor) else o
-        return Tensor._make(op(self.array, o), self.device)
-
-    def __eq__(self, o):
-        return self._compare(o, np.equal)
-
-    def __ne__(self, o):
-        return self._compare(o, np.not_equal)
-
-    def __lt__(self, o):
-        return self._compare(o, np.less)
-
-    def __le__(self, o):
-        return self._compare(o, np.less_equal)
-
-    def __gt__(self, o):
-        return self._compare(o, np.greater)
-
-    def __ge__(self, o):
-        return self._compare(o, np.greater_equal)
-
-    def __invert__(self):
-        return Tensor._make(~self.array, self.device)
-
-    def __and__(self, o):
-        return self._compare(o, np.logical_and if self.dtype == bool_ else np.bitwise_and)
-
-    def __or__(self, o):
-        return self._compare(o, np.logical_or if self.dtype == bool_ else np.bitwise_or)
-
-    __hash__ = object.__hash__
-
-    def eq(self, o):
-        return self == o
-
-    def ne(self, o):
-        return self != o
-
-    def lt(self, o):
-        return self < o
-
-    def le(self, o):
-        return self <= o
-
-    def gt(self, o):
-        return self > o
-
-    def ge(self, o):
-        return self >= o
-
-    def all(self):
-        return Tensor._make(self.xp.asarray(self.array.all()), self.device)
-
-    def any(self):
-        return Tensor._make(self.xp.asarray(self.array.any()), self.device)
+    __hash__ = object.__hash__  # tensors compare elementwise (==), yet stay usable as dict keys
 
     def __repr__(self):
         body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4,
@@ -494,215 +373,13 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
 
-    # ------------------------------------------------------------ ops as methods
-    def add(self, o):
-        return _ops.add(self, o)
 
-    def sub(self, o):
-        return _ops.sub(self, o)
-
-    def mul(self, o):
-        return _ops.mul(self, o)
-
-    def div(self, o):
-        return _ops.div(self, o)
-
-    def pow(self, o):
-        return _ops.pow(self, o)
-
-    def matmul(self, o):
-        return _ops.matmul(self, o)
-
-    def neg(self):
-        return _ops.neg(self)
-
-    def abs(self):
-        return _ops.abs(self)
-
-    def exp(self):
-        return _ops.exp(self)
-
-    def log(self):
-        return _ops.log(self)
-
-    def sqrt(self):
-        return _ops.sqrt(self)
-
-    def sin(self):
-        return _ops.sin(self)
-
-    def cos(self):
-        return _ops.cos(self)
-
-    def tanh(self):
-        return _ops.tanh(self)
-
-    def sigmoid(self):
-        return _ops.sigmoid(self)
-
-    def relu(self):
-        return _ops.relu(self)
-
-    def softplus(self, beta=1.0, threshold=20.0):
-        return _ops.softplus(self, beta, threshold)
-
-    def clamp(self, min=None, max=None):
-        return _ops.clamp(self, min, max)
-
-    clip = clamp
-
-    def maximum(self, o):
-        return _ops.maximum(self, o)
-
-    def minimum(self, o):
-        return _ops.minimum(self, o)
-
-    def sum(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _ops.sum(self, dim, keepdim, axis=axis, keepdims=keepdims)
-
-    def mean(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _ops.mean(self, dim, keepdim, axis=axis, keepdims=keepdims)
-
-    def var(self, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
-        return _ops.var(self, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims)
-
-    def std(self, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
-        return _ops.std(self, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims)
-
-    def max(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _ops.max(self, dim, keepdim, axis=axis, keepdims=keepdims)
-
-    def min(self, dim=None, keepdim=False, *, axis=None, keepdims=None):
-        return _ops.min(self, dim, keepdim, axis=axis, keepdims=keepdims)
-
-    def amax(self, dim=None, keepdim=False):
-        return _ops.amax(self, dim, keepdim)
-
-    def amin(self, dim=None, keepdim=False):
-        return _ops.amin(self, dim, keepdim)
-
-    def logsumexp(self, dim=None, keepdim=False):
-        return _ops.logsumexp(self, dim, keepdim)
-
-    def argmax(self, dim=None, keepdim=False):
-        return _ops.argmax(self, dim, keepdim)
-
-    def argmin(self, dim=None, keepdim=False):
-        return _ops.argmin(self, dim, keepdim)
-
-    def softmax(self, dim=-1):
-        return _ops.softmax(self, dim)
-
-    def log_softmax(self, dim=-1):
-        return _ops.log_softmax(self, dim)
-
-    def reshape(self, *shape):
-        return _ops.reshape(self, *shape)
-
-    view = reshape
-
-    def view_as(self, other):
-        return _ops.reshape(self, other.shape)
-
-    def permute(self, *axes):
-        return _ops.permute(self, *axes)
-
-    def transpose(self, dim0=-2, dim1=-1):
-        return _ops.transpose(self, dim0, dim1)
-
-    def t(self):
-        return _ops.transpose(self, 0, 1) if self.ndim == 2 else self
-
-    def flatten(self, start_dim=0, end_dim=-1):
-        return _ops.flatten(self, start_dim, end_dim)
-
-    def squeeze(self, dim=None):
-        return _ops.squeeze(self, dim)
-
-    def unsqueeze(self, dim):
-        return _ops.unsqueeze(self, dim)
-
-    def expand(self, *shape):
-        return _ops.expand(self, *shape)
-
-    def expand_as(self, other):
-        return _ops.expand(self, other.shape)
-
-    def split(self, split_size, dim=0):
-        return _ops.split(self, split_size, dim)
-
-    def chunk(self, chunks, dim=0):
-        return _ops.chunk(self, chunks, dim)
-
-
-# ---------------------------------------------------------------- conversions as Functions
-class _Cast(autograd.Function):
-    saves_inputs = False
-
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-    def forward(self, x):
-        self.in_dtype = x.dtype
-        return x.astype(self.dtype)
-
-    def backward(self, gy):
-        return gy.to(self.in_dtype) if self.in_dtype.kind in "fc" else None
-
-    def __call__(self, x):
-        if self.dtype.kind not in "fc":  # integer results carry no gradient
-            return Tensor._make(x.array.astype(self.dtype), x.device)
-        return super().__call__(x)
-
-
-class _ToDevice(autograd.Function):
-    saves_inputs = False
-
-    def __init__(self, target):
-        self.target = target
-
-    def forward(self, x):
-        self.source = self.device
-        if self.target.type == "cpu":
-            return x.get() if hasattr(x, "get") and type(x) is not np.ndarray else x
-        xp = self.target.xp
-        with xp.cuda.Device(self.target.index):
-            return xp.asarray(x)
-
-    def backward(self, gy):
-        return gy.to(self.source)
-
-    def __call__(self, x):
-        out = super().__call__(x)
-        out.device = self.target
-        return out
-
-
-class _Clone(autograd.Function):
-    saves_inputs = False
-
-    def forward(self, x):
-        return x.copy()
-
-    def backward(self, gy):
-        return gy
-
-
-def as_operand(value, like):
-    """A scalar or array as a constant Tensor that can meet `like` in a binary op."""
-    if isinstance(value, Tensor):
-        return value
-    dtype = like.dtype
-    if isinstance(value, (bool, np.bool_)):
-        dtype = dtype if dtype.kind != "b" else bool_
-    elif isinstance(value, (int, np.integer)):
-        dtype = dtype if dtype.kind != "b" else int64
-    elif isinstance(value, (float, np.floating)):
-        dtype = dtype if dtype.kind in "fc" else _default["dtype"]
-    else:
-        arr = _to_array(value, None, like.device)
-        return Tensor._make(arr, like.device)
-    return Tensor._make(like.xp.asarray(value, dtype=dtype), like.device)
-
-
-from . import ops as _ops  # noqa: E402  (ops import Tensor from this module)
+def raw_index(index, xp):
+    """An index for the raw array: Tensors inside it become their arrays, lists become arrays."""
+    if isinstance(index, Tensor):
+        return index.array
+    if isinstance(index, tuple):
+        return tuple(i.array if isinstance(i, Tensor) else i for i in index)
+    if isinstance(index, list):
+        return xp.asarray(index)
+    return index

@@ -3,7 +3,9 @@ broadcasting and coverage tests in test_ops.py (like PyTorch's OpInfo).
 
 An entry says how to call the op on tensors (`fn`), what numpy computes for it (`ref`),
 how many tensor inputs it takes and how their shapes relate (`shapes`), and which input
-values are safe (`domain`).
+values are safe (`domain`). An op that takes Python scalars as operands (`x + 2`, `2 - x`,
+`mg.where(m, x, 0.5)`) also says how torch writes it (`torch_fn`): test_scalar_operands.py
+then puts an int and a float scalar on either side and compares dtype and values with torch.
 """
 from dataclasses import dataclass, field
 from typing import Callable, Optional
@@ -28,6 +30,19 @@ class OpInfo:
     atol: float = 1e-5
     notes: str = ""
     extra: dict = field(default_factory=dict)
+    torch_fn: Optional[Callable] = None  # the same op for torch tensors and Python scalars
+    scalar_dtypes: tuple = ("float32", "float64", "int64", "int32")  # tensor dtypes met by scalars
+
+
+def _torch():
+    import torch
+    return torch
+
+
+def _torch_operands(a, b):
+    """torch.maximum and friends take no Python scalars: a 0-d tensor follows the same promotion rules."""
+    t = _torch()
+    return [x if isinstance(x, t.Tensor) else t.tensor(x) for x in (a, b)]
 
 
 def _np_softmax(x, axis=-1):
@@ -76,11 +91,13 @@ _INDICES = np.array([[0, 4, 4], [1, 0, 2]])
 
 REGISTRY = [
     # arithmetic, with broadcasting
-    OpInfo("add", lambda a, b: a + b, np.add, 2, "broadcast", gradgrad=True),
-    OpInfo("sub", lambda a, b: a - b, np.subtract, 2, "broadcast", gradgrad=True),
-    OpInfo("mul", lambda a, b: a * b, np.multiply, 2, "broadcast", gradgrad=True),
-    OpInfo("div", lambda a, b: a / b, np.divide, 2, "broadcast", "away_from_zero", gradgrad=True),
-    OpInfo("pow", lambda a, b: a ** b, np.power, 2, "broadcast", "positive", gradgrad=True),
+    OpInfo("add", lambda a, b: a + b, np.add, 2, "broadcast", gradgrad=True, torch_fn=lambda a, b: a + b),
+    OpInfo("sub", lambda a, b: a - b, np.subtract, 2, "broadcast", gradgrad=True, torch_fn=lambda a, b: a - b),
+    OpInfo("mul", lambda a, b: a * b, np.multiply, 2, "broadcast", gradgrad=True, torch_fn=lambda a, b: a * b),
+    OpInfo("div", lambda a, b: a / b, np.divide, 2, "broadcast", "away_from_zero", gradgrad=True,
+           torch_fn=lambda a, b: a / b),
+    OpInfo("pow", lambda a, b: a ** b, np.power, 2, "broadcast", "positive", gradgrad=True,
+           torch_fn=lambda a, b: a ** b),
     OpInfo("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, gradgrad=True),
     OpInfo("pow_square", lambda a: a ** 2, lambda a: a ** 2, gradgrad=True),
     OpInfo("neg", lambda a: -a, np.negative, gradgrad=True),
@@ -101,11 +118,15 @@ REGISTRY = [
     OpInfo("gelu_tanh", lambda a: mg.gelu(a, approximate="tanh"),
            lambda a: 0.5 * a * (1 + np.tanh(np.sqrt(2 / np.pi) * (a + 0.044715 * a ** 3)))),
     OpInfo("clamp", lambda a: a.clamp(-0.5, 0.7), lambda a: np.clip(a, -0.5, 0.7), domain="distinct",
-           gradgrad=True, extra={"avoid": (-0.5, 0.7)}),
-    OpInfo("maximum", mg.maximum, np.maximum, 2, "broadcast", "distinct", gradgrad=True),
-    OpInfo("minimum", mg.minimum, np.minimum, 2, "broadcast", "distinct", gradgrad=True),
+           gradgrad=True, extra={"avoid": (-0.5, 0.7)}, torch_fn=lambda a: a.clamp(-0.5, 0.7)),
+    OpInfo("clamp_int_bounds", lambda a: a.clamp(min=-1), lambda a: np.maximum(a, -1), domain="distinct",
+           extra={"avoid": (-1,)}, torch_fn=lambda a: a.clamp(min=-1)),
+    OpInfo("maximum", mg.maximum, np.maximum, 2, "broadcast", "distinct", gradgrad=True,
+           torch_fn=lambda a, b: _torch().maximum(*_torch_operands(a, b))),
+    OpInfo("minimum", mg.minimum, np.minimum, 2, "broadcast", "distinct", gradgrad=True,
+           torch_fn=lambda a, b: _torch().minimum(*_torch_operands(a, b))),
     OpInfo("where", lambda a, b: mg.where(a > b, a, b * 2), lambda a, b: np.where(a > b, a, b * 2), 2, "broadcast",
-           "distinct", gradgrad=True),
+           "distinct", gradgrad=True, torch_fn=lambda a, b: _torch().where(a > b, a, b * 2)),
     # reductions
     OpInfo("sum", lambda a: a.sum(), np.sum, gradgrad=True),
     OpInfo("sum_dim", lambda a: a.sum(-1, keepdim=True), lambda a: a.sum(-1, keepdims=True), min_dims=1,
@@ -123,7 +144,7 @@ REGISTRY = [
            min_dims=1),
     OpInfo("logsumexp", lambda a: a.logsumexp(-1), lambda a: _np_logsumexp(a, -1), min_dims=1, gradgrad=True),
     # linear algebra
-    OpInfo("matmul", lambda a, b: a @ b, np.matmul, 2, "matmul", gradgrad=True),
+    OpInfo("matmul", lambda a, b: a @ b, np.matmul, 2, "matmul", gradgrad=True),  # scalars: an error (tested)
     # shape
     OpInfo("reshape", lambda a: a.reshape(-1), lambda a: a.reshape(-1), gradgrad=True),
     OpInfo("permute", lambda a: a.permute(2, 0, 1), lambda a: a.transpose(2, 0, 1), shapes="fixed",
@@ -171,11 +192,26 @@ REGISTRY = [
     OpInfo("clone", lambda a: a.clone(), lambda a: a.copy(), gradgrad=True),
 ]
 
-BY_NAME = {op.name: op for op in REGISTRY}
-assert len(BY_NAME) == len(REGISTRY), "duplicate op names in the registry"
+# Comparisons and logic: no gradient, so only their forward (against numpy) and their Python
+# scalars (against torch) are tested.
+NO_GRAD_OPS = [
+    OpInfo("eq", lambda a, b: a == b, np.equal, 2, "broadcast", torch_fn=lambda a, b: a == b),
+    OpInfo("ne", lambda a, b: a != b, np.not_equal, 2, "broadcast", torch_fn=lambda a, b: a != b),
+    OpInfo("lt", lambda a, b: a < b, np.less, 2, "broadcast", torch_fn=lambda a, b: a < b),
+    OpInfo("le", lambda a, b: a <= b, np.less_equal, 2, "broadcast", torch_fn=lambda a, b: a <= b),
+    OpInfo("gt", lambda a, b: a > b, np.greater, 2, "broadcast", torch_fn=lambda a, b: a > b),
+    OpInfo("ge", lambda a, b: a >= b, np.greater_equal, 2, "broadcast", torch_fn=lambda a, b: a >= b),
+    OpInfo("bitwise_and", lambda a, b: a & b, np.bitwise_and, 2, "broadcast", torch_fn=lambda a, b: a & b,
+           scalar_dtypes=("int64", "int32", "bool")),
+    OpInfo("bitwise_or", lambda a, b: a | b, np.bitwise_or, 2, "broadcast", torch_fn=lambda a, b: a | b,
+           scalar_dtypes=("int64", "int32", "bool")),
+]
+
+BY_NAME = {op.name: op for op in REGISTRY + NO_GRAD_OPS}
+assert len(BY_NAME) == len(REGISTRY) + len(NO_GRAD_OPS), "duplicate op names in the registry"
 
 # Functions exercised by their own dedicated tests rather than the table.
 COVERED_ELSEWHERE = {
-    "_Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
-    "_ToDevice": "tests/test_cuda.py (needs a GPU)",
+    "Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
+    "ToDevice": "tests/test_cuda.py (needs a GPU)",
 }

@@ -10,7 +10,7 @@ from hypothesis.extra import numpy as hnp
 import minigrad as mg
 from minigrad.autograd import Function
 from conftest import cpu_backend
-from op_registry import BY_NAME, COVERED_ELSEWHERE, REGISTRY
+from op_registry import BY_NAME, COVERED_ELSEWHERE, NO_GRAD_OPS, REGISTRY
 
 OP_NAMES = [op.name for op in REGISTRY]
 
@@ -115,6 +115,21 @@ def test_gradgradcheck(name, data):
     op = BY_NAME[name]
     _, tensors = _inputs(op, data)
     assert mg.gradgradcheck(op.fn, tensors, atol=op.atol)
+
+
+@pytest.mark.parametrize("name", [op.name for op in NO_GRAD_OPS])
+@given(data=st.data())
+def test_comparisons_and_logic_match_numpy(name, data):
+    op = BY_NAME[name]
+    shapes = _draw_shapes(op, data)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed"))
+    kinds = ["int64", "bool"] if name.startswith("bitwise") else ["float64", "int64"]
+    dtype = data.draw(st.sampled_from(kinds), label="dtype")
+    arrays = [rng.integers(-2, 3, s).astype(dtype) for s in shapes]  # few values: plenty of ties
+    got = op.fn(*[mg.from_numpy(a) for a in arrays])
+    expected = op.ref(*arrays)
+    assert got.dtype == expected.dtype and got.shape == expected.shape and not got.requires_grad
+    np.testing.assert_array_equal(got.numpy(), expected, err_msg=name)
 
 
 def _forward_backward(op, arrays, backend):

@@ -122,3 +122,53 @@ def test_augmented_assignment_updates_in_place_under_no_grad():
 def test_float_meets_integer_tensor_keeps_the_float_dtype():
     assert (mg.ones(2) + mg.tensor([1, 2])).dtype == mg.float32
     assert (mg.tensor([1, 2]) * mg.ones(2, dtype=mg.float64)).dtype == mg.float64
+
+
+def test_methods_come_from_the_one_table_as_plain_functions():
+    """Each operator and op method is the table's function itself, set on the class: no wrapper
+    layer per call, and nothing in tensor.py that the table would silently replace."""
+    import ast
+    import importlib
+    import inspect
+    import types
+
+    from minigrad.ops.methods import TENSOR_METHODS
+
+    for name, fn in TENSOR_METHODS.items():
+        assert type(fn) is types.FunctionType, name
+        assert mg.Tensor.__dict__[name] is fn, name
+    tree = ast.parse(inspect.getsource(importlib.import_module("minigrad.tensor")))  # mg.tensor: the factory
+    (cls,) = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Tensor"]
+    defined = {n.name for n in cls.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {t.id for n in cls.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}
+    assert not defined & set(TENSOR_METHODS), "defined in tensor.py and in ops/methods.py"
+
+
+def test_methods_and_functions_are_the_same_op():
+    x = mg.tensor([[1.0, -2.0], [3.0, 0.5]])
+    pairs = [(x.exp(), mg.exp(x)), (x.sum(0), mg.sum(x, 0)), (x.clamp(0.0), mg.clamp(x, 0.0)),
+             (x.reshape(4), mg.reshape(x, 4)), (x.transpose(0, 1), mg.transpose(x, 0, 1)), (x.t(), x.T),
+             (x.view_as(mg.zeros(4)), x.reshape(4)), (x.expand_as(mg.zeros(3, 2, 2)), x.expand(3, 2, 2)),
+             (x.mT, x.transpose(-2, -1)), (x.clip(max=1.0), x.clamp(max=1.0)), (2 - x, mg.sub(2, x)),
+             (2 / x, mg.div(2, x)), (2 ** x, mg.pow(2, x)), (x.eq(x), mg.eq(x, x)), (x.to(mg.float64), x.double())]
+    for got, want in pairs:
+        assert got.shape == want.shape and got.dtype == want.dtype
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_dim_or_axis_alias():
+    x = mg.arange(6).float().reshape(2, 3)
+    assert mg.cat([x, x], axis=1).shape == (2, 6) and mg.stack([x, x], axis=2).shape == (2, 3, 2)
+    np.testing.assert_allclose(x.softmax(axis=0).numpy().sum(0), [1.0, 1.0, 1.0], rtol=1e-6)
+    assert x.sum(axis=1, keepdims=True).shape == (2, 1) and x.max(axis=0).values.tolist() == [3.0, 4.0, 5.0]
+
+
+def test_comparisons_and_logic_with_scalars_on_either_side():
+    x = mg.tensor([1, 2, 3])
+    assert (2 < x).tolist() == [False, False, True] and (x <= 2).tolist() == [True, True, False]
+    assert (2 == x).tolist() == [False, True, False] and (x != 2).tolist() == [True, False, True]
+    assert (x & 1).tolist() == [1, 0, 1] and (1 | x).tolist() == [1, 3, 3] and (~(x > 1)).tolist() == [True, False, False]
+    assert (x > 0).all().item() and not (x > 2).all().item() and (x > 2).any().item()
+    assert (mg.tensor(1.0) == 1.0).shape == ()  # a 0-d result stays a tensor of an array
+    with pytest.raises(TypeError, match="bitwise_and: needs boolean or integer operands, got float32"):
+        mg.ones(2) & 1

@@ -1,25 +1,26 @@
-"""Elementwise ops. Each Function keeps its local derivative next to its forward.
+"""Elementwise ops. Each Function keeps its local derivative next to its forward, and the
+function below it turns Python arguments into what the Function expects.
 
 Binary ops broadcast like numpy; their backward sums the gradient back to each input's
-shape (`sum_to`), undoing the broadcast.
+shape (`sum_to`), undoing the broadcast. Python scalars are welcome as operands (see
+`convert.promote` for the dtype rules).
 """
 import math
 
 import numpy as np
 
-from ..autograd import Function, GradMode
-from ..backend import get_backend
-from ._array import array_module as _xp
+from ..autograd import Function
+from ..tensor import Tensor, get_default_dtype
+from .convert import promote, to
 from .shape import sum_to
 
-
-
-
+__all__ = ["add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh",
+           "sigmoid", "softplus", "relu", "leaky_relu", "gelu", "clamp", "maximum", "minimum", "where"]
 
 
 # ---------------------------------------------------------------- arithmetic
 class Add(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def forward(self, a, b):
         return a + b
@@ -29,8 +30,12 @@ class Add(Function):
         return sum_to(gy, a.shape), sum_to(gy, b.shape)
 
 
+def add(a, b):
+    return Add()(*promote(a, b))
+
+
 class Sub(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def forward(self, a, b):
         return a - b
@@ -38,6 +43,10 @@ class Sub(Function):
     def backward(self, gy):
         a, b = self.inputs
         return sum_to(gy, a.shape), sum_to(-gy, b.shape)
+
+
+def sub(a, b):
+    return Sub()(*promote(a, b))
 
 
 class Mul(Function):
@@ -49,6 +58,10 @@ class Mul(Function):
         return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
 
 
+def mul(a, b):
+    return Mul()(*promote(a, b))
+
+
 class Div(Function):
     def forward(self, a, b):
         return a / b
@@ -57,6 +70,14 @@ class Div(Function):
         a, b = self.inputs
         ga = gy / b
         return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
+
+
+def div(a, b):
+    """True division, like torch: integers divide to the default float dtype."""
+    a, b = promote(a, b)
+    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
+        a, b = to(a, get_default_dtype()), to(b, get_default_dtype())
+    return Div()(a, b)
 
 
 class Pow(Function):
@@ -90,8 +111,17 @@ class PowScalar(Function):
         return gy * self.c * a ** (self.c - 1)
 
 
+def pow(a, b):
+    """a ** b; a constant Python exponent gets its own op (no gradient to compute for it)."""
+    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
+        if isinstance(b, float) and a.dtype.kind in "biu":
+            a = to(a, get_default_dtype())  # int ** 0.5 is a float, like torch
+        return PowScalar(b)(a)
+    return Pow()(*promote(a, b))
+
+
 class Neg(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def forward(self, a):
         return -a
@@ -100,82 +130,118 @@ class Neg(Function):
         return -gy
 
 
+def neg(a):
+    return Neg()(a)
+
+
 class Abs(Function):
     def forward(self, a):
-        self.sign = _xp(a).sign(a)
-        return abs(a)
+        self.sign = self.xp.sign(a)
+        return self.xp.abs(a)
 
     def backward(self, gy):
         return gy * self.sign
 
 
+def abs(a):
+    return Abs()(a)
+
+
 # ---------------------------------------------------------------- transcendental
 class Exp(Function):
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def forward(self, a):
-        return _xp(a).exp(a)
+        return self.xp.exp(a)
 
     def backward(self, gy):
         return gy * self.output
 
 
+def exp(a):
+    return Exp()(a)
+
+
 class Log(Function):
     def forward(self, a):
-        return _xp(a).log(a)
+        return self.xp.log(a)
 
     def backward(self, gy):
         return gy / self.inputs[0]
 
 
+def log(a):
+    return Log()(a)
+
+
 class Sqrt(Function):
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def forward(self, a):
-        return _xp(a).sqrt(a)
+        return self.xp.sqrt(a)
 
     def backward(self, gy):
         return gy / (self.output * 2.0)
 
 
+def sqrt(a):
+    return Sqrt()(a)
+
+
 class Sin(Function):
     def forward(self, a):
-        return _xp(a).sin(a)
+        return self.xp.sin(a)
 
     def backward(self, gy):
-        return gy * self.inputs[0].cos()
+        return gy * cos(self.inputs[0])
+
+
+def sin(a):
+    return Sin()(a)
 
 
 class Cos(Function):
     def forward(self, a):
-        return _xp(a).cos(a)
+        return self.xp.cos(a)
 
     def backward(self, gy):
-        return -gy * self.inputs[0].sin()
+        return -gy * sin(self.inputs[0])
+
+
+def cos(a):
+    return Cos()(a)
 
 
 class Tanh(Function):
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def forward(self, a):
-        return _xp(a).tanh(a)
+        return self.xp.tanh(a)
 
     def backward(self, gy):
         y = self.output
         return gy * (1.0 - y * y)
 
 
+def tanh(a):
+    return Tanh()(a)
+
+
 class Sigmoid(Function):
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def forward(self, a):
-        xp = _xp(a)
-        e = xp.exp(-abs(a))  # never overflows: stable at +-1e4
+        xp = self.xp
+        e = xp.exp(-xp.abs(a))  # never overflows: stable at +-1e4
         return xp.where(a >= 0, 1 / (1 + e), e / (1 + e)).astype(a.dtype, copy=False)
 
     def backward(self, gy):
         y = self.output
         return gy * y * (1.0 - y)
+
+
+def sigmoid(a):
+    return Sigmoid()(a)
 
 
 class Softplus(Function):
@@ -185,43 +251,56 @@ class Softplus(Function):
         self.beta, self.threshold = beta, threshold
 
     def forward(self, a):
-        xp = _xp(a)
+        xp = self.xp
         bx = a * self.beta
         y = xp.logaddexp(0, bx) / self.beta
         return xp.where(bx > self.threshold, a, y).astype(a.dtype, copy=False)
 
     def backward(self, gy):
         (a,) = self.inputs
-        return gy * (a * self.beta).sigmoid()
+        return gy * sigmoid(a * self.beta)
+
+
+def softplus(a, beta=1.0, threshold=20.0):
+    return Softplus(beta, threshold)(a)
 
 
 # ---------------------------------------------------------------- piecewise
 class Relu(Function):
-    """max(a, 0); the gradient passes where the output is positive. Runs the backend's one-pass kernels."""
+    """max(a, 0); the gradient passes where the output is positive. The backend may fuse each
+    direction into one pass over memory."""
 
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def forward(self, a):
-        return get_backend(self.device).relu_forward(a)
+        return self.backend.relu_forward(a)
 
     def backward(self, gy):
-        if GradMode.enabled:  # create_graph: build the gradient from differentiable ops
-            return gy * type(gy)._make(self._y > 0, gy.device)
-        return type(gy)._make(get_backend(self.device).relu_backward(gy.array, self._y), gy.device)
+        if self.create_graph:  # the gradient must itself be differentiable: build it from ops
+            return gy * Tensor._make(self._y > 0, gy.device)
+        return Tensor._make(self.backend.relu_backward(gy.array, self._y), gy.device)
+
+
+def relu(a):
+    return Relu()(a)
 
 
 class LeakyRelu(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, slope=0.01):
         self.slope = slope
 
     def forward(self, a):
-        self.scale = _xp(a).where(a > 0, 1, self.slope).astype(a.dtype)
+        self.scale = self.xp.where(a > 0, 1, self.slope).astype(a.dtype)
         return a * self.scale
 
     def backward(self, gy):
         return gy * self.scale
+
+
+def leaky_relu(a, negative_slope=0.01):
+    return LeakyRelu(negative_slope)(a)
 
 
 class Gelu(Function):
@@ -235,14 +314,14 @@ class Gelu(Function):
         self.approximate = approximate
 
     def forward(self, a):
-        xp = _xp(a)
+        xp = self.xp
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
             inner = k * (a + 0.044715 * a ** 3)
             t = xp.tanh(inner)
             self.slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a)
             return 0.5 * a * (1 + t)
-        cdf = 0.5 * (1 + _erf(a / math.sqrt(2)))
+        cdf = 0.5 * (1 + _erf(a / math.sqrt(2), xp))
         self.slope = (cdf + a * xp.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)).astype(a.dtype, copy=False)
         return (a * cdf).astype(a.dtype, copy=False)
 
@@ -253,69 +332,101 @@ class Gelu(Function):
 _erf_vec = np.vectorize(math.erf, otypes=[np.float64])
 
 
-def _erf(a):
-    if type(a) is np.ndarray:
+def _erf(a, xp):
+    """erf elementwise (numpy has none; cupy's lives in cupyx)."""
+    if xp is np:
         return _erf_vec(a).astype(a.dtype, copy=False)
     from cupyx.scipy.special import erf
     return erf(a)
 
 
+def gelu(a, approximate="none"):
+    return Gelu(approximate)(a)
+
+
 class Clamp(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, lo=None, hi=None):
         self.lo, self.hi = lo, hi
 
     def forward(self, a):
-        inside = np.ones_like(a, dtype=bool) if type(a) is np.ndarray else _xp(a).ones_like(a, dtype=bool)
+        inside = self.xp.ones_like(a, dtype=bool)
         if self.lo is not None:
             inside &= a >= self.lo
         if self.hi is not None:
             inside &= a <= self.hi
         self.inside = inside
-        return _xp(a).clip(a, self.lo, self.hi)
+        return self.xp.clip(a, self.lo, self.hi)
 
     def backward(self, gy):
         return gy * self.inside
 
 
+def clamp(a, min=None, max=None):
+    """Values below `min` become `min`, above `max` become `max`; a float bound turns integers to floats."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if a.dtype.kind in "biu" and any(isinstance(v, float) for v in (min, max)):
+        a = to(a, get_default_dtype())
+    return Clamp(min, max)(a)
+
+
 class Maximum(Function):
     """Elementwise max; at ties each side gets half the gradient (like torch)."""
 
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def forward(self, a, b):
         self.share = ((a > b) + 0.5 * (a == b)).astype(a.dtype)
-        return _xp(a).maximum(a, b)
+        return self.xp.maximum(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
         return sum_to(gy * self.share, a.shape), sum_to(gy * (1.0 - self.share), b.shape)
+
+
+def maximum(a, b):
+    return Maximum()(*promote(a, b))
 
 
 class Minimum(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def forward(self, a, b):
         self.share = ((a < b) + 0.5 * (a == b)).astype(a.dtype)
-        return _xp(a).minimum(a, b)
+        return self.xp.minimum(a, b)
 
     def backward(self, gy):
         a, b = self.inputs
         return sum_to(gy * self.share, a.shape), sum_to(gy * (1.0 - self.share), b.shape)
+
+
+def minimum(a, b):
+    return Minimum()(*promote(a, b))
 
 
 class Where(Function):
     """cond ? a : b, with cond a constant boolean array."""
 
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, cond):
         self.cond = cond
 
     def forward(self, a, b):
-        return _xp(a).where(self.cond, a, b)
+        return self.xp.where(self.cond, a, b)
 
     def backward(self, gy):
         a, b = self.inputs
         return sum_to(gy * self.cond, a.shape), sum_to(gy * ~self.cond, b.shape)
+
+
+def where(cond, a, b):
+    """cond ? a : b elementwise; cond is a boolean tensor or array, a and b (tensors or Python
+    scalars) broadcast against it and each other."""
+    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: `a` as a tensor sets the dtype
+        a = Tensor(a, device=cond.device if isinstance(cond, Tensor) else None)
+    a, b = promote(a, b)
+    cond = cond.array if isinstance(cond, Tensor) else a.xp.asarray(cond)
+    return Where(cond.astype(bool, copy=False))(a, b)

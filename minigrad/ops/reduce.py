@@ -1,25 +1,21 @@
-"""Reductions over axes: sum, max/min, logsumexp. mean/var/std are built from these.
+"""Reductions over axes: sum, max/min, logsumexp; mean/var/std are built from these.
 
 Backward first puts the reduced axes back (as size 1), then broadcasts the gradient
-over them.
+over them. Every reduction takes `dim`/`keepdim` (torch) or `axis`/`keepdims` (numpy).
 """
+import builtins as _py
+from collections import namedtuple
+
 import numpy as np
 
 from ..autograd import Function
-from ._array import array_module as _xp
+from ..tensor import Tensor
+from .elementwise import maximum, minimum, sqrt
+from .shape import normalize_axis
 
+__all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin", "logsumexp", "argmax", "argmin"]
 
-def normalize_axis(axis, ndim, op="reduce"):
-    """None, an int or a sequence of ints -> None or a sorted tuple of non-negative axes."""
-    if axis is None:
-        return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
-    out = []
-    for a in axes:
-        if not -max(ndim, 1) <= a < max(ndim, 1):
-            raise IndexError(f"{op}: dim {a} is out of range for a tensor with {ndim} dimensions")
-        out.append(int(a) % max(ndim, 1))
-    return tuple(sorted(set(out)))
+MinMax = namedtuple("MinMax", ["values", "indices"])
 
 
 def kept_shape(shape, axes):
@@ -29,8 +25,23 @@ def kept_shape(shape, axes):
     return tuple(1 if i in axes else n for i, n in enumerate(shape))
 
 
+def _dims(x, dim, axis, op):
+    """The axes to reduce (numpy's `axis` is an alias of `dim`)."""
+    return normalize_axis(dim if axis is None else axis, x.ndim, op)
+
+
+def _keep(keepdim, keepdims):
+    return keepdim if keepdims is None else keepdims
+
+
+def _count(x, axes):
+    """How many elements a reduction over `axes` sees."""
+    return x.array.size if axes is None else int(np.prod([x.shape[a] for a in axes]))
+
+
+# ---------------------------------------------------------------- sum and the moments
 class Sum(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, axis=None, keepdims=False):
         self.axis, self.keepdims = axis, keepdims
@@ -43,10 +54,36 @@ class Sum(Function):
         return gy.reshape(kept_shape(self.in_shape, self.axis)).expand(self.in_shape)
 
 
+def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return Sum(_dims(x, dim, axis, "sum"), _keep(keepdim, keepdims))(x)
+
+
+def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    axes = _dims(x, dim, axis, "mean")
+    if x.dtype.kind in "biu":
+        raise TypeError(f"mean: needs a floating-point tensor, got {x.dtype}; call .float() first")
+    return sum(x, axes, _keep(keepdim, keepdims)) * (1.0 / _py.max(_count(x, axes), 1))
+
+
+def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+    """Variance; `correction=1` (Bessel's, torch's default) divides by n - 1."""
+    if unbiased is not None:
+        correction = int(unbiased)
+    axes = _dims(x, dim, axis, "var")
+    d = x - mean(x, axes, keepdim=True)
+    dof = _count(x, axes) - correction  # torch gives nan (and warns) when there are too few elements
+    return sum(d * d, axes, _keep(keepdim, keepdims)) * (1.0 / dof if dof > 0 else float("nan"))
+
+
+def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
+
+
+# ---------------------------------------------------------------- max and min
 class Max(Function):
     """max (or min with `smallest=True`); ties share the gradient equally (torch's amax)."""
 
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, axis=None, keepdims=False, smallest=False):
         self.axis, self.keepdims, self.smallest = axis, keepdims, smallest
@@ -69,6 +106,59 @@ class Max(Function):
         return gy.reshape(kept_shape(self.in_shape, self.axis)) * self.share
 
 
+def _extreme(x, dim, keepdim, axis, keepdims, smallest):
+    """max/min over everything (a tensor) or over one dim (values and indices, like torch)."""
+    d = dim if axis is None else axis
+    k = _keep(keepdim, keepdims)
+    values = Max(normalize_axis(d, x.ndim, "min" if smallest else "max"), k, smallest)(x)
+    if d is None or not isinstance(d, (int, np.integer)):
+        return values
+    return MinMax(values, (argmin if smallest else argmax)(x, d, k))
+
+
+def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    """max over everything, over `dim` (returning values and indices like torch.max), or the
+    elementwise maximum with another tensor (`x.max(other)`)."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    return _extreme(x, dim, keepdim, axis, keepdims, smallest=False)
+
+
+def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    return _extreme(x, dim, keepdim, axis, keepdims, smallest=True)
+
+
+def amax(x, dim=None, keepdim=False):
+    return Max(normalize_axis(dim, x.ndim, "amax"), keepdim)(x)
+
+
+def amin(x, dim=None, keepdim=False):
+    return Max(normalize_axis(dim, x.ndim, "amin"), keepdim, smallest=True)(x)
+
+
+def _arg(x, dim, keepdim, name):
+    xp = x.xp
+    if dim is None:
+        return Tensor._make(xp.asarray(getattr(xp, name)(x.array.reshape(-1)), dtype=np.int64), x.device)
+    (d,) = normalize_axis(dim, x.ndim, name)
+    out = getattr(xp, name)(x.array, axis=d)
+    if keepdim:
+        out = xp.expand_dims(out, d)
+    return Tensor._make(xp.asarray(out, dtype=np.int64), x.device)
+
+
+def argmax(x, dim=None, keepdim=False):
+    """Index of the largest element (over everything, or along `dim`); no gradient."""
+    return _arg(x, dim, keepdim, "argmax")
+
+
+def argmin(x, dim=None, keepdim=False):
+    return _arg(x, dim, keepdim, "argmin")
+
+
+# ---------------------------------------------------------------- logsumexp
 class LogSumExp(Function):
     """log(sum(exp(x))), computed as m + log(sum(exp(x - m))) so it never overflows."""
 
@@ -78,7 +168,7 @@ class LogSumExp(Function):
         self.axis, self.keepdims = axis, keepdims
 
     def forward(self, x):
-        xp = _xp(x)
+        xp = self.xp
         m = x.max(axis=self.axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0)
         y = xp.log(xp.exp(x - m).sum(axis=self.axis, keepdims=True)) + m
@@ -89,3 +179,7 @@ class LogSumExp(Function):
         (x,) = self.inputs
         shape = kept_shape(x.shape, self.axis)
         return gy.reshape(shape) * (x - self.output.reshape(shape)).exp()
+
+
+def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return LogSumExp(_dims(x, dim, axis, "logsumexp"), _keep(keepdim, keepdims))(x)

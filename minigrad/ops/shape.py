@@ -3,16 +3,41 @@
 Their backward moves the gradient back the same way: reshape it back, permute it back,
 sum over the broadcast dimensions, scatter-add it to the indexed places, slice it apart.
 """
+import builtins as _py
+
 import numpy as np
 
-from ..autograd import Function, GradMode, SliceGrad
-from ._array import array_module as _xp
+from ..autograd import Function, SliceGrad
+from ..tensor import raw_index
+
+__all__ = ["reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "expand", "broadcast_to",
+           "sum_to", "getitem", "cat", "stack", "split", "chunk", "pad"]
 
 
+def normalize_axis(axis, ndim, op="reduce"):
+    """None, an int or a sequence of ints -> None or a sorted tuple of non-negative axes."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    n = _py.max(ndim, 1)  # a 0-d tensor takes dim 0 and -1, like torch
+    out = []
+    for a in axes:
+        if not -n <= a < n:
+            raise IndexError(f"{op}: dim {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % n)
+    return tuple(sorted(set(out)))
 
 
+def _shape_arg(shape):
+    """f(x, 2, 3) and f(x, (2, 3)) both mean the shape (2, 3)."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        return tuple(shape[0])
+    return tuple(shape)
+
+
+# ---------------------------------------------------------------- reshape
 class Reshape(Function):
-    saves_inputs, is_view = False, True
+    backward_reads_inputs, is_view = False, True
 
     def __init__(self, shape):
         self.shape = shape
@@ -25,8 +50,51 @@ class Reshape(Function):
         return gy.reshape(self.in_shape)
 
 
+def reshape(x, *shape):
+    """x with a new shape of the same size; one dim may be -1 (inferred)."""
+    shape = _shape_arg(shape)
+    if shape == x.shape:
+        return x
+    n = x.array.size
+    if -1 in shape:
+        known = int(np.prod([d for d in shape if d != -1]))
+        if shape.count(-1) > 1 or known == 0 or n % known:
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({n} elements) into {shape}")
+        shape = tuple(n // known if d == -1 else d for d in shape)
+    elif int(np.prod(shape)) != n:
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({n} elements) into {shape}")
+    return Reshape(shape)(x)
+
+
+def view_as(x, other):
+    return reshape(x, other.shape)
+
+
+def flatten(x, start_dim=0, end_dim=-1):
+    """Dims start_dim..end_dim merged into one."""
+    if x.ndim == 0:
+        return reshape(x, 1)
+    s, e = start_dim % x.ndim, end_dim % x.ndim
+    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+
+
+def squeeze(x, dim=None):
+    """x without its size-1 dims (all of them, or those listed in `dim`)."""
+    if dim is None:
+        return reshape(x, tuple(n for n in x.shape if n != 1))
+    dims = normalize_axis(dim, x.ndim, "squeeze")
+    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1)))
+
+
+def unsqueeze(x, dim):
+    """x with a new size-1 dim at `dim`."""
+    d = dim % (x.ndim + 1)
+    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+
+
+# ---------------------------------------------------------------- permute
 class Permute(Function):
-    saves_inputs, is_view = False, True
+    backward_reads_inputs, is_view = False, True
 
     def __init__(self, axes):
         self.axes = axes
@@ -35,29 +103,74 @@ class Permute(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        return gy.permute(tuple(np.argsort(self.axes)))
+        return permute(gy, tuple(np.argsort(self.axes)))
 
 
+def permute(x, *axes):
+    """x with its dims reordered: output dim i is input dim axes[i]."""
+    axes = _shape_arg(axes)
+    if sorted(a % _py.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
+        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} dims of shape {x.shape}")
+    return Permute(tuple(a % x.ndim for a in axes))(x)
+
+
+def transpose(x, dim0=-2, dim1=-1):
+    """x with dims dim0 and dim1 swapped (x itself below 2 dims)."""
+    if x.ndim < 2:
+        return x
+    axes = list(range(x.ndim))
+    d0, d1 = dim0 % x.ndim, dim1 % x.ndim
+    axes[d0], axes[d1] = axes[d1], axes[d0]
+    return Permute(tuple(axes))(x)
+
+
+def t(x):
+    """The matrix transpose of a 2-D tensor (0-d and 1-d tensors come back as they are)."""
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+# ---------------------------------------------------------------- broadcast
 class Expand(Function):
     """Broadcast x to `shape` (a read-only view); backward sums the copies back."""
 
-    saves_inputs, is_view = False, True
+    backward_reads_inputs, is_view = False, True
 
     def __init__(self, shape):
         self.shape = shape
 
     def forward(self, x):
         self.in_shape = x.shape
-        return _xp(x).broadcast_to(x, self.shape)
+        return self.xp.broadcast_to(x, self.shape)
 
     def backward(self, gy):
         return sum_to(gy, self.in_shape)
 
 
+def expand(x, *shape):
+    """x broadcast to `shape` without copying; -1 keeps a dim's size."""
+    shape = _shape_arg(shape)
+    lead = len(shape) - x.ndim
+    if lead < 0:
+        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
+    full = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    for i, n in enumerate(x.shape):
+        if n != 1 and n != full[lead + i]:
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {n} vs {full[lead + i]})")
+    return x if full == x.shape else Expand(full)(x)
+
+
+def broadcast_to(x, shape):
+    return expand(x, tuple(shape))
+
+
+def expand_as(x, other):
+    return expand(x, other.shape)
+
+
 class SumTo(Function):
     """Sum x down to `shape`, the inverse of broadcasting."""
 
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, shape):
         self.shape = shape
@@ -70,7 +183,7 @@ class SumTo(Function):
         return y.reshape(self.shape)
 
     def backward(self, gy):
-        return gy.expand(self.inputs[0].shape)
+        return expand(gy, self.inputs[0].shape)
 
 
 def sum_to(g, shape):
@@ -78,13 +191,14 @@ def sum_to(g, shape):
     return g if g.shape == shape else SumTo(shape)(g)
 
 
+# ---------------------------------------------------------------- index
 def _is_basic(index):
     items = index if isinstance(index, tuple) else (index,)
     return all(isinstance(i, (int, np.integer, slice)) or i is None or i is Ellipsis for i in items)
 
 
 class GetItem(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, index):
         self.index = index
@@ -98,63 +212,132 @@ class GetItem(Function):
             raise IndexError(f"getitem: {e} (tensor of shape {x.shape})") from None
 
     def backward(self, gy):
-        if self.is_view and not GradMode.enabled:  # plain backward: the engine adds the slice in place
+        if self.is_view and not self.create_graph:  # plain backward: the engine adds the slice in place
             return SliceGrad(self.index, self.in_shape, gy)
         return ScatterAdd(self.index, self.in_shape, self.is_view)(gy)
+
+
+def getitem(x, index):
+    """x[index]: ints, slices, None, ..., boolean masks and integer arrays (lists, Tensors), like numpy."""
+    return GetItem(raw_index(index, x.xp))(x)
 
 
 class ScatterAdd(Function):
     """zeros(shape) with gy added at `index` (repeated indices add up); the backward of x[index]."""
 
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, index, shape, basic):
         self.index, self.shape, self.basic = index, shape, basic
 
     def forward(self, gy):
-        xp = _xp(gy)
+        xp = self.xp
         gx = xp.zeros(self.shape, dtype=gy.dtype)
         if self.basic:  # a slice hits each place once: plain assignment is enough
             gx[self.index] = gy
-        elif xp is np:
-            np.add.at(gx, self.index, gy)
         else:
             xp.add.at(gx, self.index, gy)
         return gx
 
     def backward(self, ggx):
-        return ggx[self.index]
+        return getitem(ggx, self.index)
 
 
+# ---------------------------------------------------------------- concatenate and split
 class Cat(Function):
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, axis):
         self.axis = axis
 
     def forward(self, *xs):
         self.sizes = [x.shape[self.axis] for x in xs]
-        return _xp(xs[0]).concatenate(xs, axis=self.axis)
+        return self.xp.concatenate(xs, axis=self.axis)
 
     def backward(self, gy):
         grads, start = [], 0
         lead = (slice(None),) * self.axis
         for n in self.sizes:
-            grads.append(gy[lead + (slice(start, start + n),)])
+            grads.append(getitem(gy, lead + (slice(start, start + n),)))
             start += n
         return tuple(grads)
 
 
+def cat(tensors, dim=0, *, axis=None):
+    """The tensors joined along `dim`; their other dims must match."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    d = dim if axis is None else axis
+    ndim = tensors[0].ndim
+    for x in tensors[1:]:
+        if x.ndim != ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, tensors[0].shape)) if i != d % ndim):
+            raise ValueError(f"cat: shapes {[tuple(x.shape) for x in tensors]} don't match outside dim {d}")
+    return Cat(d % ndim)(*tensors)
+
+
+def stack(tensors, dim=0, *, axis=None):
+    """The tensors (all of one shape) joined along a new dim."""
+    tensors = list(tensors)
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    for x in tensors[1:]:
+        if x.shape != tensors[0].shape:
+            raise ValueError(f"stack: all tensors need the same shape, got {[tuple(x.shape) for x in tensors]}")
+    d = (dim if axis is None else axis) % (tensors[0].ndim + 1)
+    return cat([unsqueeze(x, d) for x in tensors], d)
+
+
+def split(x, split_size_or_sections, dim=0):
+    """Pieces of size `split_size` (the last may be smaller) or of the listed sizes, like torch.split."""
+    d = dim % x.ndim
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        sizes = [split_size_or_sections] * (n // split_size_or_sections)
+        if n % split_size_or_sections:
+            sizes.append(n % split_size_or_sections)
+    else:
+        sizes = list(split_size_or_sections)
+        if _py.sum(sizes) != n:
+            raise ValueError(f"split: sizes {sizes} don't add up to {n} (dim {dim} of shape {x.shape})")
+    lead, out, start = (slice(None),) * d, [], 0
+    for s in sizes:
+        out.append(getitem(x, lead + (slice(start, start + s),)))
+        start += s
+    return tuple(out)
+
+
+def chunk(x, chunks, dim=0):
+    """`chunks` pieces of (nearly) equal size along `dim`."""
+    n = x.shape[dim % x.ndim]
+    return split(x, -(-n // chunks), dim)
+
+
+# ---------------------------------------------------------------- pad
 class Pad(Function):
     """Constant padding; `widths` is numpy-style ((before, after), ...) per dimension."""
 
-    saves_inputs = False
+    backward_reads_inputs = False
 
     def __init__(self, widths, value=0.0):
         self.widths, self.value = widths, value
 
     def forward(self, x):
-        return _xp(x).pad(x, self.widths, constant_values=self.value)
+        return self.xp.pad(x, self.widths, constant_values=self.value)
 
     def backward(self, gy):
-        return gy[tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.widths, gy.shape))]
+        return getitem(gy, tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.widths, gy.shape)))
+
+
+def pad(x, pad, mode="constant", value=0.0):
+    """torch.nn.functional.pad: `pad` lists (before, after) pairs from the last dim backwards."""
+    if mode != "constant":
+        raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
+    if len(pad) % 2 or len(pad) // 2 > x.ndim:
+        raise ValueError(f"pad: padding {pad} needs an even length of at most 2 * {x.ndim}")
+    if _py.min(pad, default=0) < 0:
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    widths = [(0, 0)] * x.ndim
+    for i in range(len(pad) // 2):
+        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Pad(tuple(widths), value)(x)

@@ -3,22 +3,19 @@
 softmax:      y = exp(x - max) / sum(exp(x - max));  dx = y * (gy - sum(gy * y))
 log_softmax:  y = x - logsumexp(x);                  dx = gy - exp(y) * sum(gy)
 """
-import numpy as np
-
 from ..autograd import Function
-from ._array import array_module as _xp
 
-
+__all__ = ["softmax", "log_softmax"]
 
 
 class Softmax(Function):
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def __init__(self, axis):
         self.axis = axis
 
     def forward(self, x):
-        e = _xp(x).exp(x - x.max(axis=self.axis, keepdims=True))
+        e = self.xp.exp(x - x.max(axis=self.axis, keepdims=True))
         return e / e.sum(axis=self.axis, keepdims=True)
 
     def backward(self, gy):
@@ -26,16 +23,24 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(self.axis, keepdim=True))
 
 
+def softmax(x, dim=-1, *, axis=None):
+    return Softmax((dim if axis is None else axis) % x.ndim)(x)
+
+
 class LogSoftmax(Function):
-    saves_inputs, saves_output = False, True
+    backward_reads_inputs, saves_output = False, True
 
     def __init__(self, axis):
         self.axis = axis
 
     def forward(self, x):
-        xp = _xp(x)
+        xp = self.xp
         shifted = x - x.max(axis=self.axis, keepdims=True)
         return shifted - xp.log(xp.exp(shifted).sum(axis=self.axis, keepdims=True))
 
     def backward(self, gy):
         return gy - self.output.exp() * gy.sum(self.axis, keepdim=True)
+
+
+def log_softmax(x, dim=-1, *, axis=None):
+    return LogSoftmax((dim if axis is None else axis) % x.ndim)(x)

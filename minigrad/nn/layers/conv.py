@@ -1,12 +1,9 @@
 """Conv1d and Conv2d (zero padding; int, pair, 'same' or 'valid' padding; dilation; groups)."""
 
+from ...ops.conv import int_tuple
 from .. import functional as F
 from ..module import Module
 from ._util import new_parameter, reset_weight_and_bias
-
-
-def _tuple(v, n):
-    return (v,) * n if isinstance(v, int) else tuple(v)
 
 
 class _ConvNd(Module):
@@ -24,11 +21,12 @@ class _ConvNd(Module):
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"{name}: padding must be 'same', 'valid', an int or a tuple, got {padding!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = _tuple(kernel_size, self.n)
-        self.stride, self.dilation = _tuple(stride, self.n), _tuple(dilation, self.n)
+        self.kernel_size = int_tuple(kernel_size, self.n, name, "kernel_size")
+        self.stride = int_tuple(stride, self.n, name, "stride")
+        self.dilation = int_tuple(dilation, self.n, name, "dilation")
         if padding == "same" and any(s != 1 for s in self.stride):
             raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
-        self.padding = padding if isinstance(padding, str) else _tuple(padding, self.n)
+        self.padding = padding if isinstance(padding, str) else int_tuple(padding, self.n, name, "padding")
         self.padding_mode = padding_mode
         self.weight = new_parameter((out_channels, in_channels // groups) + self.kernel_size, dtype, device)
         if bias:

@@ -1,0 +1,140 @@
+"""Conversions (dtype casts, device moves, copies) as differentiable ops, and the rules that turn
+Python scalars and arrays into operands.
+
+Operands follow torch's type promotion for the cases a teaching library meets:
+  tensor (float32) + 2 or 2.5      -> float32   a Python scalar takes the tensor's dtype ...
+  tensor (int64)   + 2.5           -> float32   ... unless it is a float meeting integers: default dtype
+  tensor (int64)   + tensor (float) -> float    an integer tensor meeting a float one takes its dtype
+"""
+import numpy as np
+
+from ..autograd import Function
+from ..backend import Device
+from ..tensor import Tensor, _device, _to_array, bool_, get_default_dtype, int64
+
+__all__ = ["clone"]
+
+
+def as_operand(value, like):
+    """A Python scalar or array as a constant Tensor that can meet the Tensor `like` in a binary op."""
+    if isinstance(value, Tensor):
+        return value
+    dtype = like.dtype
+    if isinstance(value, (bool, np.bool_)):
+        dtype = dtype if dtype.kind != "b" else bool_
+    elif isinstance(value, (int, np.integer)):
+        dtype = dtype if dtype.kind != "b" else int64
+    elif isinstance(value, (float, np.floating)):
+        dtype = dtype if dtype.kind in "fc" else get_default_dtype()
+    else:
+        return Tensor._make(_to_array(value, None, like.device), like.device)
+    return Tensor._make(like.xp.asarray(value, dtype=dtype), like.device)
+
+
+def promote(a, b):
+    """Both operands of a binary op as Tensors (at least one of them is one already).
+
+    An integer tensor meeting a float one takes its dtype (torch's rule; numpy would widen
+    float32 + int64 to float64). Boolean masks are left to numpy, which keeps the float."""
+    if isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
+            b = as_operand(b, a)
+    else:
+        a = as_operand(a, b)
+    da, db = a.array.dtype, b.array.dtype
+    if da is not db:
+        if da.kind == "f" and db.kind in "iu":
+            b = to(b, da)
+        elif db.kind == "f" and da.kind in "iu":
+            a = to(a, db)
+    return a, b
+
+
+def constant(value, like):
+    """A constant Tensor (no gradient) from a Tensor, array or scalar, with `like`'s dtype and device."""
+    if isinstance(value, Tensor):
+        return value
+    return Tensor._make(like.xp.asarray(value, dtype=like.dtype), like.device)
+
+
+# ---------------------------------------------------------------- dtype
+class Cast(Function):
+    """x.astype(dtype); the gradient is cast back to the input's dtype."""
+
+    backward_reads_inputs = False
+
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+    def forward(self, x):
+        self.in_dtype = x.dtype
+        return x.astype(self.dtype)
+
+    def backward(self, gy):
+        return to(gy, self.in_dtype)
+
+    def __call__(self, x):
+        if self.dtype.kind not in "fc":  # integer results carry no gradient
+            return Tensor._make(x.array.astype(self.dtype), x.device)
+        return super().__call__(x)
+
+
+# ---------------------------------------------------------------- device
+class ToDevice(Function):
+    """A copy of x on the `target` device; the gradient travels back to the source device."""
+
+    backward_reads_inputs = False
+
+    def __init__(self, target):
+        self.target = target
+
+    def forward(self, x):
+        self.source = self.device
+        if self.target.type == "cpu":
+            return x.get()  # only cupy arrays get here: a CPU tensor is already on the CPU
+        xp = self.target.xp
+        with xp.cuda.Device(self.target.index):
+            return xp.asarray(x)
+
+    def backward(self, gy):
+        return to(gy, self.source)
+
+    def __call__(self, x):
+        out = super().__call__(x)
+        out.device = self.target
+        return out
+
+
+def to(x, *args, dtype=None, device=None, copy=False):
+    """x.to(device), x.to(dtype), x.to(device, dtype), x.to(other_tensor); differentiable."""
+    for a in args:
+        if isinstance(a, Tensor):
+            device, dtype = a.device, a.dtype
+        elif isinstance(a, (str, Device)):
+            device = a
+        else:
+            dtype = a
+    out = x
+    if device is not None and _device(device) != x.device:
+        out = ToDevice(_device(device))(out)
+    if dtype is not None and np.dtype(dtype) != out.dtype:
+        out = Cast(np.dtype(dtype))(out)
+    if copy and out is x:
+        out = clone(x)
+    return out
+
+
+# ---------------------------------------------------------------- copy
+class Clone(Function):
+    backward_reads_inputs = False
+
+    def forward(self, x):
+        return x.copy()
+
+    def backward(self, gy):
+        return gy
+
+
+def clone(x):
+    """A copy of x with its own memory; gradients flow through it unchanged."""
+    return Clone()(x)
