@@ -37,24 +37,25 @@ def _device(device):
 
 
 def _to_array(data, dtype, device):
-    """Python data, numpy/cupy arrays or Tensors -> an array of `dtype` on `device`."""
+    """Python data, an array or a Tensor -> an array of `dtype` on `device` (its backend moves it there)."""
+    dtype = None if dtype is None else np.dtype(dtype)
     if isinstance(data, Tensor):
-        data = data.array
-    xp = np if device.type == "cpu" else device.xp
-    if dtype is not None:
-        dtype = np.dtype(dtype)
-    if device.type == "cpu" and type(data) is not np.ndarray and hasattr(data, "get"):
-        data = data.get()  # cupy -> host
-    if isinstance(data, (np.ndarray, np.generic)) or hasattr(data, "__cuda_array_interface__"):
-        arr = xp.asarray(data, dtype=dtype)
-    else:
-        arr = np.asarray(data)
-        if dtype is None:  # python data: floats become the default float dtype, like torch
-            dtype = _default["dtype"] if arr.dtype.kind == "f" else (int64 if arr.dtype.kind in "iu" else None)
-        if arr.dtype == object:
-            raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__} data")
-        arr = xp.asarray(arr, dtype=dtype)
-    return arr
+        if data.device == device:
+            data = data.array
+            return data if dtype is None else data.astype(dtype, copy=False)
+        data = data.device.backend.to_host(data.array)
+    elif not isinstance(data, (np.ndarray, np.generic)) and hasattr(data, "__cuda_array_interface__"):
+        if device.type != "cpu":  # a GPU array handed in as it is
+            return device.xp.asarray(data, dtype=dtype)
+        data = data.get()  # cupy's copy to the host
+    if not isinstance(data, (np.ndarray, np.generic)):  # Python data: floats take the default dtype, like torch
+        data = np.asarray(data)
+        if data.dtype == object:
+            raise TypeError("tensor: cannot make a tensor from ragged or non-numeric data")
+        if dtype is None:
+            dtype = _default["dtype"] if data.dtype.kind == "f" else (int64 if data.dtype.kind in "iu" else None)
+    arr = np.asarray(data, dtype=dtype)
+    return arr if device.type == "cpu" else device.backend.from_host(arr, device.index)
 
 
 class Tensor:
@@ -216,12 +217,12 @@ class Tensor:
 
     # ------------------------------------------------------------ conversion
     def numpy(self):
-        return self.array if self.device.type == "cpu" else self.array.get()
+        return self.array if self.device.type == "cpu" else self.device.backend.to_host(self.array)
 
     def item(self):
         if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {self.shape}")
-        return self.array.reshape(()).item() if self.device.type == "cpu" else self.array.reshape(()).get().item()
+        return self.numpy().reshape(()).item()
 
     def tolist(self):
         return self.numpy().tolist()

@@ -36,6 +36,9 @@ import math
 import numpy as np
 
 
+_erf_elementwise = np.vectorize(math.erf, otypes=[np.float64])
+
+
 class ContractError(TypeError):
     """A backend module that does not meet the contract."""
 
@@ -166,6 +169,13 @@ class Backend:
                 buf += (1 - dampening) * g
             g = g + momentum * buf if nesterov else buf
         p -= lr * g
+
+    def erf(self, x):
+        """x: any shape, float -> the error function elementwise, in x's dtype (GELU needs it).
+        numpy has none, so the reference evaluates math.erf per element; a GPU backend must bring its own."""
+        if self.xp is not np:
+            raise NotImplementedError(f"backend {self.name!r} has no erf kernel (needed by gelu)")
+        return _erf_elementwise(x).astype(x.dtype, copy=False)
 
     # ------------------------------------------------------------------ memory
     def on_device(self, index):

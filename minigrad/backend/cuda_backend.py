@@ -487,6 +487,12 @@ def softmax_cross_entropy(x, t, weight, ignore_index, eps):
     return loss, _softmax_xent_backward(x, t, lse), valid.astype(x.dtype)
 
 
+def erf(x):
+    """The error function elementwise (CuPy's lives in cupyx)."""
+    from cupyx.scipy.special import erf as _erf
+    return _erf(x)
+
+
 # --- memory ------------------------------------------------------------------------------
 
 def on_device(index):

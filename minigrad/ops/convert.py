@@ -90,11 +90,8 @@ class ToDevice(Function):
 
     def forward(self, x):
         self.source = self.device
-        if self.target.type == "cpu":
-            return x.get()  # only cupy arrays get here: a CPU tensor is already on the CPU
-        xp = self.target.xp
-        with xp.cuda.Device(self.target.index):
-            return xp.asarray(x)
+        host = self.source.backend.to_host(x)
+        return self.target.backend.from_host(host, self.target.index)
 
     def backward(self, gy):
         return to(gy, self.source)

@@ -321,7 +321,7 @@ class Gelu(Function):
             t = xp.tanh(inner)
             self.slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a)
             return 0.5 * a * (1 + t)
-        cdf = 0.5 * (1 + _erf(a / math.sqrt(2), xp))
+        cdf = 0.5 * (1 + self.backend.erf(a / math.sqrt(2)))
         self.slope = (cdf + a * xp.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)).astype(a.dtype, copy=False)
         return (a * cdf).astype(a.dtype, copy=False)
 
@@ -329,15 +329,6 @@ class Gelu(Function):
         return gy * self.slope
 
 
-_erf_vec = np.vectorize(math.erf, otypes=[np.float64])
-
-
-def _erf(a, xp):
-    """erf elementwise (numpy has none; cupy's lives in cupyx)."""
-    if xp is np:
-        return _erf_vec(a).astype(a.dtype, copy=False)
-    from cupyx.scipy.special import erf
-    return erf(a)
 
 
 def gelu(a, approximate="none"):
