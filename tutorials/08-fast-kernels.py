@@ -34,6 +34,8 @@ from minigrad.backend import cpu_backend, numpy_backend
 from minigrad.kernels.cpu import matmul as mm_kernels
 from minigrad.kernels.cpu import micro
 
+mg.backend.apply_tuning()  # minigrad's thread settings, before this chapter's own kernels start Numba's threads
+
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 print(f"Numba threads: {numba.get_num_threads()}, numpy {np.__version__}, numba {numba.__version__}")
 
@@ -116,7 +118,8 @@ for f in (matmul_naive, matmul_ikj):
 # `kernels/cpu/gen_micro.py`, writes them so that no one has to type 128 names). LLVM's *SLP
 # vectoriser* then packs each row of 16 scalars into one 512-bit register: 8 registers, one
 # fused multiply-add instruction per row and step. Numba leaves that vectoriser off by default, so
-# minigrad compiles its GEMM under `slp_vectorizer()`; without it the same code runs over ten times slower.
+# minigrad switches it on for its GEMM alone, while that one function compiles (`slp_vectorized` in
+# `kernels/cpu/matmul.py`); without it the same code runs over ten times slower.
 # This is the micro-kernel (`minigrad/kernels/cpu/micro.py`), first lines:
 
 # %%
@@ -144,8 +147,9 @@ show(mm_kernels._gemm, 12)
 # `matmul` sends small 2-D products to numpy, which wins them, and big ones to its own GEMM (see
 # `benchmarks/README.md`); here we call the GEMM directly so that every size measures our own
 # kernel. The Numba backend also
-# runs OpenBLAS on a single thread (its idle threads would otherwise steal cores from the Numba
-# kernels), so for a fair race numpy gets as many threads as Numba here.
+# runs OpenBLAS on a single thread around its own numpy calls (OpenBLAS's idle threads would otherwise
+# steal cores from the Numba kernels; `mg.backend.tuning()` lists this and the other settings), so for
+# a fair race numpy gets as many threads as Numba here.
 
 # %%
 from threadpoolctl import threadpool_limits
