@@ -68,3 +68,53 @@ def test_handle_as_context_manager_and_bad_hook():
     assert seen == [1]
     with pytest.raises(TypeError, match="callable"):
         m.register_forward_hook(42)
+
+
+class _Mix:
+    """A two-input module in either library: (a * b).sum(-1), a + b."""
+
+    @staticmethod
+    def build(lib):
+        class Mix(lib.nn.Module):
+            def forward(self, a, b):
+                return (a * b).sum(-1), a + b
+
+        return Mix()
+
+
+def _backward_hooks(lib, replace):
+    m = _Mix.build(lib)
+    seen = []
+    m.register_full_backward_pre_hook(lambda mod, gout: seen.append(("pre", [g.tolist() for g in gout])))
+
+    def hook(mod, gin, gout):
+        seen.append(("hook", [None if g is None else g.tolist() for g in gin], [g.tolist() for g in gout]))
+        if replace:
+            return tuple(None if g is None else g * 0.5 for g in gin)
+
+    m.register_full_backward_hook(hook)
+    a = lib.tensor([[1.0, 2.0], [3.0, 4.0]], dtype=lib.float64, requires_grad=True)
+    b = lib.tensor([[0.5, -1.0], [2.0, 1.0]], dtype=lib.float64)  # needs no gradient: None in grad_input
+    s, t = m(a * 1, b)
+    (s * 2).sum().backward(retain_graph=True)
+    g1 = a.grad.tolist()
+    (t * 3).sum().backward()
+    return seen, g1, a.grad.tolist()
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_full_backward_hooks_match_torch(replace):
+    assert _backward_hooks(mg, replace) == _backward_hooks(torch, replace)
+
+
+def test_backward_hook_when_no_input_needs_grad():
+    def run(lib):
+        lin = lib.nn.Linear(2, 1)
+        got = []
+        lin.register_full_backward_hook(lambda mod, gin, gout: got.append((gin, len(gout))))
+        lin(lib.ones(3, 2)).sum().backward()
+        return got
+
+    (gin_m, n_m), = run(mg)
+    (gin_t, n_t), = run(torch)
+    assert gin_m == gin_t == (None,) and n_m == n_t == 1
