@@ -53,6 +53,7 @@ class Node:
     inputs = None
     n_outputs = 1
     _hooks = None
+    _freed_edges = ()  # the edges, kept when backward frees `inputs`
     name = _NodeName("node", "Node")
 
     def _hooks_to_change(self):
@@ -64,10 +65,9 @@ class Node:
     def next_functions(self):
         """Where this node sends gradients, as PyTorch shows it: one (node, output index) pair per input
         tensor: the input's grad_fn, the AccumulateGrad of a leaf that requires grad, or None."""
-        if self.inputs is None:
-            raise RuntimeError(f"{self.name()}: next_functions is gone: backward freed this part of the graph "
-                               "(pass retain_graph=True to keep it)")
-        return tuple(_edge(x) if x._requires_grad else (None, 0) for x in self.inputs)
+        edges = self._freed_edges if self.inputs is None else [_edge(x) if x._requires_grad else None
+                                                               for x in self.inputs]
+        return tuple((None, 0) if e is None else e for e in edges)
 
     def __repr__(self):
         return f"<{self.name()}>"
@@ -302,6 +302,7 @@ class AccumulateGrad(Node):
 
     @property
     def variable(self):
+        """The leaf (None once nothing else holds it)."""
         return self._leaf()
 
     def accumulate(self, g, create_graph):
@@ -366,9 +367,10 @@ def _edge(x):
 
 
 def _walk(roots):
-    """Every node reachable from `roots`: its edges (one (node, output index) or None per input) and how
-    many edges come into it. A freed node (inputs None) has no edges; backward through it raises later."""
-    edges, incoming, stack = {}, {}, list(roots)
+    """Every node reachable from `roots`: its edges (one (node, output index) or None per input), how
+    many edges come into it, and the leaves met. A freed node (inputs None) has no edges; backward
+    through it raises later."""
+    edges, incoming, leaves, stack = {}, {}, [], list(roots)
     while stack:  # iterative: a 10,000-op chain needs no recursion
         node = stack.pop()
         if node in edges:
@@ -379,12 +381,16 @@ def _walk(roots):
                 node_edges.append(None)
                 continue
             fn = x.grad_fn
-            e = (fn, 0) if fn is not None and fn.n_outputs == 1 else _edge(x)  # the first: the common case
+            if fn is None:
+                e = (grad_accumulator(x), 0)
+                leaves.append(x)
+            else:
+                e = (fn, 0 if fn.n_outputs == 1 else fn._output_index(x))
             node_edges.append(e)
             incoming[e[0]] = incoming.get(e[0], 0) + 1
             if e[0] not in edges:
                 stack.append(e[0])
-    return edges, incoming
+    return edges, incoming, leaves
 
 
 def _topological_order(roots, edges, incoming):
@@ -435,7 +441,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     for t, g in zip(roots, root_grads):
         _send(grads, *_edge(t), g, create_graph)
     root_nodes = list(grads)
-    edges, incoming = _walk(root_nodes)
+    edges, incoming, leaves = _walk(root_nodes)  # leaves: held for the pass, as nodes let go of their inputs
     order = _topological_order(root_nodes, edges, incoming)
     wanted = must_run = None
     if inputs is not None:
@@ -477,13 +483,14 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 gys = hooks.run_prehooks(gys)
             node.create_graph = create_graph
             gxs = node._call_backward(gys)
-            if hooks is not None:
-                gxs = hooks.run_posthooks(gxs, gys)
+            if hooks is not None:  # hooks see None for inputs that take no gradient, as in PyTorch
+                gxs = hooks.run_posthooks([None if e is None else g for e, g in zip(edges[node], gxs)], gys)
             for e, gx in zip(edges[node], gxs):
                 if e is not None and gx is not None:
                     _send(grads, e[0], e[1], gx, create_graph)
-            if not retain_graph:
-                node.inputs = node._y = node._saved = None  # free what the node kept for backward
+            if not retain_graph:  # free what the node kept for backward; keep only where it leads
+                node.inputs = node._y = node._saved = None
+                node._freed_edges = edges[node]
     if wanted is not None and not accumulate:
         return [wanted[id(t)] for t in inputs]
     return None

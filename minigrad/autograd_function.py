@@ -182,8 +182,9 @@ def adopt_torch_style(cls):
 
 
 def once_differentiable(backward):
-    """Decorate a torch-style backward (under @staticmethod) that is not itself differentiable: it runs
-    without recording, and differentiating its result again (create_graph=True) raises."""
+    """Decorate a torch-style backward (under @staticmethod) that is not itself differentiable. It runs
+    without recording; when the incoming gradients carry a graph (create_graph=True further up),
+    its results are marked so that differentiating them again raises, as in PyTorch."""
     @functools.wraps(backward)
     def wrapper(ctx, *grad_outputs):
         with no_grad():
