@@ -22,10 +22,14 @@ import weakref
 
 import numpy as np
 
-from .autograd_function import FunctionCtx, adopt_torch_style, apply_torch_style, once_differentiable  # noqa: F401
-from .grad_buffers import Owned, SliceGrad, dense, sum_grads  # noqa: F401  (SliceGrad is imported from here)
-from .grad_hooks import NodeHooks, RemovableHandle, add_hook  # noqa: F401
-from .grad_mode import GradMode, enable_grad, is_grad_enabled, no_grad, set_grad_enabled  # noqa: F401
+from .autograd_function import FunctionCtx, adopt_torch_style, apply_torch_style, once_differentiable
+from .grad_buffers import SliceGrad, dense, sum_grads
+from .grad_hooks import NodeHooks, RemovableHandle, add_hook
+from .grad_mode import GradMode, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+
+__all__ = ["Function", "FunctionCtx", "once_differentiable", "Node", "AccumulateGrad", "BackwardHookFunction",
+           "DelayedError", "SliceGrad", "RemovableHandle", "GradMode", "no_grad", "enable_grad", "set_grad_enabled",
+           "is_grad_enabled", "backward", "grad", "run_backward", "grad_accumulator"]
 
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
@@ -106,8 +110,8 @@ class Function(Node, FunctionCtx):
         torch_style = isinstance(inspect.getattr_static(cls, "forward"), staticmethod)
         node_name = cls.__name__.lstrip("_") + ("Backward" if torch_style else "Backward0")  # as PyTorch names them
         own = vars(cls).get("name")
-        if own is None:
-            cls.name = _NodeName(cls.__name__.lower(), node_name)
+        if own is None or isinstance(own, str):
+            cls.name = _NodeName(own or cls.__name__.lower(), node_name)
         elif isinstance(own, property):  # an op that names itself per instance ("min" or "max")
             cls.name = property(lambda self, short=own.fget: _NodeName(short(self), node_name))
         if torch_style:
@@ -313,7 +317,7 @@ class AccumulateGrad(Node):
             # own the memory: backward may hand the same array to several inputs (a + b)
             leaf.grad = g if create_graph else type(leaf)._make(g.array.copy(), leaf.device)
         else:
-            leaf.grad = leaf.grad + (g if create_graph else g.detach())
+            leaf.grad = leaf.grad + g
         if self._hooks is not None:
             self._hooks.run_post_accumulate(leaf)
 
@@ -380,12 +384,9 @@ def _walk(roots):
             if not x._requires_grad:
                 node_edges.append(None)
                 continue
-            fn = x.grad_fn
-            if fn is None:
-                e = (grad_accumulator(x), 0)
+            e = _edge(x)
+            if x.grad_fn is None:
                 leaves.append(x)
-            else:
-                e = (fn, 0 if fn.n_outputs == 1 else fn._output_index(x))
             node_edges.append(e)
             incoming[e[0]] = incoming.get(e[0], 0) + 1
             if e[0] not in edges:
@@ -491,6 +492,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if not retain_graph:  # free what the node kept for backward; keep only where it leads
                 node.inputs = node._y = node._saved = None
                 node._freed_edges = edges[node]
+    del leaves  # (held until here)
     if wanted is not None and not accumulate:
         return [wanted[id(t)] for t in inputs]
     return None
