@@ -384,9 +384,13 @@ def _walk(roots):
             if not x._requires_grad:
                 node_edges.append(None)
                 continue
-            e = _edge(x)
-            if x.grad_fn is None:
-                leaves.append(x)
+            fn = x.grad_fn
+            if fn is not None and fn.n_outputs == 1:
+                e = (fn, 0)  # the common case, without a call
+            else:
+                e = _edge(x)
+                if fn is None:
+                    leaves.append(x)
             node_edges.append(e)
             incoming[e[0]] = incoming.get(e[0], 0) + 1
             if e[0] not in edges:
@@ -396,8 +400,9 @@ def _walk(roots):
 
 def _topological_order(roots, edges, incoming):
     """Kahn's algorithm: a node comes once every node that sends it a gradient has come, so its
-    gradient is complete. A leaf's AccumulateGrad comes right after the last use of the leaf."""
-    waiting = dict(incoming)
+    gradient is complete. A leaf's AccumulateGrad comes right after the last use of the leaf.
+    (Counts `incoming` down to zero.)"""
+    waiting = incoming
     ready = [node for node in roots if node not in waiting]
     order = []
     while ready:
@@ -482,7 +487,8 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 raise RuntimeError(f"{node.name}: create_graph=True is not supported, its backward is not differentiable")
             if hooks is not None:
                 gys = hooks.run_prehooks(gys)
-            node.create_graph = create_graph
+            if node.create_graph is not create_graph:  # (the write costs time on the hot path: only if needed)
+                node.create_graph = create_graph
             gxs = node._call_backward(gys)
             if hooks is not None:  # hooks see None for inputs that take no gradient, as in PyTorch
                 gxs = hooks.run_posthooks([None if e is None else g for e, g in zip(edges[node], gxs)], gys)
@@ -490,7 +496,9 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
                 if e is not None and gx is not None:
                     _send(grads, e[0], e[1], gx, create_graph)
             if not retain_graph:  # free what the node kept for backward; keep only where it leads
-                node.inputs = node._y = node._saved = None
+                node.inputs = node._y = None
+                if node._saved is not None:
+                    node._saved = None
                 node._freed_edges = edges[node]
     del leaves  # (held until here)
     if wanted is not None and not accumulate:
@@ -517,11 +525,13 @@ def _root_grads(fn_name, tensors, grad_tensors):
     grad_tensors = (None,) * len(tensors) if grad_tensors is None else _as_tuple(grad_tensors)
     if len(grad_tensors) != len(tensors):
         raise RuntimeError(f"{fn_name}: got {len(grad_tensors)} gradients for {len(tensors)} tensors")
-    for i, t in enumerate(tensors):
-        if not t.requires_grad:
+    root_grads = []
+    for i, (t, g) in enumerate(zip(tensors, grad_tensors)):
+        if not t._requires_grad:
             raise RuntimeError(f"{fn_name}: tensor {i} (shape {tuple(t.shape)}) does not require grad and has no "
                                "grad_fn")
-    return [t._initial_grad(g) for t, g in zip(tensors, grad_tensors)]
+        root_grads.append(t._initial_grad(g))
+    return root_grads
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
