@@ -9,7 +9,9 @@
                                               after it
 
 Order at one node, as in PyTorch: tensor hooks, then retain_grad() keeps the gradient, then the
-node's pre-hooks, its backward, its post-hooks. Every register_* returns a RemovableHandle.
+node's pre-hooks, its backward, its post-hooks. As in PyTorch too, when a node with several
+outputs runs, the hooks of an output that got no gradient are called with None, and post-hooks
+see None for inputs that take no gradient. Every register_* returns a RemovableHandle.
 """
 import itertools
 
