@@ -370,51 +370,44 @@ def _edge(x):
     return fn, (0 if fn.n_outputs == 1 else fn._output_index(x))
 
 
-def _walk(roots):
-    """Every node reachable from `roots`: its edges (one (node, output index) or None per input), how
-    many edges come into it, and the leaves met. A freed node (inputs None) has no edges; backward
-    through it raises later."""
-    edges, incoming, leaves, stack = {}, {}, [], list(roots)
-    while stack:  # iterative: a 10,000-op chain needs no recursion
-        node = stack.pop()
+def _topological_order(roots):
+    """Walk back from `roots` once, depth first (with an explicit stack: a 10,000-op chain needs no
+    recursion). Returns
+      order   every node after all the nodes that send it gradients, so its gradient is complete
+              when its turn comes; a leaf's AccumulateGrad right after the last node that uses the
+              leaf (its post-accumulate hooks fire as early as possible)
+      edges   per node, one (node, output index) or None per input: where its gradients go
+      leaves  the leaves met (held for the pass: a node lets go of its inputs once it has run)
+    A node that backward already freed (inputs None) has no edges; backward through it raises."""
+    post_order, edges, leaves = [], {}, []
+    stack = [(root, False) for root in roots]
+    while stack:
+        node, inputs_done = stack.pop()
+        if inputs_done:  # all the nodes below it are placed: place it (and the leaves it is the last to use)
+            for e in edges[node]:
+                if e is not None and type(e[0]) is AccumulateGrad and e[0] not in edges:
+                    edges[e[0]] = ()
+                    post_order.append(e[0])
+            post_order.append(node)
+            continue
         if node in edges:
             continue
         node_edges = edges[node] = []
+        stack.append((node, True))
         for x in node.inputs or ():
             if not x._requires_grad:
                 node_edges.append(None)
                 continue
             fn = x.grad_fn
-            if fn is not None and fn.n_outputs == 1:
-                e = (fn, 0)  # the common case, without a call
-            else:
-                e = _edge(x)
-                if fn is None:
-                    leaves.append(x)
-            node_edges.append(e)
-            incoming[e[0]] = incoming.get(e[0], 0) + 1
-            if e[0] not in edges:
-                stack.append(e[0])
-    return edges, incoming, leaves
-
-
-def _topological_order(roots, edges, incoming):
-    """Kahn's algorithm: a node comes once every node that sends it a gradient has come, so its
-    gradient is complete. A leaf's AccumulateGrad comes right after the last use of the leaf.
-    (Counts `incoming` down to zero.)"""
-    waiting = incoming
-    ready = [node for node in roots if node not in waiting]
-    order = []
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for e in edges[node]:
-            if e is not None:
-                child = e[0]
-                waiting[child] -= 1
-                if not waiting[child]:
-                    ready.append(child)
-    return order
+            if fn is None:
+                node_edges.append((grad_accumulator(x), 0))
+                leaves.append(x)
+                continue
+            node_edges.append((fn, 0) if fn.n_outputs == 1 else (fn, fn._output_index(x)))
+            if fn not in edges:
+                stack.append((fn, False))
+    post_order.reverse()
+    return post_order, edges, leaves
 
 
 def _leading_to(targets, order, edges):
@@ -446,9 +439,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     grads = {}  # node -> gradients received so far, one slot per output
     for t, g in zip(roots, root_grads):
         _send(grads, *_edge(t), g, create_graph)
-    root_nodes = list(grads)
-    edges, incoming, leaves = _walk(root_nodes)  # leaves: held for the pass, as nodes let go of their inputs
-    order = _topological_order(root_nodes, edges, incoming)
+    order, edges, leaves = _topological_order(list(grads))
     wanted = must_run = None
     if inputs is not None:
         wanted = {id(t): None for t in inputs}
