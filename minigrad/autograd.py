@@ -447,7 +447,7 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
 
     with set_grad_enabled(create_graph):  # backward's own ops are recorded only for create_graph
         for node in order:
-            received = grads.pop(node, None)
+            received = grads.pop(node, None)  # 1. the node's gradients, complete by now
             if received is None:
                 continue  # no gradient reached this node
             gys = [dense(received[0])] if len(received) == 1 else [dense(g) for g in received]
@@ -455,35 +455,19 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
             if hooks is not None:
                 gys = hooks.run_tensor_hooks(gys)
 
-            if type(node) is AccumulateGrad:  # a leaf: its gradient is complete
-                leaf = node.variable
+            if type(node) is AccumulateGrad:  # 4. a leaf: add to .grad (or keep for grad())
                 if wanted is None:
                     node.accumulate(gys[0], create_graph)
-                elif id(leaf) in wanted:
-                    _deliver(leaf, gys[0], wanted, accumulate, create_graph, node)
+                elif id(node.variable) in wanted:
+                    _deliver(node.variable, gys[0], wanted, accumulate, create_graph, node)
                 continue
+            if wanted is not None or hooks is not None and hooks.retain:  # (gradients asked for on the way)
+                _keep_output_grads(node, gys, wanted, accumulate, create_graph)
+                if must_run is not None and node not in must_run:
+                    continue  # nothing wanted lies further back
 
-            if wanted is not None or hooks is not None and hooks.retain:  # a non-leaf gradient asked for
-                for k, gy in enumerate(gys):
-                    out = node._live_output(k) if gy is not None else None
-                    if out is not None and out._retains_grad:
-                        out.grad = gy if out.grad is None else out.grad + gy
-                    if out is not None and wanted is not None and id(out) in wanted:
-                        _deliver(out, gy, wanted, accumulate, create_graph)
-            if must_run is not None and node not in must_run:
-                continue  # nothing wanted lies further back
-
-            node._check_saved()
-            if create_graph and not node.differentiable_backward:
-                raise RuntimeError(f"{node.name}: create_graph=True is not supported, its backward is not differentiable")
-            if hooks is not None:
-                gys = hooks.run_prehooks(gys)
-            if node.create_graph is not create_graph:  # (the write costs time on the hot path: only if needed)
-                node.create_graph = create_graph
-            gxs = node._call_backward(gys)
-            if hooks is not None:  # hooks see None for inputs that take no gradient, as in PyTorch
-                gxs = hooks.run_posthooks([None if e is None else g for e, g in zip(edges[node], gxs)], gys)
-            for e, gx in zip(edges[node], gxs):
+            gxs = _node_backward(node, gys, edges[node], create_graph)  # 2. the node's backward
+            for e, gx in zip(edges[node], gxs):  # 3. each input's gradient goes to the node that made it
                 if e is not None and gx is not None:
                     _send(grads, e[0], e[1], gx, create_graph)
             if not retain_graph:  # free what the node kept for backward; keep only where it leads
@@ -495,6 +479,35 @@ def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inpu
     if wanted is not None and not accumulate:
         return [wanted[id(t)] for t in inputs]
     return None
+
+
+def _node_backward(node, gys, node_edges, create_graph):
+    """Run one node's backward, between its pre- and post-hooks: one gradient (or None) per input."""
+    node._check_saved()
+    if create_graph and not node.differentiable_backward:
+        raise RuntimeError(f"{node.name}: create_graph=True is not supported, its backward is not differentiable")
+    hooks = node._hooks
+    if hooks is not None:
+        gys = hooks.run_prehooks(gys)
+    if node.create_graph is not create_graph:  # (writing only on a change saves time on the hot path)
+        node.create_graph = create_graph
+    gxs = node._call_backward(gys)
+    if hooks is not None:  # post-hooks see None for inputs that take no gradient, as in PyTorch
+        gxs = hooks.run_posthooks([None if e is None else g for e, g in zip(node_edges, gxs)], gys)
+    return gxs
+
+
+def _keep_output_grads(node, gys, wanted, accumulate, create_graph):
+    """A non-leaf's complete gradients, where asked for: retain_grad() keeps them in .grad, grad() and
+    backward(inputs=...) take those of their inputs."""
+    for k, gy in enumerate(gys):
+        out = node._live_output(k) if gy is not None else None
+        if out is None:
+            continue
+        if out._retains_grad:
+            out.grad = gy if out.grad is None else out.grad + gy
+        if wanted is not None and id(out) in wanted:
+            _deliver(out, gy, wanted, accumulate, create_graph)
 
 
 def _deliver(t, g, wanted, accumulate, create_graph, leaf_node=None):
