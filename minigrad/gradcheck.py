@@ -16,20 +16,31 @@ class GradcheckError(AssertionError):
     pass
 
 
-def _scalar(out, weights):
+def _differentiable(out):
+    """Indices of fn's outputs to check: the Tensors that require grad. If none does (fn is constant in
+    its inputs), every floating-point output, whose numeric gradient must then be zero."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    tensors = [k for k, o in enumerate(outs) if isinstance(o, Tensor) and o.dtype.kind == "f"]
+    return [k for k in tensors if outs[k].requires_grad] or tensors
+
+
+def _scalar(out, weights, checked):
+    """sum_k (out_k * weights_k).sum() over the differentiable outputs: one number to differentiate."""
     outs = out if isinstance(out, (tuple, list)) else (out,)
     total = None
-    for o, w in zip(outs, weights):
-        term = (o * w).sum()
+    for k, w in zip(checked, weights):
+        term = (outs[k] * w).sum()
         total = term if total is None else total + term
     return total
 
 
 def _name(fn, out):
+    owner = getattr(fn, "__self__", None)  # MyFunction.apply: name the class
+    name = f"{owner.__name__}.apply" if isinstance(owner, type) else getattr(fn, "__name__", repr(fn))
     o = out[0] if isinstance(out, (tuple, list)) else out
     if getattr(o, "grad_fn", None) is not None:
-        return f"{getattr(fn, '__name__', 'fn')} (output made by {o.grad_fn.name})"
-    return getattr(fn, "__name__", repr(fn))
+        return f"{name} (output made by {o.grad_fn.name()})"
+    return name
 
 
 def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, seed=0):
@@ -41,10 +52,15 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     out = fn(*inputs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
+    diff = _differentiable(out)
+    if not diff:
+        raise GradcheckError(f"gradcheck: {_name(fn, out)} has no floating-point Tensor output")
     rng = np.random.default_rng(seed)
-    weights = [rng.standard_normal(o.shape) for o in outs]
+    weights = [rng.standard_normal(outs[k].shape) for k in diff]
     name = _name(fn, out)
-    analytic = autograd_grad(_scalar(out, weights), [inputs[i] for i in checked])
+    total = _scalar(out, weights, diff)
+    analytic = (autograd_grad(total, [inputs[i] for i in checked], allow_unused=True) if total.requires_grad
+                else [None] * len(checked))
 
     for i, g in zip(checked, analytic):
         x = inputs[i]
@@ -53,9 +69,9 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=True, 
             for k in np.ndindex(*x.shape):  # index the array itself: views and strided inputs work too
                 orig = x.array[k]
                 x.array[k] = orig + eps
-                plus = _scalar(fn(*inputs), weights).item()
+                plus = _scalar(fn(*inputs), weights, diff).item()
                 x.array[k] = orig - eps
-                minus = _scalar(fn(*inputs), weights).item()
+                minus = _scalar(fn(*inputs), weights, diff).item()
                 x.array[k] = orig
                 numeric[k] = (plus - minus) / (2 * eps)
         a = np.zeros(x.shape) if g is None else np.asarray(g.numpy(), dtype=np.float64)
@@ -78,13 +94,15 @@ def gradgradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=Tr
     checked = [i for i, x in enumerate(inputs) if isinstance(x, Tensor) and x.requires_grad]
     out = fn(*inputs)
     outs = out if isinstance(out, (tuple, list)) else (out,)
+    diff = _differentiable(out)
     rng = np.random.default_rng(seed)
-    weights = [rng.standard_normal(o.shape) for o in outs]
+    weights = [rng.standard_normal(outs[k].shape) for k in diff]
 
     def first_grads(*xs):
         with enable_grad():  # gradcheck perturbs under no_grad; the first derivative needs a graph
-            gs = autograd_grad(_scalar(fn(*xs), weights), [xs[i] for i in checked], create_graph=True)
+            gs = autograd_grad(_scalar(fn(*xs), weights, diff), [xs[i] for i in checked], create_graph=True,
+                               allow_unused=True)
         return tuple(g for g in gs if g is not None)
 
-    first_grads.__name__ = f"grad of {getattr(fn, '__name__', 'fn')}"
+    first_grads.__name__ = f"grad of {_name(fn, out)}"
     return gradcheck(first_grads, inputs, eps, atol, rtol, raise_exception, seed)

@@ -62,7 +62,8 @@ class Tensor:
     """array: the raw numpy/cupy array; grad: the gradient after backward(); grad_fn: the Function that
     made it. `data` is torch's: a Tensor sharing the storage, cut from the graph."""
 
-    __slots__ = ("array", "grad", "_requires_grad", "grad_fn", "device", "_version", "_retains_grad", "__weakref__")
+    __slots__ = ("array", "grad", "_requires_grad", "grad_fn", "device", "_version", "_retains_grad",
+                 "_grad_accumulator", "__weakref__")
     __array_priority__ = 1000  # numpy defers `array * tensor` to Tensor.__rmul__
 
     def __init__(self, data, dtype=None, device=None, requires_grad=False):
@@ -170,23 +171,13 @@ class Tensor:
         return self.shape[0]
 
     # ------------------------------------------------------------ autograd
-    def backward(self, gradient=None, retain_graph=False, create_graph=False, inputs=None):
-        """Compute d(self)/d(leaf) for every leaf that requires grad and add it to leaf.grad."""
-        if not self._requires_grad:
-            raise RuntimeError(f"backward: this tensor (shape {self.shape}) does not require grad and has no grad_fn")
-        g = self._initial_grad(gradient)
-        if self.grad_fn is None:
-            autograd._accumulate_leaf(self, g, create_graph)
-            return
-        if inputs is not None:
-            grads = autograd.run_backward(self, g, retain_graph or create_graph, create_graph, list(inputs))
-            for t, gt in zip(inputs, grads):
-                if gt is not None:
-                    autograd._accumulate_leaf(t, gt, create_graph)
-            return
-        autograd.run_backward(self, g, retain_graph or create_graph, create_graph)
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        """Compute d(self)/d(leaf) for every leaf that requires grad and add it to leaf.grad
+        (only for `inputs`, when given). gradient: d(loss)/d(self), needed unless self has one element."""
+        autograd.backward(self, gradient, retain_graph, create_graph, inputs)
 
     def _initial_grad(self, gradient):
+        """The gradient backward starts from: `gradient` as a Tensor like self, or ones for one element."""
         if gradient is None:
             if self.array.size != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape "
@@ -198,8 +189,41 @@ class Tensor:
         return g
 
     def retain_grad(self):
-        """Keep .grad on this non-leaf tensor too."""
-        self._retains_grad = True
+        """Keep .grad on this non-leaf tensor too (leaves always keep it)."""
+        if not self._requires_grad:
+            raise RuntimeError(f"retain_grad: this tensor (shape {self.shape}) does not require grad")
+        if self.grad_fn is not None and not self._retains_grad:
+            self._retains_grad = True
+            self.grad_fn._hooks_to_change().retain.add(self.grad_fn._output_index(self))
+
+    @property
+    def retains_grad(self):
+        return self._retains_grad
+
+    def register_hook(self, hook):
+        """hook(grad) -> new grad or None, called with this tensor's gradient once backward has summed
+        all of it, before it flows further back (leaves: before it is added to .grad).
+        Returns a handle: handle.remove() takes the hook out."""
+        if not self._requires_grad:
+            raise RuntimeError(f"register_hook: this tensor (shape {self.shape}) does not require grad, so no "
+                               "gradient will reach it")
+        if self.grad_fn is None:
+            return autograd.add_hook(autograd.grad_accumulator(self)._hooks_to_change().tensor[0], hook,
+                                     "register_hook")
+        k = self.grad_fn._output_index(self)
+        return autograd.add_hook(self.grad_fn._hooks_to_change().tensor[k], hook, "register_hook")
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """hook(tensor), called on a leaf once per backward pass, after every contribution to its
+        gradient has been added to .grad (a weight used twice still fires once). Returns a handle."""
+        if self.grad_fn is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate a gradient; "
+                               f"this one (shape {self.shape}) was made by {self.grad_fn.name()}")
+        if not self._requires_grad:
+            raise RuntimeError(f"register_post_accumulate_grad_hook: this tensor (shape {self.shape}) does not "
+                               "require grad")
+        return autograd.add_hook(autograd.grad_accumulator(self)._hooks_to_change().post_accumulate, hook,
+                                 "register_post_accumulate_grad_hook")
 
     def detach(self):
         """The same data, cut from the graph (shares memory and the version counter)."""
@@ -208,6 +232,7 @@ class Tensor:
         return t
 
     def detach_(self):
+        """Cut this tensor itself from the graph: it becomes a leaf that does not require grad."""
         self.grad_fn = None
         self._requires_grad = False
         return self

@@ -225,3 +225,149 @@ def test_slice_gradients_add_up_in_one_buffer():
     want_g[1] = 2 * a[1] + 1
     want_g[2] = 1
     np.testing.assert_allclose(g.numpy(), want_g)
+
+
+# ---------------------------------------------------------------- against PyTorch
+try:
+    import torch
+except ImportError:
+    torch = None
+needs_torch = pytest.mark.skipif(torch is None, reason="needs torch")
+LIBS = [mg] + ([torch] if torch is not None else [])
+
+
+def _structure(fn):
+    """A grad_fn graph as nested tuples: (name, ((child, output index), ...)); leaves by their values."""
+    if fn is None:
+        return None
+    if type(fn).__name__ == "AccumulateGrad":
+        return ("AccumulateGrad", fn.variable.tolist())
+    return fn.name(), tuple((_structure(f), k) for f, k in fn.next_functions)
+
+
+def _small_graph(lib):
+    a = lib.tensor([1.0, 2.0], requires_grad=True)
+    b = lib.tensor([3.0, 4.0], requires_grad=True)
+    c = lib.tensor([5.0, 6.0])  # no grad: an input edge of None
+    return ((a * b + a).exp() * c - b * 2).sum(), (a, b)
+
+
+@pytest.mark.parametrize("lib", LIBS, ids=lambda lib: lib.__name__)
+def test_next_functions_structure_and_names(lib):
+    leaf_a, leaf_b = ("AccumulateGrad", [1.0, 2.0]), ("AccumulateGrad", [3.0, 4.0])
+    mul_ab = ("MulBackward0", ((leaf_a, 0), (leaf_b, 0)))
+    exp = ("ExpBackward0", ((("AddBackward0", ((mul_ab, 0), (leaf_a, 0))), 0),))
+    want = ("SumBackward0", ((("SubBackward0", ((("MulBackward0", ((exp, 0), (None, 0))), 0),
+                                                (("MulBackward0", ((leaf_b, 0), (None, 0))), 0))), 0),))
+    y, leaves = _small_graph(lib)
+    assert _structure(y.grad_fn) == want
+    assert repr(y.grad_fn).startswith("<SumBackward0")
+    node_a = y.grad_fn.next_functions[0][0].next_functions[1][0].next_functions[0][0]
+    assert node_a is y.grad_fn.next_functions[0][0].next_functions[1][0].next_functions[0][0]  # one per leaf
+    y.backward()
+    assert _structure(y.grad_fn) == want  # the structure outlives the freed saved values
+
+
+def test_grad_fn_names_keep_the_short_op_name_for_messages():
+    y = mg.tensor([1.0], requires_grad=True) * 2
+    assert y.grad_fn.name == "mul" and y.grad_fn.name() == "MulBackward0" and type(y.grad_fn).__name__ == "Mul"
+    m = mg.tensor([1.0, 3.0], requires_grad=True).min()
+    assert m.grad_fn.name == "min" and m.grad_fn.name() == "MaxBackward0"  # an op that names itself
+
+
+def _data_semantics(lib):
+    p = lib.tensor([1.0, 2.0], requires_grad=True)
+    y = (p * p).sum()  # mul saves p
+    d = p.data
+    facts = [d.requires_grad, d.grad_fn is None]
+    d[0] = 10.0  # shares storage, but autograd does not see this change
+    facts.append(p.tolist())
+    y.backward()  # no "modified in place" error: the version counter is d's own
+    facts.append(p.grad.tolist())  # computed with the changed value
+    p.data.sub_(0.5 * p.grad.data)  # the classic manual SGD step, outside the graph
+    facts.append(p.tolist())
+    p.data = lib.tensor([7.0, 8.0, 9.0])  # swaps the storage (even the shape)
+    facts += [p.tolist(), p.requires_grad, p.is_leaf]
+    return facts
+
+
+def test_data_semantics():
+    assert _data_semantics(mg) == [False, True, [10.0, 2.0], [20.0, 4.0], [0.0, 0.0], [7.0, 8.0, 9.0], True, True]
+
+
+@needs_torch
+def test_data_semantics_match_torch():
+    assert _data_semantics(mg) == _data_semantics(torch)
+
+
+def _grad_of_several_outputs(lib):
+    x = lib.tensor([1.0, 2.0], requires_grad=True)
+    w = lib.tensor([3.0, -1.0], requires_grad=True)
+    y1, y2 = x * w, (x * x).sum()
+    g = lib.autograd.grad([y1, y2], [x, w], grad_outputs=[lib.tensor([1.0, 10.0]), None], retain_graph=True)
+    unused = lib.tensor([0.0], requires_grad=True)
+    g_unused = lib.autograd.grad([y2], [x, unused], allow_unused=True, retain_graph=True)
+    g_zero = lib.autograd.grad([y2], [unused], materialize_grads=True)
+    return [t.tolist() for t in g], g_unused[1], g_zero[0].tolist()
+
+
+def test_grad_with_several_outputs():
+    assert _grad_of_several_outputs(mg) == ([[5.0, -6.0], [1.0, 20.0]], None, [0.0])
+
+
+@needs_torch
+def test_grad_with_several_outputs_matches_torch():
+    assert _grad_of_several_outputs(mg) == _grad_of_several_outputs(torch)
+
+
+def test_grad_of_an_unused_input_raises_unless_allowed():
+    x, z = mg.tensor([1.0], requires_grad=True), mg.tensor([1.0], requires_grad=True)
+    with pytest.raises(RuntimeError, match="input 1.*not used.*allow_unused"):
+        mg.grad((x * 2).sum(), [x, z])
+
+
+def test_grad_stops_at_the_inputs_asked_for():
+    """grad w.r.t. an intermediate does not run the graph below it: a freed or non-differentiable
+    part there (conv2d under create_graph) is never reached."""
+    x = mg.randn(1, 1, 4, 4, dtype=mg.float64, requires_grad=True)
+    w = mg.randn(1, 1, 3, 3, dtype=mg.float64, requires_grad=True)
+    h = F.conv2d(x, w)
+    (gh,) = mg.grad((h * h).sum(), h, create_graph=True)
+    np.testing.assert_allclose(gh.numpy(), 2 * h.numpy())
+    h.sum().backward()  # frees conv2d's saved values
+    (gh,) = mg.grad((h ** 3).sum(), h)
+    np.testing.assert_allclose(gh.numpy(), 3 * h.numpy() ** 2)
+
+
+def test_backward_inputs_accumulates_only_there_even_on_a_non_leaf():
+    a, b = mg.tensor([1.0], requires_grad=True), mg.tensor([2.0], requires_grad=True)
+    h = a * b
+    (h * h).sum().backward(inputs=[h, b])
+    assert a.grad is None and b.grad.tolist() == [4.0] and h.grad.tolist() == [4.0]
+
+
+def test_backward_of_several_tensors_at_once():
+    x = mg.tensor([1.0, 2.0], requires_grad=True)
+    mg.autograd.backward([(x * 2).sum(), x * x], [None, mg.tensor([1.0, 10.0])])
+    np.testing.assert_allclose(x.grad.numpy(), [4.0, 42.0])
+    with pytest.raises(RuntimeError, match="tensor 0.*does not require grad"):
+        mg.autograd.backward(mg.ones(1))
+
+
+def test_engine_tells_backward_whether_a_graph_is_recorded():
+    seen = []
+
+    class Twice(mg.autograd.Function):
+        backward_reads_inputs = False
+
+        def forward(self, x):
+            return x * 2
+
+        def backward(self, gy):
+            seen.append(self.create_graph)
+            return gy * 2
+
+    x = mg.tensor([1.0], requires_grad=True)
+    Twice()(x).sum().backward()
+    mg.grad(Twice()(x).sum(), x, create_graph=True)
+    assert seen == [False, True]
