@@ -41,7 +41,7 @@ def test_contract_lists_the_kernels():
     assert REQUIRED == ("matmul", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
                         "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
                         "avg_pool2d_backward")
-    assert set(OPTIONAL) == {"relu_forward", "relu_backward", "softmax_cross_entropy", "adam_update", "sgd_update",
+    assert set(OPTIONAL) == {"relu_forward", "relu_backward", "softmax_cross_entropy", "adam_update", "sgd_update", "erf",
                              "on_device", "to_host", "from_host"}
     assert contract.parameters("sgd_update") == ("p", "g", "buf", "lr", "momentum", "dampening", "wd", "nesterov",
                                                  "first")

@@ -82,13 +82,17 @@ class _Mix:
         return Mix()
 
 
+def _lists(grads):
+    return [None if g is None else g.tolist() for g in grads]
+
+
 def _backward_hooks(lib, replace):
     m = _Mix.build(lib)
     seen = []
-    m.register_full_backward_pre_hook(lambda mod, gout: seen.append(("pre", [g.tolist() for g in gout])))
+    m.register_full_backward_pre_hook(lambda mod, gout: seen.append(("pre", _lists(gout))))
 
     def hook(mod, gin, gout):
-        seen.append(("hook", [None if g is None else g.tolist() for g in gin], [g.tolist() for g in gout]))
+        seen.append(("hook", _lists(gin), _lists(gout)))
         if replace:
             return tuple(None if g is None else g * 0.5 for g in gin)
 

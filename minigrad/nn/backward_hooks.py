@@ -30,14 +30,16 @@ class BackwardHookState:
     def __init__(self, module, hooks):
         self.module, self.hooks = module, hooks
         self.n_args = 0
-        self.wrapped = []  # positions of the arguments that went through node A
+        self.wrapped = []  # positions of the tensor arguments that went through node A
         self.grad_output = None
 
     def wrap_inputs(self, args):
         self.n_args = len(args)
-        self.wrapped = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a.requires_grad]
-        if not self.wrapped:
+        tensors = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        if not any(args[i].requires_grad for i in tensors):
             return args
+        self.wrapped = tensors
+        self.like = [(args[i].shape, args[i].dtype, args[i].device) for i in tensors]  # for missing gradients
         outs = _identity([args[i] for i in self.wrapped])
         outs[0].grad_fn.register_prehook(self._on_grad_input)
         args = list(args)
@@ -72,8 +74,8 @@ class BackwardHookState:
 
     def _on_grad_input(self, grads):
         grad_input = [None] * self.n_args
-        for i, g in zip(self.wrapped, grads):
-            grad_input[i] = g
+        for i, g, (shape, dtype, device) in zip(self.wrapped, grads, self.like):
+            grad_input[i] = g if g is not None else Tensor._make(device.xp.zeros(shape, dtype), device)  # as torch
         grad_input = tuple(grad_input)
         for hook in list(self.hooks.backward.values()):
             grad_input = _replace(grad_input, hook(self.module, grad_input, self.grad_output), "backward hook")
