@@ -149,3 +149,30 @@ def test_slp_is_on_only_while_the_gemm_compiles():
         _compile_for_args=lambda *args: seen.append((numba.config.SLP_VECTORIZE, global_compiler_lock.is_locked())))
     slp_vectorized(fake)._compile_for_args(1, 2)
     assert seen == [(1, True)] and numba.config.SLP_VECTORIZE == before
+
+
+RESTORE = r"""
+import ctypes, json, os
+import numpy as np
+from threadpoolctl import threadpool_limits
+threadpool_limits(2, user_api="blas")
+import minigrad as mg
+from minigrad.backend import process_tuning, restore_tuning, tuning
+a = mg.randn(70, 70)
+(a @ a).sum()                      # a small product: numpy's BLAS under the limit
+status = {s.name: s.status for s in tuning()}
+restore_tuning()
+after = {s.name: (s.value, s.status) for s in tuning()}
+print(json.dumps({"applied": status, "after": after, "spin": os.environ.get("GOMP_SPINCOUNT"),
+                  "armed": process_tuning.blas_limit.threads}))
+"""
+
+
+def test_restore_tuning_undoes_the_settings():
+    env = {k: v for k, v in os.environ.items() if k not in ("GOMP_SPINCOUNT", "MINIGRAD_TUNING", "MINIGRAD_BACKEND")}
+    out = json.loads(subprocess.run([sys.executable, "-c", RESTORE], capture_output=True, text=True, env=env,
+                                    check=True).stdout.strip().splitlines()[-1])
+    assert set(out["applied"].values()) == {"applied by minigrad"}
+    assert all(status == "restored by restore_tuning()" for _, status in out["after"].values())
+    assert out["spin"] is None and out["armed"] is None
+    assert out["after"]["malloc"][0] == "glibc's defaults"

@@ -22,10 +22,10 @@ from collections import namedtuple
 from pathlib import Path
 
 from . import contract, numpy_backend
-from .process_tuning import apply as apply_tuning, tuning
+from .process_tuning import apply as apply_tuning, restore as restore_tuning, tuning
 
 __all__ = ["CPU", "Device", "DeviceType", "apply_tuning", "get_backend", "get_backend_name", "register_device",
-           "set_backend", "tuning", "unregister_device"]
+           "restore_tuning", "set_backend", "tuning", "unregister_device"]
 
 DeviceType = namedtuple("DeviceType", "backend default_index")
 

@@ -20,19 +20,31 @@ import ctypes.util
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 TRIM_THRESHOLD = 1 << 30
+GLIBC_DEFAULTS = {_M_MMAP_MAX: 65536, _M_TRIM_THRESHOLD: 128 * 1024}
 
 _done = []
+
+
+def _mallopt():
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+def restore_malloc():
+    """Give glibc its default thresholds back (freed big blocks go back to the OS again)."""
+    mallopt = _mallopt()
+    if mallopt is not None:
+        for option, value in GLIBC_DEFAULTS.items():
+            mallopt(option, value)
 
 
 def tune_malloc():
     """Apply the settings above once per process; returns True when glibc accepted them."""
     if _done:
         return _done[0]
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # not glibc
-        mallopt = None
+    mallopt = _mallopt()
     ok = mallopt is not None and bool(mallopt(_M_MMAP_MAX, 0)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
     _done.append(ok)
     return ok

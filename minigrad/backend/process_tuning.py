@@ -3,7 +3,7 @@
 Nothing changes at `import minigrad`, nor when tensors are made or another backend runs. Just
 before the Numba backend's first kernel runs, `apply()` makes three changes, once per process
 (call it yourself as `minigrad.backend.apply_tuning()` to make them earlier, e.g. before your own
-Numba code starts Numba's threads); `minigrad.backend.tuning()` lists them with their current
+Numba code starts Numba's threads; `minigrad.backend.restore_tuning()` undoes them); `minigrad.backend.tuning()` lists them with their current
 values (`print(*tuning(), sep="\\n")`). MINIGRAD_TUNING=0 turns all three off.
 
   GOMP_SPINCOUNT=10000  Numba's idle OpenMP threads spin briefly, then sleep (process-wide).
@@ -159,11 +159,26 @@ def apply():
         _done["malloc"] = _tune_malloc()
 
 
+def restore():
+    """Undo what apply() set (exported as minigrad.backend.restore_tuning): BLAS keeps its own thread
+    count in every call again, glibc gets its default malloc thresholds, and GOMP_SPINCOUNT leaves the
+    environment (Numba's running threads keep the value they started with). apply() does nothing after."""
+    with _lock:
+        if _done.get("BLAS threads") == "set":
+            blas_limit.threads = None
+        if _done.get("malloc") == "set":
+            memory.restore_malloc()
+        if _done.get("GOMP_SPINCOUNT") == "set" and os.environ.get("GOMP_SPINCOUNT") == SPINCOUNT:
+            del os.environ["GOMP_SPINCOUNT"]
+        for setting in ("GOMP_SPINCOUNT", "BLAS threads", "malloc"):
+            _done[setting] = "restored" if _done.get(setting) in (None, "set") else _done[setting]
+
+
 def _status(setting, **words):
     done = _done.get(setting)
     if done is None:
         return "not applied yet: minigrad applies it before the Numba backend's first kernel"
-    return {"set": "applied by minigrad", **words}[done]
+    return {"set": "applied by minigrad", "restored": "restored by restore_tuning()", **words}[done]
 
 
 def tuning():
