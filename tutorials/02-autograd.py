@@ -160,10 +160,11 @@ print(inspect.getsource(MatMul))
 # function as the output's `grad_fn` and keeps its `inputs`. That record **is** the graph.
 # `backward()` then sorts the functions so that each comes after everything that consumes its
 # output (a depth-first search, like `Value.backward`, written with an explicit stack so that a
-# 10,000-op chain needs no recursion):
+# 10,000-op chain needs no recursion). The same walk notes each node's edges (where its gradients go)
+# and the leaves; a leaf's `AccumulateGrad` node comes right after the last node that uses it:
 
 # %%
-print(inspect.getsource(mg.autograd._topological_order))
+print(inspect.getsource(mg.autograd_engine._topological_order))
 
 # %% [markdown]
 # and walks them, adding each input's gradient into a dictionary until all consumers have
@@ -171,15 +172,19 @@ print(inspect.getsource(mg.autograd._topological_order))
 #
 # ```python
 # grads = {root.grad_fn: gradient}
-# for fn in _topological_order(root.grad_fn):
-#     gy = grads.pop(fn)                 # every consumer has added its share by now
-#     gxs = fn.backward(gy)              # local derivatives times gy
-#     for x, gx in zip(fn.inputs, gxs):
-#         if x.grad_fn is not None:      # an intermediate result: pass it on
-#             grads[x.grad_fn] = grads.get(x.grad_fn, 0) + gx
-#         else:                          # a leaf: accumulate into x.grad
-#             x.grad = gx if x.grad is None else x.grad + gx
+# order, edges, leaves = _topological_order([root.grad_fn])
+# for node in order:
+#     gy = grads.pop(node)               # every consumer has added its share by now
+#     if type(node) is AccumulateGrad:   # a leaf: accumulate into leaf.grad
+#         node.accumulate(gy)
+#         continue
+#     gxs = node.backward(gy)            # local derivatives times gy
+#     for (target, _), gx in zip(edges[node], gxs):
+#         grads[target] = grads.get(target, 0) + gx   # pass it on to the node that made the input
 # ```
+#
+# The real loop (`minigrad/autograd_engine.py`) adds hooks, nodes with several outputs and
+# `grad(inputs=...)` on top of these lines.
 
 # %% [markdown]
 # ## Seeing the graph
