@@ -7,28 +7,8 @@ A module without hooks pays one dictionary lookup per call; everything here runs
 hook has been registered.
 """
 from collections import OrderedDict
-from itertools import count
 
-from ..tensor import Tensor
-
-_ids = count()
-
-
-class RemovableHandle:
-    """What register_*_hook returns: `handle.remove()` unregisters the hook (also as a context manager)."""
-
-    def __init__(self, hooks):
-        self._hooks = hooks
-        self.id = next(_ids)
-
-    def remove(self):
-        self._hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
+from ..grad_hooks import add_hook
 
 
 class ModuleHooks:
@@ -42,11 +22,8 @@ class ModuleHooks:
         self.with_kwargs = set()
 
     def add(self, kind, hook, prepend=False, with_kwargs=False):
-        if not callable(hook):
-            raise TypeError(f"register_{kind}_hook: expected a callable, got {type(hook).__name__}")
         hooks = getattr(self, kind)
-        handle = RemovableHandle(hooks)
-        hooks[handle.id] = hook
+        handle = add_hook(hooks, hook, f"register_{kind}_hook")  # a RemovableHandle, as for tensor hooks
         if prepend:
             hooks.move_to_end(handle.id, last=False)
         if with_kwargs:
@@ -81,11 +58,3 @@ def call_with_hooks(module, hooks, args, kwargs):
         output = state.wrap_outputs(output)
     return output
 
-
-def tensors_in(value):
-    """The Tensors in a forward's output: a Tensor, or a (nested) tuple/list of them."""
-    if isinstance(value, Tensor):
-        return [value]
-    if isinstance(value, (tuple, list)):
-        return [t for v in value for t in tensors_in(v)]
-    return []
