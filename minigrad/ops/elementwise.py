@@ -7,8 +7,6 @@ shape (`sum_to`), undoing the broadcast. Python scalars are welcome as operands 
 """
 import math
 
-import numpy as np
-
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
 from .convert import promote, to
