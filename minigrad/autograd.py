@@ -27,12 +27,13 @@ from .autograd_engine import (AccumulateGrad, Node, _NodeName, _topological_orde
 from .autograd_function import FunctionCtx, adopt_torch_style, apply_torch_style, once_differentiable
 from .grad_buffers import SliceGrad
 from .grad_hooks import RemovableHandle, add_hook
-from .grad_mode import GradMode, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .grad_mode import (GradMode, enable_grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                        set_grad_enabled)
 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "Node", "AccumulateGrad", "BackwardHookFunction",
            "DelayedError", "SliceGrad", "RemovableHandle", "GradMode", "no_grad", "enable_grad", "set_grad_enabled",
-           "is_grad_enabled", "backward", "grad", "run_backward", "grad_accumulator",
-           "_topological_order"]  # (the last for tutorial 02, which prints its source)
+           "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "backward", "grad", "run_backward",
+           "grad_accumulator", "_topological_order"]  # (the last for tutorial 02, which prints its source)
 
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
