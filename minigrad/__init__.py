@@ -6,9 +6,10 @@
     y.backward()          # x.grad == 2 * x
 """
 from . import autograd
-from .autograd import enable_grad, grad, is_grad_enabled, no_grad, set_grad_enabled
+from .autograd import (enable_grad, grad, inference_mode, is_grad_enabled, is_inference_mode_enabled, no_grad,
+                       set_grad_enabled)
 from .backend import Device, get_backend_name, set_backend
-from .random import manual_seed, seed
+from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
 from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
                      set_default_dtype, uint8)
 from . import ops
@@ -20,8 +21,9 @@ from .ops.matmul import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
 from .ops.softmax import *  # noqa: F401,F403
-from .factories import (arange, empty, empty_like, eye, from_numpy, full, full_like, linspace, ones, ones_like,
-                        rand, rand_like, randint, randn, randn_like, tensor, zeros, zeros_like)
+from .factories import (arange, empty, empty_like, eye, from_numpy, full, full_like, get_default_device, linspace,
+                        ones, ones_like, rand, rand_like, randint, randn, randn_like, set_default_device, tensor, zeros,
+                        zeros_like)
 from .gradcheck import gradcheck, gradgradcheck
 
 float, double, half, long, int, bool = float32, float64, float16, int64, int32, bool_  # noqa: A001 (torch names)
@@ -54,7 +56,8 @@ def get_num_threads():
 
 def __getattr__(name):  # the larger subpackages load on first use, keeping `import minigrad` quick
     import importlib
-    if name in ("nn", "optim", "utils", "vision", "keras", "metrics", "cuda", "viz", "serialization"):
+    if name in ("nn", "optim", "utils", "vision", "keras", "metrics", "cuda", "viz", "serialization", "testing",
+                "accelerator", "backends"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         return getattr(importlib.import_module(".serialization", __name__), name)

@@ -2,17 +2,38 @@
 
 The device decides where the memory comes from: arrays are made with its array module
 (`device.xp`) on its index (`device.backend.on_device`), or made on the host, as random draws
-and ranges are, and moved there (`device.backend.from_host`).
+and ranges are, and moved there (`device.backend.from_host`). Without a `device`, a factory uses the default
+device (`set_default_device`, cpu unless changed); the *_like ones keep their input's device.
 """
 import numpy as np
 
 from .random import rng
 from .tensor import Tensor, _device, get_default_dtype
 
+_default = {"device": None}  # None: the cpu
+
+
+def set_default_device(device):
+    """The device that factories and new layers' parameters use when given none; None resets it to cpu.
+
+    set_default_device("cuda") makes mg.zeros(3), mg.tensor([1.0]) and nn.Linear(2, 3) land on the GPU.
+    """
+    _default["device"] = None if device is None else _device(device)
+
+
+def get_default_device():
+    """The device that factories use when given none (a Device; cpu unless set_default_device changed it)."""
+    return _device(_default["device"])
+
+
+def default_device(device=None):
+    """`device` as a Device, or the default device when it is None."""
+    return _device(_default["device"] if device is None else device)
+
 
 def tensor(data, dtype=None, device=None, requires_grad=False):
     """A new tensor holding a copy of `data` (lists, scalars, numpy arrays, tensors)."""
-    t = Tensor(data, dtype=dtype, device=device, requires_grad=False)
+    t = Tensor(data, dtype=dtype, device=default_device(device), requires_grad=False)
     if isinstance(data, (np.ndarray, Tensor)) and t.array is (data.array if isinstance(data, Tensor) else data):
         t.array = t.array.copy()
     if requires_grad:
@@ -35,7 +56,7 @@ def _shape(size):
 
 def _new(make, size, dtype, device, requires_grad):
     """A tensor whose array make(xp, shape, dtype) allocates straight on the device."""
-    dev = _device(device)
+    dev = default_device(device)
     dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
     with dev.backend.on_device(dev.index):
         array = make(dev.xp, _shape(size), dtype)
@@ -66,7 +87,7 @@ def full(size, fill_value, dtype=None, device=None, requires_grad=False):
 
 def _from_host(array, dtype, device, requires_grad):
     """A tensor holding a numpy array made on the host, moved to the device (no copy on the CPU)."""
-    dev = _device(device)
+    dev = default_device(device)
     t = Tensor._make(dev.backend.from_host(array.astype(dtype, copy=False), dev.index), dev)
     if requires_grad:
         t.requires_grad = True
@@ -74,22 +95,27 @@ def _from_host(array, dtype, device, requires_grad):
 
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
-    """Uniform samples in [0, 1)."""
-    g = generator or rng()
-    return _from_host(g.random(_shape(size)), np.dtype(dtype or get_default_dtype()), device, requires_grad)
+    """Uniform samples in [0, 1) of shape `size`."""
+    draws = rng(generator).random(_shape(size))
+    return _from_host(draws, np.dtype(dtype or get_default_dtype()), device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
-    """Standard normal samples."""
-    g = generator or rng()
-    return _from_host(g.standard_normal(_shape(size)), np.dtype(dtype or get_default_dtype()), device, requires_grad)
+    """Standard normal samples of shape `size`."""
+    draws = rng(generator).standard_normal(_shape(size))
+    return _from_host(draws, np.dtype(dtype or get_default_dtype()), device, requires_grad)
 
 
-def randint(low, high=None, size=(), dtype=None, device=None, generator=None):
+def randint(low, high=None, size=None, dtype=None, device=None, requires_grad=False, generator=None):
+    """Integers in [low, high) of shape `size`: randint(low, high, size) or randint(high, size)."""
+    if size is None and isinstance(high, (tuple, list)):
+        low, high, size = 0, low, high  # randint(high, size)
     if high is None:
         low, high = 0, low
-    g = generator or rng()
-    return _from_host(g.integers(low, high, size=tuple(size)), np.dtype(dtype or np.int64), device, False)
+    if size is None:
+        raise TypeError("randint: missing the argument size (a tuple of ints)")
+    draws = rng(generator).integers(low, high, size=_shape((size,) if isinstance(size, int) else tuple(size)))
+    return _from_host(draws, np.dtype(dtype or np.int64), device, requires_grad)
 
 
 def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False):

@@ -1,18 +1,102 @@
-"""One seeded random generator for everything minigrad draws (init, dropout, rand)."""
+"""The random numbers of minigrad: one default Generator for everything it draws.
+
+Weight init, dropout, rand/randn/randint, Keras shuffles draw from `default_generator`; the
+DataLoader's shuffles, random_split and the random transforms of minigrad.vision draw from
+numpy's global generator. `manual_seed(s)` seeds both, so one call makes a whole run repeatable:
+
+    mg.manual_seed(0); a = mg.randn(3)
+    mg.manual_seed(0); b = mg.randn(3)     # a and b are equal
+
+A `Generator` (torch's name) wraps a numpy Generator; pass one as `generator=` to rand, randn,
+randint, random_split, DataLoader and the nn.init functions for a private stream of numbers.
+"""
 import numpy as np
 
-_state = {"rng": np.random.default_rng()}
+
+class Generator:
+    """A seeded stream of random numbers: Generator().manual_seed(42).
+
+    It hands its draws to a numpy Generator (`g.numpy`), so g.random(shape), g.normal(...),
+    g.permutation(n), ... work as on numpy's.
+    """
+
+    def __init__(self, device="cpu"):
+        self.device = device
+        self.seed()
+
+    def manual_seed(self, seed):
+        """Restart the stream from `seed` (an int); returns the generator, as torch does."""
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+            raise TypeError(f"manual_seed: seed must be an int, got {type(seed).__name__}")
+        self._initial_seed = int(seed) % 2**64
+        self.numpy = np.random.default_rng(self._initial_seed)
+        return self
+
+    def seed(self):
+        """Seed from the operating system's entropy; returns the seed chosen."""
+        self.manual_seed(int(np.random.SeedSequence().generate_state(1, np.uint64)[0]))
+        return self._initial_seed
+
+    def initial_seed(self):
+        """The seed the stream started from."""
+        return self._initial_seed
+
+    def get_state(self):
+        """The stream's position (a dict): set_state(state) goes back to it."""
+        return self.numpy.bit_generator.state
+
+    def set_state(self, state):
+        self.numpy.bit_generator.state = state
+        return self
+
+    def __getattr__(self, name):  # random, normal, integers, permutation, ...: numpy's
+        if name == "numpy":
+            raise AttributeError(name)
+        return getattr(self.numpy, name)
+
+    def __repr__(self):
+        return f"<minigrad.Generator seeded {self._initial_seed}>"
+
+
+default_generator = Generator()
 
 
 def manual_seed(seed):
-    """Seed minigrad's generator (and numpy's global one, which data shuffling may use)."""
-    _state["rng"] = np.random.default_rng(seed)
-    np.random.seed(seed % 2**32)
-    return _state["rng"]
+    """Seed every random draw of minigrad (its default Generator and numpy's global one, which the
+    DataLoader, random_split and vision transforms use); returns the default Generator."""
+    default_generator.manual_seed(seed)
+    np.random.seed(int(seed) % 2**32)
+    return default_generator
 
 
-seed = manual_seed
+def seed():
+    """Seed every random draw of minigrad from the operating system's entropy; returns the seed."""
+    s = default_generator.seed()
+    np.random.seed(s % 2**32)
+    return s
 
 
-def rng():
-    return _state["rng"]
+def initial_seed():
+    """The seed the default Generator started from."""
+    return default_generator.initial_seed()
+
+
+def get_rng_state():
+    """The default Generator's state (a dict)."""
+    return default_generator.get_state()
+
+
+def set_rng_state(state):
+    default_generator.set_state(state)
+
+
+def rng(generator=None):
+    """The numpy Generator to draw from: `generator`'s (a minigrad or numpy Generator) or the default one."""
+    if generator is None:
+        return default_generator.numpy
+    if isinstance(generator, Generator):
+        return generator.numpy
+    if isinstance(generator, np.random.Generator):
+        return generator
+    raise TypeError(f"generator must be a minigrad.Generator or a numpy.random.Generator, "
+                    f"got {type(generator).__name__}")

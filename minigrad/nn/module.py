@@ -385,16 +385,31 @@ class Module:
         return type(self).__name__
 
     def __repr__(self):
-        lines = []
+        """Name(extra_repr) or, with children or a multi-line extra_repr, one line each, indented:
+
+        Sequential(
+          (0): Linear(in_features=784, out_features=128, bias=True)
+          (1): ReLU()
+        )
+        """
         extra = self.extra_repr()
-        if extra:
-            lines = extra.split("\n")
-        for name, m in self._modules.items():
-            body = repr(m).replace("\n", "\n  ")
-            lines.append(f"({name}): {body}")
-        if not self._modules:
-            return f"{self._get_name()}({extra})"
-        return self._get_name() + "(\n  " + "\n  ".join(lines) + "\n)"
+        extra_lines = extra.split("\n") if extra else []
+        return _block(self._get_name(), extra_lines, self._child_lines())
+
+    def _child_lines(self):
+        return [f"({name}): " + _indent(repr(m)) for name, m in self._modules.items()]
+
+
+def _indent(text):
+    """Indent every line of `text` but the first by two spaces (a child's repr inside its parent's)."""
+    return text.replace("\n", "\n  ")
+
+
+def _block(name, extra_lines, child_lines):
+    if len(extra_lines) == 1 and not child_lines:
+        return f"{name}({extra_lines[0]})"
+    lines = extra_lines + child_lines
+    return name + ("(\n  " + "\n  ".join(lines) + "\n)" if lines else "()")
 
 
 class Sequential(Module):
@@ -477,6 +492,19 @@ class ModuleList(Module):
         for m in modules:
             self.append(m)
         return self
+
+    def _child_lines(self):
+        """Runs of equal children are shown once: (0-2): 3 x Linear(...)."""
+        names, reprs = list(self._modules), [repr(m) for m in self._modules.values()]
+        lines, start = [], 0
+        for end in range(1, len(reprs) + 1):
+            if end < len(reprs) and reprs[end] == reprs[start]:
+                continue
+            count = end - start
+            head = f"({names[start]}): " if count == 1 else f"({names[start]}-{names[end - 1]}): {count} x "
+            lines.append(head + _indent(reprs[start]))
+            start = end
+        return lines
 
     def insert(self, index, module):
         mods = list(self._modules.values())

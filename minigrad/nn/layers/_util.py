@@ -3,14 +3,16 @@ import math
 
 import numpy as np
 
-from ...tensor import _device, get_default_dtype
+from ...factories import default_device
+from ...tensor import get_default_dtype
 from .. import init
 from ..module import Parameter
 
 
 def new_parameter(shape, dtype=None, device=None):
-    """An uninitialised (zero) Parameter; the layer's reset_parameters() fills it."""
-    dev = _device(device)
+    """An uninitialised (zero) Parameter on `device` (default: mg.get_default_device()); the layer's
+    reset_parameters() fills it."""
+    dev = default_device(device)
     dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
     p = Parameter.__new__(Parameter)
     Parameter.__init__(p, dev.xp.zeros(shape, dtype=dt))

@@ -1,7 +1,8 @@
 """BatchNorm1d, BatchNorm2d and LayerNorm."""
 import numpy as np
 
-from ...tensor import Tensor, _device, get_default_dtype
+from ...factories import default_device
+from ...tensor import Tensor, get_default_dtype
 from .. import functional as F
 from .. import init
 from ..module import Module
@@ -12,18 +13,21 @@ class _BatchNorm(Module):
     expected_dims = (2, 3)
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
-                 dtype=None):
+                 dtype=None, *, bias=True):
         super().__init__()
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
             self.weight = new_parameter((num_features,), dtype, device)
-            self.bias = new_parameter((num_features,), dtype, device)
+            if bias:
+                self.bias = new_parameter((num_features,), dtype, device)
+            else:
+                self.register_parameter("bias", None)
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
         if track_running_stats:
-            dev = _device(device)
+            dev = default_device(device)
             xp = dev.xp
             dt = np.dtype(dtype) if dtype is not None else get_default_dtype()
             self.register_buffer("running_mean", Tensor._make(xp.zeros(num_features, dtype=dt), dev))
@@ -45,7 +49,8 @@ class _BatchNorm(Module):
         self.reset_running_stats()
         if self.affine:
             init.ones_(self.weight)
-            init.zeros_(self.bias)
+            if self.bias is not None:
+                init.zeros_(self.bias)
 
     def forward(self, x):
         """x: (N, C) / (N, C, L) for BatchNorm1d, (N, C, H, W) for BatchNorm2d."""
@@ -65,7 +70,7 @@ class _BatchNorm(Module):
 
     def extra_repr(self):
         return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}, "
-                f"track_running_stats={self.track_running_stats}")
+                f"bias={self.bias is not None}, track_running_stats={self.track_running_stats}")
 
 
 class BatchNorm1d(_BatchNorm):
@@ -102,4 +107,5 @@ class LayerNorm(Module):
         return F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
 
     def extra_repr(self):
-        return f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}"
+        return (f"{self.normalized_shape}, eps={self.eps}, elementwise_affine={self.elementwise_affine}, "
+                f"bias={self.bias is not None}")
