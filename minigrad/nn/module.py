@@ -139,6 +139,8 @@ class Module:
             raise KeyError(f"register_buffer: invalid name {name!r}")
         if tensor is not None and not isinstance(tensor, Tensor):
             raise TypeError(f"register_buffer: {name!r} must be a Tensor or None, got {type(tensor).__name__}")
+        if name not in self._buffers and (name in self.__dict__ or name in self._parameters or name in self._modules):
+            raise KeyError(f"register_buffer: attribute {name!r} already exists")
         self._forget(name)
         self._buffers[name] = tensor
         if not persistent:
@@ -196,6 +198,32 @@ class Module:
         for name, m in self._modules.items():
             if m is not None:
                 yield from m.named_modules(memo, prefix + ("." if prefix else "") + name)
+
+    def get_submodule(self, target):
+        """The sub-module at the dotted path `target` ("" is self): model.get_submodule("features.0")."""
+        module = self
+        for i, name in enumerate(target.split(".") if target else []):
+            child = module._modules.get(name)
+            if child is None:
+                path = ".".join(target.split(".")[:i])
+                raise AttributeError(f"get_submodule: {type(module).__name__} {path!r} has no sub-module {name!r}")
+            module = child
+        return module
+
+    def get_parameter(self, target):
+        """The parameter at the dotted path `target`: model.get_parameter("features.0.weight")."""
+        return self._get_member("_parameters", "parameter", target)
+
+    def get_buffer(self, target):
+        """The buffer at the dotted path `target`: model.get_buffer("bn.running_mean")."""
+        return self._get_member("_buffers", "buffer", target)
+
+    def _get_member(self, store, kind, target):
+        path, _, name = target.rpartition(".")
+        module = self.get_submodule(path)
+        if name not in getattr(module, store):
+            raise AttributeError(f"get_{kind}: {type(module).__name__} has no {kind} {name!r} (target {target!r})")
+        return getattr(module, store)[name]
 
     def modules(self):
         for _, m in self.named_modules():

@@ -11,14 +11,17 @@ TensorDataset, Subset of a batchable dataset, and the vision datasets (with batc
 transforms) all do this.
 
 Randomness: shuffles (and, on the fast path, random transforms) draw from the loader's
-numpy Generator, built from `generator` (an int seed or a numpy Generator); without
-one, each epoch's Generator is seeded from numpy's global state, which
-`minigrad.manual_seed` seeds.
+`generator` (a minigrad.Generator, a numpy Generator or an int seed); without one, each
+epoch's numpy Generator is seeded from numpy's global state, which `minigrad.manual_seed`
+seeds. random_split draws the same way.
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
+
+from ..random import Generator
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "default_collate"]
 
@@ -49,15 +52,19 @@ def _to_tensor(arr):
 
 
 def make_rng(generator=None):
-    """A numpy Generator from an int seed, a Generator (returned as is), or None (a seed drawn
-    from numpy's global state, so minigrad.manual_seed makes it reproducible)."""
+    """A numpy Generator from an int seed, a numpy Generator (returned as is), a minigrad Generator
+    (its numpy one), or None (a seed drawn from numpy's global state, so minigrad.manual_seed makes
+    it reproducible)."""
     if isinstance(generator, np.random.Generator):
         return generator
+    if isinstance(generator, Generator):
+        return generator.numpy
     if generator is None:
         generator = np.random.randint(0, 2**63 - 1, dtype=np.int64)
     if isinstance(generator, numbers.Integral):
         return np.random.default_rng(int(generator))
-    raise TypeError(f"generator must be an int seed, a numpy.random.Generator or None, got {type(generator).__name__}")
+    raise TypeError(f"generator must be a minigrad.Generator, a numpy.random.Generator, an int seed or None, "
+                    f"got {type(generator).__name__}")
 
 
 class Dataset:
@@ -131,23 +138,30 @@ class Subset(Dataset):
 
 
 def random_split(dataset, lengths, generator=None):
-    """Split into non-overlapping Subsets of the given lengths, in random order.
+    """Split `dataset` into non-overlapping Subsets of the given lengths, in random order.
 
-    lengths: ints summing to len(dataset), or fractions summing to 1 (floor-rounded,
-    the remainder dealt out one by one from the first subset on, as torch does).
+    lengths: ints summing to len(dataset), or fractions summing to 1. Fractions are turned into
+    counts as torch does: floor(n * fraction) each, then the items left over are dealt out one
+    at a time from the first subset on. random_split(range(10), [0.25, 0.75]) -> lengths [3, 7].
+    generator: a minigrad.Generator (or numpy one) for the permutation; default: the global stream.
     """
     n = len(dataset)
     lengths = list(lengths)
-    if all(isinstance(x, float) for x in lengths) and math.isclose(sum(lengths), 1.0, abs_tol=1e-6):
-        if any(not 0 <= x <= 1 for x in lengths):
-            raise ValueError(f"random_split: fractions must lie in [0, 1], got {lengths}")
-        counts = [int(math.floor(n * x)) for x in lengths]
+    total = sum(lengths)
+    if math.isclose(total, 1) and total <= 1:
+        for i, fraction in enumerate(lengths):
+            if not 0 <= fraction <= 1:
+                raise ValueError(f"random_split: the fraction at index {i} is {fraction}, not between 0 and 1")
+        counts = [math.floor(n * fraction) for fraction in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
+        for i, count in enumerate(counts):
+            if count == 0:
+                warnings.warn(f"random_split: the split at index {i} has length 0 (an empty dataset)")
         lengths = counts
-    if any(int(x) != x or x < 0 for x in lengths) or sum(lengths) != n:
-        raise ValueError(f"random_split: lengths {lengths} must be non-negative ints summing to the "
-                         f"dataset's length {n}, or fractions summing to 1")
+    if any(x < 0 or int(x) != x for x in lengths) or sum(lengths) != n:
+        raise ValueError(f"random_split: the lengths {lengths} must be non-negative ints summing to the dataset's "
+                         f"length {n}, or fractions summing to 1")
     perm = make_rng(generator).permutation(n)
     bounds = np.cumsum([0] + [int(x) for x in lengths])
     return [Subset(dataset, perm[a:b]) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -209,7 +223,7 @@ class DataLoader:
 
     shuffle: a new random order each epoch; drop_last: skip a final short batch;
     collate_fn: turns a list of samples into a batch (default: `default_collate`);
-    generator: int seed or numpy Generator for the shuffles and random transforms.
+    generator: a minigrad.Generator, numpy Generator or int seed for the shuffles and random transforms.
     With the default collate_fn and a batchable dataset, batches come from
     `dataset.get_batch(indices)` (one fancy-index per batch, no per-sample loop).
     """
@@ -223,7 +237,8 @@ class DataLoader:
         self.drop_last = bool(drop_last)
         self.collate_fn = collate_fn
         self.generator = generator
-        self._rng = make_rng(generator) if generator is not None else None
+        # an int seed starts one stream for all epochs; a Generator is read at each epoch, so reseeding it counts
+        self._rng = make_rng(generator) if isinstance(generator, numbers.Integral) else None
 
     def __len__(self):
         n = len(self.dataset)
@@ -231,7 +246,7 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        rng = self._rng if self._rng is not None else make_rng(None)
+        rng = self._rng if self._rng is not None else make_rng(self.generator)
         order = rng.permutation(n) if self.shuffle else np.arange(n)
         fast = self.collate_fn is None and getattr(self.dataset, "batchable", False)
         collate = self.collate_fn or default_collate
