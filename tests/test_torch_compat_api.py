@@ -54,6 +54,7 @@ def test_factories_and_layers_use_the_default_device(toy_device):
     assert mg.zeros(2).device.type == "cpu" and nn.Linear(2, 2).weight.device.type == "cpu"
 
 
+@pytest.mark.filterwarnings("ignore:To copy construct")
 def test_torch_default_device_semantics_we_follow():
     torch.set_default_device("meta")
     try:
