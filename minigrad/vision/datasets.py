@@ -6,6 +6,9 @@ then in `<data dir>` itself (root may point straight at the folder holding the .
 files), then in torchvision's `<data dir>/MNIST/raw/`; Fashion-MNIST likewise in
 `fashion-mnist/` (or `FashionMNIST/raw/`). Downloads go to `<data dir>/mnist/`.
 
+With download=True and an explicit `root`, the matching folders under $MINIGRAD_DATA_DIR are
+tried before the network mirrors (an offline copy is verified and copied into `root`).
+
 Verification: MNIST files are checked against the SHA-256 of their *uncompressed*
 content (so a re-compressed copy still passes); Fashion-MNIST files against the MD5 of
 the published .gz files (Zalando's and torchvision's published digests; no SHA-256
@@ -31,7 +34,7 @@ import numpy as np
 from ..utils.data import Dataset, default_collate
 
 __all__ = ["MNIST", "FashionMNIST", "data_dir", "read_idx", "download_file", "verify_file", "load_split",
-           "load_arrays"]
+           "load_arrays", "offline_mirrors"]
 
 # IDX type codes -> numpy big-endian dtypes.
 _IDX_DTYPES = {0x08: np.dtype(np.uint8), 0x09: np.dtype(np.int8), 0x0B: np.dtype(">i2"),
@@ -183,10 +186,23 @@ def locate(cls, root=None, train=True):
     return None, target, candidates
 
 
+def offline_mirrors(cls, root=None):
+    """file:// URLs of the folders under $MINIGRAD_DATA_DIR that hold `cls`'s files, when `root` points
+    elsewhere: download=True copies (and verifies) from them first, so code written for torchvision
+    (`root="data", download=True`) runs offline on the local copy."""
+    env = os.environ.get("MINIGRAD_DATA_DIR")
+    if root is None or not env or data_dir(env).resolve() == data_dir(root).resolve():
+        return []
+    base = data_dir(env)
+    folders = [base / cls.folder, base, base / cls.__name__ / "raw"]
+    return [f.resolve().as_uri() for f in folders if any((f / n).is_file() for n in cls.resources)]
+
+
 def load_split(cls, root=None, train=True, download=False):
     """-> (images uint8 (N, 28, 28), labels uint8 (N,), folder) for MNIST-like dataset class `cls`."""
     folder, target, searched = locate(cls, root, train)
     if download:
+        mirrors = offline_mirrors(cls, root) + list(cls.mirrors)
         for name, resource in cls.resources.items():
             path = target / name
             try:
@@ -195,7 +211,7 @@ def load_split(cls, root=None, train=True, download=False):
                     continue
             except RuntimeError as e:
                 print(f"{e}; downloading it again", file=sys.stderr)
-            download_file(name, target, cls.mirrors, resource)
+            download_file(name, target, mirrors, resource)
         folder = target
     if folder is None:
         missing = ", ".join(_split_files(cls, train))
@@ -288,11 +304,21 @@ class MNIST(Dataset):
             targets = default_collate([self.target_transform(int(t)) for t in targets])
         return images, targets
 
+    @property
+    def raw_folder(self):
+        """The folder the IDX files were read from."""
+        return self.folder_path
+
     def __repr__(self):
+        """As torchvision prints a dataset: name, size, root, split, then the transforms."""
         lines = [f"Dataset {type(self).__name__}", f"    Number of datapoints: {len(self)}",
-                 f"    Root location: {self.folder_path}", f"    Split: {'Train' if self.train else 'Test'}"]
+                 f"    Root location: {self.root}", f"    Split: {'Train' if self.train else 'Test'}"]
+        if self.transform is not None or self.target_transform is not None:
+            lines.append("    StandardTransform")
         if self.transform is not None:
-            lines.append(f"    Transform: {self.transform!r}")
+            lines.append(f"Transform: {self.transform!r}")
+        if self.target_transform is not None:
+            lines.append(f"Target transform: {self.target_transform!r}")
         return "\n".join(lines)
 
 

@@ -116,7 +116,7 @@ class Compose:
         return x
 
     def __repr__(self):
-        return "Compose(\n" + "".join(f"    {t!r},\n" for t in self.transforms) + ")"
+        return "Compose(\n" + "".join(f"    {t!r}\n" for t in self.transforms) + ")"
 
 
 class Lambda:
@@ -124,11 +124,16 @@ class Lambda:
 
     batchable = False
 
-    def __init__(self, fn):
-        self.fn = fn
+    def __init__(self, lambd):
+        if not callable(lambd):
+            raise TypeError(f"Lambda: argument lambd should be callable, got {type(lambd).__name__}")
+        self.lambd = lambd
 
     def __call__(self, x):
-        return self.fn(x)
+        return self.lambd(x)
+
+    def __repr__(self):
+        return "Lambda()"
 
 
 # ---------------------------------------------------------------------------- conversion
@@ -166,6 +171,9 @@ class Normalize(_Transform):
         if any(s == 0 for s in self.std):
             raise ValueError(f"Normalize: std must be non-zero, got {self.std}")
         self.inplace = inplace
+
+    def __repr__(self):
+        return f"Normalize(mean={self.mean}, std={self.std})"
 
     def __call__(self, x):
         arr, was_tensor = _unwrap(x)
