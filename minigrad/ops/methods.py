@@ -21,6 +21,8 @@ from .softmax import log_softmax, softmax
 
 def reflected(op):
     """The method for `other <op> tensor`, which Python sends to the tensor with the operands swapped."""
+    op = getattr(op, "__wrapped__", op)
+
     def method(self, other):
         return op(other, self)
     method.__name__ = method.__qualname__ = f"reflected_{op.__name__}"
@@ -60,6 +62,7 @@ TENSOR_METHODS = {
 
 
 def install(cls):
-    """Set every TENSOR_METHODS entry on the Tensor class."""
+    """Set every TENSOR_METHODS entry on the Tensor class (an op taking `out=` without that
+    wrapper: torch's methods have no `out=`, and operators stay as fast as the op itself)."""
     for name, fn in TENSOR_METHODS.items():
-        setattr(cls, name, fn)
+        setattr(cls, name, getattr(fn, "__wrapped__", fn))

@@ -11,6 +11,7 @@ import numpy as np
 from ..autograd import Function
 from ..tensor import Tensor
 from .elementwise import maximum, minimum, sqrt
+from .convert import with_out
 from .shape import normalize_axis
 
 __all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin", "logsumexp", "argmax", "argmin"]
@@ -54,10 +55,12 @@ class Sum(Function):
         return gy.reshape(kept_shape(self.in_shape, self.axis)).expand(self.in_shape)
 
 
+@with_out
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return Sum(_dims(x, dim, axis, "sum"), _keep(keepdim, keepdims))(x)
 
 
+@with_out
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     axes = _dims(x, dim, axis, "mean")
     if x.dtype.kind in "biu":
@@ -65,6 +68,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return sum(x, axes, _keep(keepdim, keepdims)) * (1.0 / _py.max(_count(x, axes), 1))
 
 
+@with_out
 def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
     """Variance; `correction=1` (Bessel's, torch's default) divides by n - 1."""
     if unbiased is not None:
@@ -75,6 +79,7 @@ def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, k
     return sum(d * d, axes, _keep(keepdim, keepdims)) * (1.0 / dof if dof > 0 else float("nan"))
 
 
+@with_out
 def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
     return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
 
@@ -116,6 +121,7 @@ def _extreme(x, dim, keepdim, axis, keepdims, smallest):
     return MinMax(values, (argmin if smallest else argmax)(x, d, k))
 
 
+@with_out
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """max over everything, over `dim` (returning values and indices like torch.max), or the
     elementwise maximum with another tensor (`x.max(other)`)."""
@@ -124,16 +130,19 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return _extreme(x, dim, keepdim, axis, keepdims, smallest=False)
 
 
+@with_out
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     return _extreme(x, dim, keepdim, axis, keepdims, smallest=True)
 
 
+@with_out
 def amax(x, dim=None, keepdim=False):
     return Max(normalize_axis(dim, x.ndim, "amax"), keepdim)(x)
 
 
+@with_out
 def amin(x, dim=None, keepdim=False):
     return Max(normalize_axis(dim, x.ndim, "amin"), keepdim, smallest=True)(x)
 
@@ -149,11 +158,13 @@ def _arg(x, dim, keepdim, name):
     return Tensor._make(xp.asarray(out, dtype=np.int64), x.device)
 
 
+@with_out
 def argmax(x, dim=None, keepdim=False):
     """Index of the largest element (over everything, or along `dim`); no gradient."""
     return _arg(x, dim, keepdim, "argmax")
 
 
+@with_out
 def argmin(x, dim=None, keepdim=False):
     return _arg(x, dim, keepdim, "argmin")
 
@@ -181,5 +192,6 @@ class LogSumExp(Function):
         return gy.reshape(shape) * (x - self.output.reshape(shape)).exp()
 
 
+@with_out
 def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return LogSumExp(_dims(x, dim, axis, "logsumexp"), _keep(keepdim, keepdims))(x)

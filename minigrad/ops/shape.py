@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autograd import Function, SliceGrad
 from ..tensor import raw_index
+from .convert import with_out
 
 __all__ = ["reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "expand", "broadcast_to",
            "sum_to", "getitem", "cat", "stack", "split", "chunk", "pad"]
@@ -263,6 +264,7 @@ class Cat(Function):
         return tuple(grads)
 
 
+@with_out
 def cat(tensors, dim=0, *, axis=None):
     """The tensors joined along `dim`; their other dims must match."""
     tensors = list(tensors)
@@ -276,6 +278,7 @@ def cat(tensors, dim=0, *, axis=None):
     return Cat(d % ndim)(*tensors)
 
 
+@with_out
 def stack(tensors, dim=0, *, axis=None):
     """The tensors (all of one shape) joined along a new dim."""
     tensors = list(tensors)
