@@ -4,6 +4,8 @@ was made, so that `backward()` can send gradients back through that history.
 Its operators and op methods (`x + y`, `x @ w`, `x.sum()`, `x.reshape(...)`, `x.to(...)`)
 come from one table, minigrad/ops/methods.py, which minigrad.ops installs on the class.
 """
+import math
+
 import numpy as np
 
 from . import autograd
@@ -25,6 +27,28 @@ def set_default_dtype(dtype):
     if dtype.kind != "f":
         raise TypeError(f"set_default_dtype: only floating-point dtypes are allowed, got {dtype}")
     _default["dtype"] = dtype
+
+
+class Size(tuple):
+    """A tensor's shape (torch.Size): a tuple of ints that also knows its number of elements.
+
+        x.shape == (2, 3);  x.shape.numel() == 6;  repr: Size([2, 3])
+    """
+
+    __slots__ = ()
+
+    def numel(self):
+        return math.prod(self)
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, other))
+
+    def __repr__(self):
+        return f"Size({list(self)})"
 
 
 def _device(device):
@@ -122,7 +146,8 @@ class Tensor:
 
     @property
     def shape(self):
-        return self.array.shape
+        """The sizes of the dimensions, a Size (minigrad's own code reads `self.array.shape`)."""
+        return Size(self.array.shape)
 
     @property
     def ndim(self):
@@ -154,7 +179,12 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        """The shape (a Size), or the size of dimension `dim` (an int)."""
+        if dim is None:
+            return Size(self.array.shape)
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {tuple(self.array.shape)}")
+        return self.array.shape[dim]
 
     def dim(self):
         return self.ndim
@@ -182,7 +212,7 @@ class Tensor:
             if self.array.size != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape "
                                    f"{self.shape}; pass gradient= with that shape")
-            return Tensor._make(self.xp.ones(self.shape, dtype=self.dtype), self.device)
+            return Tensor._make(self.xp.ones(self.array.shape, dtype=self.dtype), self.device)
         g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype, device=self.device)
         if g.shape != self.shape:
             raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor has shape {self.shape}")

@@ -20,8 +20,8 @@ class MatMul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        ga = sum_to(matmul(gy, transpose(b)), a.shape) if a.requires_grad else None
-        gb = sum_to(matmul(transpose(a), gy), b.shape) if b.requires_grad else None
+        ga = sum_to(matmul(gy, transpose(b)), a.array.shape) if a.requires_grad else None
+        gb = sum_to(matmul(transpose(a), gy), b.array.shape) if b.requires_grad else None
         return ga, gb
 
 

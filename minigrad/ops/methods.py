@@ -59,10 +59,12 @@ TENSOR_METHODS = {
     # conversions
     "to": to, "clone": clone,
 }
+# the ops that take torch's `out=` are wrapped for it (convert.with_out); methods take the op itself,
+# as torch's methods have no `out=`, so that operators stay as fast as the op
+TENSOR_METHODS = {name: getattr(fn, "__wrapped__", fn) for name, fn in TENSOR_METHODS.items()}
 
 
 def install(cls):
-    """Set every TENSOR_METHODS entry on the Tensor class (an op taking `out=` without that
-    wrapper: torch's methods have no `out=`, and operators stay as fast as the op itself)."""
+    """Set every TENSOR_METHODS entry on the Tensor class."""
     for name, fn in TENSOR_METHODS.items():
-        setattr(cls, name, getattr(fn, "__wrapped__", fn))
+        setattr(cls, name, fn)
