@@ -200,6 +200,31 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    # ------------------------------------------------------------ new tensors like this one
+    # dtype and device are self's unless given; size is varargs or one tuple: x.new_zeros(2, 3), x.new_zeros((2, 3))
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor holding a copy of `data`, in self's dtype and on self's device unless given."""
+        from .factories import tensor
+        return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor of shape `size` filled with `fill_value`, in self's dtype and on self's device."""
+        from .factories import full
+        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_size_arg("new_zeros", size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_size_arg("new_ones", size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        from .factories import empty
+        return empty(_size_arg("new_empty", size), dtype=self.dtype if dtype is None else dtype,
+                     device=self.device if device is None else device, requires_grad=requires_grad)
+
     # ------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute d(self)/d(leaf) for every leaf that requires grad and add it to leaf.grad
@@ -428,6 +453,15 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
+
+
+def _size_arg(op, size):
+    """Varargs sizes or a single tuple/list/Size -> a tuple of ints."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    if not all(isinstance(n, (int, np.integer)) for n in size):
+        raise TypeError(f"{op}: size must be ints or one tuple of ints, got {size!r}")
+    return tuple(int(n) for n in size)
 
 
 def raw_index(index, xp):
