@@ -13,7 +13,7 @@ from .convert import clone, to
 from .elementwise import (abs, add, clamp, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid,
                           sin, softplus, sqrt, sub, tanh)
 from .matmul import matmul
-from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum, var
 from .shape import (chunk, expand, expand_as, flatten, getitem, permute, reshape, split, squeeze, t, transpose,
                     unsqueeze, view_as)
 from .softmax import log_softmax, softmax
@@ -49,7 +49,7 @@ TENSOR_METHODS = {
     "__invert__": bitwise_not, "all": all, "any": any,
     # reductions
     "sum": sum, "mean": mean, "var": var, "std": std, "max": max, "min": min, "amax": amax, "amin": amin,
-    "logsumexp": logsumexp, "argmax": argmax, "argmin": argmin,
+    "logsumexp": logsumexp, "argmax": argmax, "argmin": argmin, "norm": norm,
     "softmax": softmax, "log_softmax": log_softmax,
     # shape and indexing
     "__getitem__": getitem,
