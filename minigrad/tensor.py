@@ -440,14 +440,9 @@ class Tensor:
     __hash__ = object.__hash__  # tensors compare elementwise (==), yet stay usable as dict keys
 
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4,
-                               threshold=200, edgeitems=3)
-        extras = [f"dtype={self.dtype}", f"device='{self.device}'"]
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn={self.grad_fn!r}")
-        elif self._requires_grad:
-            extras.append("requires_grad=True")
-        return f"tensor({body}, {', '.join(extras)})"
+        """torch's layout: `tensor([1., 2.], dtype=float64, requires_grad=True)` (see minigrad/printing.py)."""
+        from .printing import tensor_repr
+        return tensor_repr(self, _default["dtype"])
 
     def __iter__(self):
         if self.ndim == 0:
