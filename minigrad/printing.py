@@ -67,7 +67,7 @@ def _layout(arr, fmt, width, indent, summarise):
 
 def tensor_repr(t, default_dtype):
     """repr(t) as torch writes it, `tensor(` ... `)` with the non-default attributes after the values."""
-    arr = t.numpy() if t.device.type == "cpu" else t.device.backend.to_host(t.array)
+    arr = t._host()
     prefix = "tensor("
     suffixes = []
     if t.device.type != "cpu":

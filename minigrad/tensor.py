@@ -296,19 +296,29 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------ conversion
-    def numpy(self):
+    def _host(self):
+        """The data as a numpy array (the array itself on the CPU, a copy from a GPU)."""
         return self.array if self.device.type == "cpu" else self.device.backend.to_host(self.array)
+
+    def numpy(self, *, force=False):
+        """The data as a numpy array sharing memory on the CPU. Like torch, refused on a tensor that requires
+        grad (changes to the array would bypass autograd) unless force=True (then: a detached copy)."""
+        if force:
+            return self._host().copy() if self.device.type == "cpu" else self._host()
+        if self._requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+        return self._host()
 
     def item(self):
         if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self._host().tolist()
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.numpy()
+        arr = self._host()
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __float__(self):

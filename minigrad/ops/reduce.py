@@ -235,6 +235,9 @@ def _float_input(x, dtype, op):
     if not isinstance(x, Tensor):
         raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
     if dtype is not None:
+        if not np.can_cast(x.dtype, dtype, "safe"):
+            raise RuntimeError(f"{op}: the dtype of the input ({x.dtype}) should be convertible without narrowing "
+                               f"to the specified dtype ({np.dtype(dtype)})")
         x = to(x, dtype)
     if x.dtype.kind not in "fc":
         raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
