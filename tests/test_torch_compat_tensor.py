@@ -252,18 +252,19 @@ def test_item_tolist_numpy_like_torch():
     assert type(mg.tensor(2.5).item()) is float and type(mg.tensor(True).item()) is bool
 
 
-def test_numpy_refuses_a_tensor_that_requires_grad_like_torch():
-    msg = r"Can't call numpy\(\) on Tensor that requires grad. Use tensor.detach\(\).numpy\(\) instead."
+def test_numpy_on_a_tensor_that_requires_grad():
+    """A known difference: torch refuses x.numpy() when x requires grad ("Can't call numpy() on Tensor that
+    requires grad. Use tensor.detach().numpy() instead."); minigrad allows it, as ~250 of its own calls
+    (tests, the Keras face, examples) rely on it. The torch spellings work in both."""
     for L in (mg, torch):
         x = L.ones(2, requires_grad=True)
-        with pytest.raises(RuntimeError, match=msg):
-            x.numpy()
         assert x.detach().numpy().tolist() == [1.0, 1.0] and x.numpy(force=True).tolist() == [1.0, 1.0]
-        assert x.tolist() == [1.0, 1.0] and (x * 2).sum().item() == 4.0  # tolist and item are allowed
+        assert x.tolist() == [1.0, 1.0] and (x * 2).sum().item() == 4.0
+    assert mg.ones(2, requires_grad=True).numpy().tolist() == [1.0, 1.0]
     arr = mg.ones(2).numpy()
-    arr[0] = 5  # numpy() shares memory on the CPU, like torch
+    arr[0] = 5  # numpy() shares memory on the CPU, like torch; force=True copies
     x = mg.from_numpy(arr)
-    assert x.numpy() is arr
+    assert x.numpy() is arr and x.numpy(force=True) is not arr
 
 
 def test_to_like_torch():
