@@ -32,7 +32,7 @@ def set_default_dtype(dtype):
 class Size(tuple):
     """A tensor's shape (torch.Size): a tuple of ints that also knows its number of elements.
 
-        x.shape == (2, 3);  x.shape.numel() == 6;  repr: Size([2, 3])
+        x.shape == (2, 3);  x.shape.numel() == 6;  repr: Size([2, 3]);  str: (2, 3)
     """
 
     __slots__ = ()
@@ -49,6 +49,8 @@ class Size(tuple):
 
     def __repr__(self):
         return f"Size({list(self)})"
+
+    __str__ = tuple.__repr__  # print(x.shape) and f"{x.shape}" (error messages) read (2, 3)
 
 
 def _device(device):
@@ -236,17 +238,17 @@ class Tensor:
         if gradient is None:
             if self.array.size != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape "
-                                   f"{tuple(self.shape)}; pass gradient= with that shape")
+                                   f"{self.shape}; pass gradient= with that shape")
             return Tensor._make(self.xp.ones(self.array.shape, dtype=self.dtype), self.device)
         g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype, device=self.device)
         if g.shape != self.shape:
-            raise RuntimeError(f"backward: gradient has shape {tuple(g.shape)} but the tensor has shape {tuple(self.shape)}")
+            raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor has shape {self.shape}")
         return g
 
     def retain_grad(self):
         """Keep .grad on this non-leaf tensor too (leaves always keep it)."""
         if not self._requires_grad:
-            raise RuntimeError(f"retain_grad: this tensor (shape {tuple(self.shape)}) does not require grad")
+            raise RuntimeError(f"retain_grad: this tensor (shape {self.shape}) does not require grad")
         if self.grad_fn is not None and not self._retains_grad:
             self._retains_grad = True
             self.grad_fn._hooks_to_change().retain.add(self.grad_fn._output_index(self))
@@ -260,7 +262,7 @@ class Tensor:
         all of it, before it flows further back (leaves: before it is added to .grad).
         Returns a handle: handle.remove() takes the hook out."""
         if not self._requires_grad:
-            raise RuntimeError(f"register_hook: this tensor (shape {tuple(self.shape)}) does not require grad, so no "
+            raise RuntimeError(f"register_hook: this tensor (shape {self.shape}) does not require grad, so no "
                                "gradient will reach it")
         if self.grad_fn is None:
             return autograd.add_hook(autograd.grad_accumulator(self)._hooks_to_change().tensor[0], hook,
@@ -273,9 +275,9 @@ class Tensor:
         gradient has been added to .grad (a weight used twice still fires once). Returns a handle."""
         if self.grad_fn is not None:
             raise RuntimeError("register_post_accumulate_grad_hook: only leaf tensors accumulate a gradient; "
-                               f"this one (shape {tuple(self.shape)}) was made by {self.grad_fn.name()}")
+                               f"this one (shape {self.shape}) was made by {self.grad_fn.name()}")
         if not self._requires_grad:
-            raise RuntimeError(f"register_post_accumulate_grad_hook: this tensor (shape {tuple(self.shape)}) does not "
+            raise RuntimeError(f"register_post_accumulate_grad_hook: this tensor (shape {self.shape}) does not "
                                "require grad")
         return autograd.add_hook(autograd.grad_accumulator(self)._hooks_to_change().post_accumulate, hook,
                                  "register_post_accumulate_grad_hook")
@@ -309,7 +311,7 @@ class Tensor:
 
     def item(self):
         if self.array.size != 1:
-            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {tuple(self.shape)}")
+            raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {self.shape}")
         return self._host().reshape(()).item()
 
     def tolist(self):
@@ -372,7 +374,7 @@ class Tensor:
     # ------------------------------------------------------------ in place (bump the version counter)
     def _inplace(self, values):
         if self._requires_grad and self.grad_fn is None and autograd.GradMode.enabled:
-            raise RuntimeError(f"a leaf tensor of shape {tuple(self.shape)} that requires grad is being used in an in-place "
+            raise RuntimeError(f"a leaf tensor of shape {self.shape} that requires grad is being used in an in-place "
                                "operation; wrap it in `with minigrad.no_grad():`")
         v = values.array if isinstance(values, Tensor) else values
         self.array[...] = v
@@ -417,7 +419,7 @@ class Tensor:
         """`t += o` and friends: in place like torch, except on a tensor that is part of a graph."""
         if self._requires_grad and autograd.GradMode.enabled:
             if self.grad_fn is None:
-                raise RuntimeError(f"a leaf tensor of shape {tuple(self.shape)} that requires grad is being used in an "
+                raise RuntimeError(f"a leaf tensor of shape {self.shape} that requires grad is being used in an "
                                    "in-place operation; wrap it in `with minigrad.no_grad():`")
             return op(o)  # out of place keeps the recorded graph correct
         return inplace(o)
@@ -436,7 +438,7 @@ class Tensor:
 
     def __setitem__(self, index, value):
         if self._requires_grad and self.grad_fn is None and autograd.GradMode.enabled:
-            raise RuntimeError(f"setitem: a leaf tensor of shape {tuple(self.shape)} that requires grad can't be changed "
+            raise RuntimeError(f"setitem: a leaf tensor of shape {self.shape} that requires grad can't be changed "
                                "in place outside no_grad()")
         self.array[raw_index(index, self.xp)] = value.array if isinstance(value, Tensor) else value
         self._version[0] += 1

@@ -231,6 +231,7 @@ def test_size_like_torch():
         assert isinstance(s, mg.Size) and isinstance(s, tuple)
         assert s == (2, 3) == ts and s.numel() == ts.numel() == 6
         assert repr(s) == repr(ts).replace("torch.", "") == "Size([2, 3])"
+        assert str(s) == f"{s}" == "(2, 3)"  # a difference: torch prints torch.Size([2, 3]) here too
         assert isinstance(s[1:], mg.Size) and s[1:] == (3,) and isinstance(s[0], int)
         assert isinstance(s + (4,), mg.Size) and s + (4,) == (2, 3, 4)
     assert x.size(1) == 3 and x.size(-2) == 2 and isinstance(x.size(1), int)

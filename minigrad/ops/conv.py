@@ -31,7 +31,7 @@ def batched(x, op, dims=4):
     if x.ndim == dims - 1:
         return unsqueeze(x, 0), True
     if x.ndim != dims:
-        raise ValueError(f"{op}: expected a {dims}-D (batched) or {dims - 1}-D input, got shape {tuple(x.shape)}")
+        raise ValueError(f"{op}: expected a {dims}-D (batched) or {dims - 1}-D input, got shape {x.shape}")
     return x, False
 
 
@@ -77,12 +77,12 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     padding: an int, a pair, 'valid' (none) or 'same' (the output keeps H and W; stride 1 only)."""
     x, unbatched = batched(input, "conv2d")
     if weight.ndim != 4:
-        raise ValueError(f"conv2d: weight must be 4-D (out, in/groups, kh, kw), got shape {tuple(weight.shape)}")
+        raise ValueError(f"conv2d: weight must be 4-D (out, in/groups, kh, kw), got shape {weight.shape}")
     stride, dilation = int_tuple(stride, 2, "conv2d", "stride"), int_tuple(dilation, 2, "conv2d", "dilation")
     o, cg, kh, kw = weight.shape
     if x.shape[1] != cg * groups or o % groups:
-        raise ValueError(f"conv2d: input of shape {tuple(x.shape)} has {x.shape[1]} channels but weight of shape "
-                         f"{tuple(weight.shape)} with groups={groups} expects {cg * groups} (and out channels divisible "
+        raise ValueError(f"conv2d: input of shape {x.shape} has {x.shape[1]} channels but weight of shape "
+                         f"{weight.shape} with groups={groups} expects {cg * groups} (and out channels divisible "
                          f"by groups)")
     if padding == "valid":
         padding = 0
@@ -102,8 +102,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         y = op(x, weight)
     else:
         if bias.shape != (o,) or bias.dtype != weight.dtype:
-            raise ValueError(f"conv2d: bias must be ({o},) {weight.dtype} to match weight {tuple(weight.shape)}, got "
-                             f"{tuple(bias.shape)} {bias.dtype}")
+            raise ValueError(f"conv2d: bias must be ({o},) {weight.dtype} to match weight {weight.shape}, got "
+                             f"{bias.shape} {bias.dtype}")
         y = op(x, weight, bias)
     return squeeze(y, 0) if unbatched else y
 

@@ -25,7 +25,7 @@ class Add(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy, a.array.shape), sum_to(gy, b.array.shape)
+        return sum_to(gy, a.shape), sum_to(gy, b.shape)
 
 
 @with_out
@@ -41,7 +41,7 @@ class Sub(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy, a.array.shape), sum_to(-gy, b.array.shape)
+        return sum_to(gy, a.shape), sum_to(-gy, b.shape)
 
 
 @with_out
@@ -55,7 +55,7 @@ class Mul(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy * b, a.array.shape), sum_to(gy * a, b.array.shape)
+        return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
 
 
 @with_out
@@ -70,7 +70,7 @@ class Div(Function):
     def backward(self, gy):
         a, b = self.inputs
         ga = gy / b
-        return sum_to(ga, a.array.shape), sum_to(-ga * a / b, b.array.shape)
+        return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
 
 
 @with_out
@@ -94,7 +94,7 @@ class Pow(Function):
         a, b = self.inputs
         ga = gy * b * a ** (b - 1)
         gb = gy * self.output * a.log() if b.requires_grad else None
-        return sum_to(ga, a.array.shape), (None if gb is None else sum_to(gb, b.array.shape))
+        return sum_to(ga, a.shape), (None if gb is None else sum_to(gb, b.shape))
 
 
 class PowScalar(Function):
@@ -387,7 +387,7 @@ class Maximum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy * self.share, a.array.shape), sum_to(gy * (1.0 - self.share), b.array.shape)
+        return sum_to(gy * self.share, a.shape), sum_to(gy * (1.0 - self.share), b.shape)
 
 
 @with_out
@@ -404,7 +404,7 @@ class Minimum(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy * self.share, a.array.shape), sum_to(gy * (1.0 - self.share), b.array.shape)
+        return sum_to(gy * self.share, a.shape), sum_to(gy * (1.0 - self.share), b.shape)
 
 
 @with_out
@@ -425,7 +425,7 @@ class Where(Function):
 
     def backward(self, gy):
         a, b = self.inputs
-        return sum_to(gy * self.cond, a.array.shape), sum_to(gy * ~self.cond, b.array.shape)
+        return sum_to(gy * self.cond, a.shape), sum_to(gy * ~self.cond, b.shape)
 
 
 @with_out

@@ -70,17 +70,17 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     c = input.shape[1]
     w = None if weight is None else (weight.array if isinstance(weight, Tensor) else input.xp.asarray(weight))
     if w is not None and w.shape != (c,):
-        raise ValueError(f"cross_entropy: weight must have shape ({c},), got {tuple(w.shape)}")
+        raise ValueError(f"cross_entropy: weight must have shape ({c},), got {w.shape}")
     if target.dtype.kind == "f":
         if target.shape != input.shape:
-            raise ValueError(f"cross_entropy: probability targets must match the input's shape {tuple(input.shape)}, "
-                             f"got {tuple(target.shape)}")
+            raise ValueError(f"cross_entropy: probability targets must match the input's shape {input.shape}, "
+                             f"got {target.shape}")
         return _soft_cross_entropy(input, target, w, reduction, label_smoothing)
     if target.dtype.kind not in "iu":
         raise TypeError(f"cross_entropy: target must hold class indices (integers) or probabilities, got {target.dtype}")
     if target.shape != (input.shape[0],) + input.shape[2:]:
-        raise ValueError(f"cross_entropy: input of shape {tuple(input.shape)} needs targets of shape "
-                         f"{(input.shape[0],) + tuple(input.shape[2:])}, got {tuple(target.shape)}")
+        raise ValueError(f"cross_entropy: input of shape {input.shape} needs targets of shape "
+                         f"{(input.shape[0],) + input.shape[2:]}, got {target.shape}")
     t = target.array
     bad = ((t < 0) | (t >= c)) & (t != ignore_index)
     if bad.any():

@@ -87,7 +87,7 @@ def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """input: probabilities in [0, 1], target: same shape; logs clamped at -100 like torch."""
     target = target if isinstance(target, Tensor) else constant(target, input)
     if input.shape != target.shape:
-        raise ValueError(f"binary_cross_entropy: input shape {tuple(input.shape)} and target shape {tuple(target.shape)} differ")
+        raise ValueError(f"binary_cross_entropy: input shape {input.shape} and target shape {target.shape} differ")
     x = input.array
     if ((x < 0) | (x > 1)).any():
         raise ValueError("binary_cross_entropy: input values must lie in [0, 1]; pass logits to "

@@ -99,7 +99,7 @@ class Max(Function):
 
     def forward(self, x):
         if x.size == 0:
-            raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape {tuple(x.shape)}")
+            raise ValueError(f"{self.name}: cannot reduce an empty tensor of shape {x.shape}")
         y = x.min(axis=self.axis, keepdims=True) if self.smallest else x.max(axis=self.axis, keepdims=True)
         hit = x == y
         self.share = (hit / hit.sum(axis=self.axis, keepdims=True)).astype(x.dtype)

@@ -60,10 +60,10 @@ def reshape(x, *shape):
     if -1 in shape:
         known = int(np.prod([d for d in shape if d != -1]))
         if shape.count(-1) > 1 or known == 0 or n % known:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({n} elements) into {shape}")
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({n} elements) into {shape}")
         shape = tuple(n // known if d == -1 else d for d in shape)
     elif int(np.prod(shape)) != n:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {tuple(x.shape)} ({n} elements) into {shape}")
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({n} elements) into {shape}")
     return Reshape(shape)(x)
 
 
@@ -111,7 +111,7 @@ def permute(x, *axes):
     """x with its dims reordered: output dim i is input dim axes[i]."""
     axes = _shape_arg(axes)
     if sorted(a % _py.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} dims of shape {tuple(x.shape)}")
+        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} dims of shape {x.shape}")
     return Permute(tuple(a % x.ndim for a in axes))(x)
 
 
@@ -152,11 +152,11 @@ def expand(x, *shape):
     shape = _shape_arg(shape)
     lead = len(shape) - x.ndim
     if lead < 0:
-        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {tuple(x.shape)}")
+        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
     full = tuple(x.array.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
     for i, n in enumerate(x.array.shape):
         if n != 1 and n != full[lead + i]:
-            raise ValueError(f"expand: cannot expand shape {tuple(x.shape)} to {shape} (dim {i}: {n} vs {full[lead + i]})")
+            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {n} vs {full[lead + i]})")
     return x if full == x.array.shape else Expand(full)(x)
 
 
@@ -210,7 +210,7 @@ class GetItem(Function):
         try:
             return x[self.index]
         except IndexError as e:
-            raise IndexError(f"getitem: {e} (tensor of shape {tuple(x.shape)})") from None
+            raise IndexError(f"getitem: {e} (tensor of shape {x.shape})") from None
 
     def backward(self, gy):
         if self.is_view and not self.create_graph:  # plain backward: the engine adds the slice in place
@@ -302,7 +302,7 @@ def split(x, split_size_or_sections, dim=0):
     else:
         sizes = list(split_size_or_sections)
         if _py.sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} don't add up to {n} (dim {dim} of shape {tuple(x.shape)})")
+            raise ValueError(f"split: sizes {sizes} don't add up to {n} (dim {dim} of shape {x.shape})")
     lead, out, start = (slice(None),) * d, [], 0
     for s in sizes:
         out.append(getitem(x, lead + (slice(start, start + s),)))
