@@ -10,7 +10,7 @@ from .autograd import (enable_grad, grad, inference_mode, is_grad_enabled, is_in
                        set_grad_enabled)
 from .backend import Device, get_backend_name, set_backend
 from .random import Generator, default_generator, get_rng_state, initial_seed, manual_seed, seed, set_rng_state
-from .tensor import (Tensor, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
+from .tensor import (Size, Tensor, bool_, float16, float32, float64, get_default_dtype, int8, int16, int32, int64,
                      set_default_dtype, uint8)
 from . import ops
 # the tensor ops at the top level (mg.add, mg.sum, mg.where, ...); the layer ops stay in nn.functional
@@ -57,7 +57,7 @@ def get_num_threads():
 def __getattr__(name):  # the larger subpackages load on first use, keeping `import minigrad` quick
     import importlib
     if name in ("nn", "optim", "utils", "vision", "keras", "metrics", "cuda", "viz", "serialization", "testing",
-                "accelerator", "backends"):
+                "accelerator", "backends", "linalg"):
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         return getattr(importlib.import_module(".serialization", __name__), name)

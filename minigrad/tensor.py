@@ -4,6 +4,8 @@ was made, so that `backward()` can send gradients back through that history.
 Its operators and op methods (`x + y`, `x @ w`, `x.sum()`, `x.reshape(...)`, `x.to(...)`)
 come from one table, minigrad/ops/methods.py, which minigrad.ops installs on the class.
 """
+import math
+
 import numpy as np
 
 from . import autograd
@@ -25,6 +27,30 @@ def set_default_dtype(dtype):
     if dtype.kind != "f":
         raise TypeError(f"set_default_dtype: only floating-point dtypes are allowed, got {dtype}")
     _default["dtype"] = dtype
+
+
+class Size(tuple):
+    """A tensor's shape (torch.Size): a tuple of ints that also knows its number of elements.
+
+        x.shape == (2, 3);  x.shape.numel() == 6;  repr: Size([2, 3]);  str: (2, 3)
+    """
+
+    __slots__ = ()
+
+    def numel(self):
+        return math.prod(self)
+
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        return Size(tuple.__add__(self, other))
+
+    def __repr__(self):
+        return f"Size({list(self)})"
+
+    __str__ = tuple.__repr__  # print(x.shape) and f"{x.shape}" (error messages) read (2, 3)
 
 
 def _device(device):
@@ -122,7 +148,8 @@ class Tensor:
 
     @property
     def shape(self):
-        return self.array.shape
+        """The sizes of the dimensions, a Size (minigrad's own code reads `self.array.shape`)."""
+        return Size(self.array.shape)
 
     @property
     def ndim(self):
@@ -154,7 +181,12 @@ class Tensor:
         return self.transpose(-2, -1)
 
     def size(self, dim=None):
-        return self.shape if dim is None else self.shape[dim]
+        """The shape (a Size), or the size of dimension `dim` (an int)."""
+        if dim is None:
+            return Size(self.array.shape)
+        if not -self.ndim <= dim < self.ndim:
+            raise IndexError(f"size: dim {dim} is out of range for a tensor of shape {tuple(self.array.shape)}")
+        return self.array.shape[dim]
 
     def dim(self):
         return self.ndim
@@ -170,6 +202,31 @@ class Tensor:
             raise TypeError("len() of a 0-d tensor")
         return self.shape[0]
 
+    # ------------------------------------------------------------ new tensors like this one
+    # dtype and device are self's unless given; size is varargs or one tuple: x.new_zeros(2, 3), x.new_zeros((2, 3))
+    def new_tensor(self, data, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor holding a copy of `data`, in self's dtype and on self's device unless given."""
+        from .factories import tensor
+        return tensor(data, dtype=self.dtype if dtype is None else dtype,
+                      device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_full(self, size, fill_value, *, dtype=None, device=None, requires_grad=False):
+        """A new tensor of shape `size` filled with `fill_value`, in self's dtype and on self's device."""
+        from .factories import full
+        return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
+                    device=self.device if device is None else device, requires_grad=requires_grad)
+
+    def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_size_arg("new_zeros", size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
+        return self.new_full(_size_arg("new_ones", size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+
+    def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
+        from .factories import empty
+        return empty(_size_arg("new_empty", size), dtype=self.dtype if dtype is None else dtype,
+                     device=self.device if device is None else device, requires_grad=requires_grad)
+
     # ------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         """Compute d(self)/d(leaf) for every leaf that requires grad and add it to leaf.grad
@@ -182,7 +239,7 @@ class Tensor:
             if self.array.size != 1:
                 raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, got shape "
                                    f"{self.shape}; pass gradient= with that shape")
-            return Tensor._make(self.xp.ones(self.shape, dtype=self.dtype), self.device)
+            return Tensor._make(self.xp.ones(self.array.shape, dtype=self.dtype), self.device)
         g = gradient if isinstance(gradient, Tensor) else Tensor(gradient, dtype=self.dtype, device=self.device)
         if g.shape != self.shape:
             raise RuntimeError(f"backward: gradient has shape {g.shape} but the tensor has shape {self.shape}")
@@ -241,19 +298,27 @@ class Tensor:
         self.grad = None
 
     # ------------------------------------------------------------ conversion
-    def numpy(self):
+    def _host(self):
+        """The data as a numpy array (the array itself on the CPU, a copy from a GPU)."""
         return self.array if self.device.type == "cpu" else self.device.backend.to_host(self.array)
+
+    def numpy(self, *, force=False):
+        """The data as a numpy array, sharing memory on the CPU (force=True: a copy). Unlike torch, also on
+        a tensor that requires grad (torch asks for x.detach().numpy() there; minigrad's code and tests use it)."""
+        if force and self.device.type == "cpu":
+            return self.array.copy()
+        return self._host()
 
     def item(self):
         if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors can be converted to Python scalars, got shape {self.shape}")
-        return self.numpy().reshape(()).item()
+        return self._host().reshape(()).item()
 
     def tolist(self):
-        return self.numpy().tolist()
+        return self._host().tolist()
 
     def __array__(self, dtype=None, copy=None):
-        arr = self.numpy()
+        arr = self._host()
         return arr if dtype is None else arr.astype(dtype, copy=False)
 
     def __float__(self):
@@ -385,19 +450,23 @@ class Tensor:
     __hash__ = object.__hash__  # tensors compare elementwise (==), yet stay usable as dict keys
 
     def __repr__(self):
-        body = np.array2string(self.numpy(), separator=", ", prefix="tensor(", precision=4,
-                               threshold=200, edgeitems=3)
-        extras = [f"dtype={self.dtype}", f"device='{self.device}'"]
-        if self.grad_fn is not None:
-            extras.append(f"grad_fn={self.grad_fn!r}")
-        elif self._requires_grad:
-            extras.append("requires_grad=True")
-        return f"tensor({body}, {', '.join(extras)})"
+        """torch's layout: `tensor([1., 2.], dtype=float64, requires_grad=True)` (see minigrad/printing.py)."""
+        from .printing import tensor_repr
+        return tensor_repr(self, _default["dtype"])
 
     def __iter__(self):
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
+
+
+def _size_arg(op, size):
+    """Varargs sizes or a single tuple/list/Size -> a tuple of ints."""
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    if not all(isinstance(n, (int, np.integer)) for n in size):
+        raise TypeError(f"{op}: size must be ints or one tuple of ints, got {size!r}")
+    return tuple(int(n) for n in size)
 
 
 def raw_index(index, xp):

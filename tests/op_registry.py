@@ -143,6 +143,16 @@ REGISTRY = [
     OpInfo("min", lambda a: a.min(0, keepdim=True).values, lambda a: a.min(0, keepdims=True), domain="distinct",
            min_dims=1),
     OpInfo("logsumexp", lambda a: a.logsumexp(-1), lambda a: _np_logsumexp(a, -1), min_dims=1, gradgrad=True),
+    # norms (minigrad.linalg builds the matrix norms from these)
+    OpInfo("norm", lambda a: a.norm(), lambda a: np.sqrt((a * a).sum()), domain="away_from_zero", gradgrad=True),
+    OpInfo("norm_p3_dim", lambda a: a.norm(3, dim=-1), lambda a: (np.abs(a) ** 3).sum(-1) ** (1 / 3), min_dims=1,
+           domain="away_from_zero", gradgrad=True),
+    OpInfo("vector_norm_1", lambda a: mg.linalg.vector_norm(a, 1, dim=0, keepdim=True),
+           lambda a: np.abs(a).sum(0, keepdims=True), min_dims=1, domain="away_from_zero"),
+    OpInfo("vector_norm_inf", lambda a: mg.linalg.vector_norm(a, float("inf")), lambda a: np.abs(a).max(),
+           domain="away_from_zero"),
+    OpInfo("matrix_norm_1", lambda a: mg.linalg.matrix_norm(a, 1), lambda a: np.abs(a).sum(-2).max(-1), min_dims=2,
+           domain="away_from_zero"),
     # linear algebra
     OpInfo("matmul", lambda a, b: a @ b, np.matmul, 2, "matmul", gradgrad=True),  # scalars: an error (tested)
     # shape

@@ -4,13 +4,13 @@ public functions.
 
   elementwise  add sub mul div pow neg abs exp log sqrt sin cos tanh sigmoid softplus relu
                leaky_relu gelu clamp maximum minimum where
-  reduce       sum mean var std max min amax amin logsumexp argmax argmin
+  reduce       sum mean var std max min amax amin logsumexp argmax argmin norm (+ vector_norm)
   shape        reshape permute transpose flatten squeeze unsqueeze expand cat stack split pad sum_to
   matmul       matmul                      softmax   softmax log_softmax
   conv         conv2d conv1d               pool      max_pool2d avg_pool2d
   loss         cross_entropy               nn_ops    embedding binary_cross_entropy
   compare      eq ne lt le gt ge bitwise_and bitwise_or bitwise_not all any (no gradient)
-  convert      to clone, and the rules that turn Python scalars into operands
+  convert      to clone, the rules that turn Python scalars into operands, and with_out (out=)
   methods      the one table that gives Tensor its operators and methods (`x + y`, `x.sum()`)
 
 This file only gathers them, then installs the methods on Tensor.

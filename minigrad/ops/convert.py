@@ -6,9 +6,11 @@ Operands follow torch's type promotion for the cases a teaching library meets:
   tensor (int64)   + 2.5           -> float32   ... unless it is a float meeting integers: default dtype
   tensor (int64)   + tensor (float) -> float    an integer tensor meeting a float one takes its dtype
 """
+import functools
+
 import numpy as np
 
-from ..autograd import Function
+from ..autograd import Function, GradMode
 from ..backend import Device
 from ..tensor import Tensor, _device, _to_array, bool_, get_default_dtype, int64
 
@@ -135,3 +137,44 @@ class Clone(Function):
 def clone(x):
     """A copy of x with its own memory; gradients flow through it unchanged."""
     return Clone()(x)
+
+
+# ---------------------------------------------------------------- out=
+def with_out(op):
+    """Give the op torch's keyword `out=`: `mg.add(a, b, out=c)` computes the result, writes it
+    into `c` (resizing `c` only when it has no elements), bumps c's version and returns `c`.
+    An op returning (values, indices) takes a tuple of two tensors. Like torch, `out=` does not
+    record a graph, so it is refused while grad mode is on and an input or `out` requires grad.
+    Tensor methods are installed without this wrapper (torch's methods take no `out=` either)."""
+    @functools.wraps(op)
+    def op_with_out(*args, out=None, **kwargs):
+        result = op(*args, **kwargs)
+        if out is None:
+            return result
+        results, outs = (result, out) if isinstance(result, tuple) else ((result,), (out,))
+        if not isinstance(outs, (tuple, list)) or len(outs) != len(results):
+            raise TypeError(f"{op.__name__}: out must be {len(results)} tensors here, got {type(out).__name__}")
+        for r, o in zip(results, outs):
+            _write_out(op.__name__, r, o)
+        return type(result)(*outs) if isinstance(result, tuple) else out
+    return op_with_out
+
+
+def _write_out(name, result, out):
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}: out must be a Tensor, got {type(out).__name__}")
+    if GradMode.enabled and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(f"{name}(): functions with out=... arguments don't support automatic differentiation, "
+                           "but one of the arguments requires grad (call it under minigrad.no_grad(), or drop out=)")
+    if out.device != result.device:
+        raise RuntimeError(f"{name}: out is on {out.device} but the result is on {result.device}")
+    if not np.can_cast(result.dtype, out.dtype, "same_kind"):
+        raise RuntimeError(f"{name}: result type {result.dtype} can't be cast to the desired output type "
+                           f"{out.dtype} of out")
+    if out.array.shape != result.array.shape:
+        if out.array.size != 0:
+            raise RuntimeError(f"{name}: out has shape {tuple(out.array.shape)} but the result has shape "
+                               f"{tuple(result.array.shape)}; pass an out of that shape, or an empty one to be resized")
+        out.array = out.xp.empty(result.array.shape, out.dtype)
+    out.array[...] = result.array
+    out._version[0] += 1

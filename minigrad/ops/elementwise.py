@@ -9,7 +9,7 @@ import math
 
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
-from .convert import promote, to
+from .convert import promote, to, with_out
 from .shape import sum_to
 
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh",
@@ -28,6 +28,7 @@ class Add(Function):
         return sum_to(gy, a.shape), sum_to(gy, b.shape)
 
 
+@with_out
 def add(a, b):
     return Add()(*promote(a, b))
 
@@ -43,6 +44,7 @@ class Sub(Function):
         return sum_to(gy, a.shape), sum_to(-gy, b.shape)
 
 
+@with_out
 def sub(a, b):
     return Sub()(*promote(a, b))
 
@@ -56,6 +58,7 @@ class Mul(Function):
         return sum_to(gy * b, a.shape), sum_to(gy * a, b.shape)
 
 
+@with_out
 def mul(a, b):
     return Mul()(*promote(a, b))
 
@@ -70,6 +73,7 @@ class Div(Function):
         return sum_to(ga, a.shape), sum_to(-ga * a / b, b.shape)
 
 
+@with_out
 def div(a, b):
     """True division, like torch: integers divide to the default float dtype."""
     a, b = promote(a, b)
@@ -109,6 +113,7 @@ class PowScalar(Function):
         return gy * self.c * a ** (self.c - 1)
 
 
+@with_out
 def pow(a, b):
     """a ** b; a constant Python exponent gets its own op (no gradient to compute for it)."""
     if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
@@ -128,6 +133,7 @@ class Neg(Function):
         return -gy
 
 
+@with_out
 def neg(a):
     return Neg()(a)
 
@@ -141,6 +147,7 @@ class Abs(Function):
         return gy * self.sign
 
 
+@with_out
 def abs(a):
     return Abs()(a)
 
@@ -156,6 +163,7 @@ class Exp(Function):
         return gy * self.output
 
 
+@with_out
 def exp(a):
     return Exp()(a)
 
@@ -168,6 +176,7 @@ class Log(Function):
         return gy / self.inputs[0]
 
 
+@with_out
 def log(a):
     return Log()(a)
 
@@ -182,6 +191,7 @@ class Sqrt(Function):
         return gy / (self.output * 2.0)
 
 
+@with_out
 def sqrt(a):
     return Sqrt()(a)
 
@@ -194,6 +204,7 @@ class Sin(Function):
         return gy * cos(self.inputs[0])
 
 
+@with_out
 def sin(a):
     return Sin()(a)
 
@@ -206,6 +217,7 @@ class Cos(Function):
         return -gy * sin(self.inputs[0])
 
 
+@with_out
 def cos(a):
     return Cos()(a)
 
@@ -221,6 +233,7 @@ class Tanh(Function):
         return gy * (1.0 - y * y)
 
 
+@with_out
 def tanh(a):
     return Tanh()(a)
 
@@ -238,6 +251,7 @@ class Sigmoid(Function):
         return gy * y * (1.0 - y)
 
 
+@with_out
 def sigmoid(a):
     return Sigmoid()(a)
 
@@ -352,6 +366,7 @@ class Clamp(Function):
         return gy * self.inside
 
 
+@with_out
 def clamp(a, min=None, max=None):
     """Values below `min` become `min`, above `max` become `max`; a float bound turns integers to floats."""
     if min is None and max is None:
@@ -375,6 +390,7 @@ class Maximum(Function):
         return sum_to(gy * self.share, a.shape), sum_to(gy * (1.0 - self.share), b.shape)
 
 
+@with_out
 def maximum(a, b):
     return Maximum()(*promote(a, b))
 
@@ -391,6 +407,7 @@ class Minimum(Function):
         return sum_to(gy * self.share, a.shape), sum_to(gy * (1.0 - self.share), b.shape)
 
 
+@with_out
 def minimum(a, b):
     return Minimum()(*promote(a, b))
 
@@ -411,6 +428,7 @@ class Where(Function):
         return sum_to(gy * self.cond, a.shape), sum_to(gy * ~self.cond, b.shape)
 
 
+@with_out
 def where(cond, a, b):
     """cond ? a : b elementwise; cond is a boolean tensor or array, a and b (tensors or Python
     scalars) broadcast against it and each other."""

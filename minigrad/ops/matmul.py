@@ -1,6 +1,6 @@
 """Matrix product with batch broadcasting; the kernel comes from the device's backend."""
 from ..autograd import Function
-from .convert import promote
+from .convert import promote, with_out
 from .shape import squeeze, sum_to, transpose, unsqueeze
 
 __all__ = ["matmul"]
@@ -25,6 +25,7 @@ class MatMul(Function):
         return ga, gb
 
 
+@with_out
 def matmul(a, b):
     """a @ b like numpy: a 1-D operand is a row (left) or a column (right) vector, dropped after."""
     a, b = promote(a, b)

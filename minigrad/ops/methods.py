@@ -13,7 +13,7 @@ from .convert import clone, to
 from .elementwise import (abs, add, clamp, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid,
                           sin, softplus, sqrt, sub, tanh)
 from .matmul import matmul
-from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, std, sum, var
+from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum, var
 from .shape import (chunk, expand, expand_as, flatten, getitem, permute, reshape, split, squeeze, t, transpose,
                     unsqueeze, view_as)
 from .softmax import log_softmax, softmax
@@ -21,6 +21,8 @@ from .softmax import log_softmax, softmax
 
 def reflected(op):
     """The method for `other <op> tensor`, which Python sends to the tensor with the operands swapped."""
+    op = getattr(op, "__wrapped__", op)
+
     def method(self, other):
         return op(other, self)
     method.__name__ = method.__qualname__ = f"reflected_{op.__name__}"
@@ -47,7 +49,7 @@ TENSOR_METHODS = {
     "__invert__": bitwise_not, "all": all, "any": any,
     # reductions
     "sum": sum, "mean": mean, "var": var, "std": std, "max": max, "min": min, "amax": amax, "amin": amin,
-    "logsumexp": logsumexp, "argmax": argmax, "argmin": argmin,
+    "logsumexp": logsumexp, "argmax": argmax, "argmin": argmin, "norm": norm,
     "softmax": softmax, "log_softmax": log_softmax,
     # shape and indexing
     "__getitem__": getitem,
@@ -57,6 +59,9 @@ TENSOR_METHODS = {
     # conversions
     "to": to, "clone": clone,
 }
+# the ops that take torch's `out=` are wrapped for it (convert.with_out); methods take the op itself,
+# as torch's methods have no `out=`, so that operators stay as fast as the op
+TENSOR_METHODS = {name: getattr(fn, "__wrapped__", fn) for name, fn in TENSOR_METHODS.items()}
 
 
 def install(cls):

@@ -10,10 +10,11 @@ import numpy as np
 
 from ..autograd import Function
 from ..tensor import Tensor
-from .elementwise import maximum, minimum, sqrt
+from .convert import to, with_out
+from .elementwise import abs, maximum, minimum, sqrt, where
 from .shape import normalize_axis
 
-__all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin", "logsumexp", "argmax", "argmin"]
+__all__ = ["sum", "mean", "var", "std", "max", "min", "amax", "amin", "logsumexp", "argmax", "argmin", "norm"]
 
 MinMax = namedtuple("MinMax", ["values", "indices"])
 
@@ -54,10 +55,12 @@ class Sum(Function):
         return gy.reshape(kept_shape(self.in_shape, self.axis)).expand(self.in_shape)
 
 
+@with_out
 def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return Sum(_dims(x, dim, axis, "sum"), _keep(keepdim, keepdims))(x)
 
 
+@with_out
 def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     axes = _dims(x, dim, axis, "mean")
     if x.dtype.kind in "biu":
@@ -65,6 +68,7 @@ def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return sum(x, axes, _keep(keepdim, keepdims)) * (1.0 / _py.max(_count(x, axes), 1))
 
 
+@with_out
 def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
     """Variance; `correction=1` (Bessel's, torch's default) divides by n - 1."""
     if unbiased is not None:
@@ -75,6 +79,7 @@ def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, k
     return sum(d * d, axes, _keep(keepdim, keepdims)) * (1.0 / dof if dof > 0 else float("nan"))
 
 
+@with_out
 def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
     return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
 
@@ -116,6 +121,7 @@ def _extreme(x, dim, keepdim, axis, keepdims, smallest):
     return MinMax(values, (argmin if smallest else argmax)(x, d, k))
 
 
+@with_out
 def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """max over everything, over `dim` (returning values and indices like torch.max), or the
     elementwise maximum with another tensor (`x.max(other)`)."""
@@ -124,16 +130,19 @@ def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return _extreme(x, dim, keepdim, axis, keepdims, smallest=False)
 
 
+@with_out
 def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if isinstance(dim, Tensor):
         return minimum(x, dim)
     return _extreme(x, dim, keepdim, axis, keepdims, smallest=True)
 
 
+@with_out
 def amax(x, dim=None, keepdim=False):
     return Max(normalize_axis(dim, x.ndim, "amax"), keepdim)(x)
 
 
+@with_out
 def amin(x, dim=None, keepdim=False):
     return Max(normalize_axis(dim, x.ndim, "amin"), keepdim, smallest=True)(x)
 
@@ -149,11 +158,13 @@ def _arg(x, dim, keepdim, name):
     return Tensor._make(xp.asarray(out, dtype=np.int64), x.device)
 
 
+@with_out
 def argmax(x, dim=None, keepdim=False):
     """Index of the largest element (over everything, or along `dim`); no gradient."""
     return _arg(x, dim, keepdim, "argmax")
 
 
+@with_out
 def argmin(x, dim=None, keepdim=False):
     return _arg(x, dim, keepdim, "argmin")
 
@@ -181,5 +192,86 @@ class LogSumExp(Function):
         return gy.reshape(shape) * (x - self.output.reshape(shape)).exp()
 
 
+@with_out
 def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
     return LogSumExp(_dims(x, dim, axis, "logsumexp"), _keep(keepdim, keepdims))(x)
+
+
+# ---------------------------------------------------------------- norms
+class PNorm(Function):
+    """(sum |x|^p)^(1/p) over `axis` for a finite p > 0.
+
+    d/dx = sign(x) |x|^(p-1) / y^(p-1)  (x / y for p = 2, sign(x) for p = 1); where the norm is 0
+    the gradient is 0, torch's subgradient, not 0/0."""
+
+    saves_output = True
+
+    def __init__(self, p, axis=None, keepdims=False):
+        self.p, self.axis, self.keepdims = p, axis, keepdims
+
+    def forward(self, x):
+        a = self.xp.abs(x)
+        if self.p == 2:
+            y = self.xp.sqrt((a * a).sum(axis=self.axis, keepdims=self.keepdims))
+        else:
+            y = (a ** self.p).sum(axis=self.axis, keepdims=self.keepdims) ** (1.0 / self.p)
+        return self.xp.asarray(y, dtype=x.dtype)
+
+    def backward(self, gy):
+        (x,) = self.inputs
+        shape = kept_shape(x.array.shape, self.axis)
+        gy = gy.reshape(shape)
+        sign = Tensor._make(x.xp.sign(x.array), x.device)  # constant: its derivative is 0 almost everywhere
+        if self.p == 1:
+            return gy * sign
+        y = self.output.reshape(shape)
+        y = where(y == 0, float("inf"), y)  # a zero norm sends back 0
+        if self.p == 2:
+            return gy * x / y
+        return gy * sign * abs(x) ** (self.p - 1) / y ** (self.p - 1)
+
+
+def _float_input(x, dtype, op):
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: expected a Tensor, got {type(x).__name__}")
+    if dtype is not None:
+        if not np.can_cast(x.dtype, dtype, "safe"):
+            raise RuntimeError(f"{op}: the dtype of the input ({x.dtype}) should be convertible without narrowing "
+                               f"to the specified dtype ({np.dtype(dtype)})")
+        x = to(x, dtype)
+    if x.dtype.kind not in "fc":
+        raise TypeError(f"{op}: expected a floating-point tensor, got dtype {x.dtype}")
+    return x
+
+
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
+    """The vector p-norm of x over `dim` (all elements when None): (sum |x|^ord)^(1/ord);
+    ord=inf: max |x|, -inf: min |x|, 0: the number of nonzero elements. x: (...) float.
+    Differentiable; the gradient of the 2-norm at 0 is 0 (the subgradient torch picks)."""
+    x = _float_input(x, dtype, "vector_norm")
+    if isinstance(ord, str) or isinstance(ord, bool) or not isinstance(ord, (int, float, np.integer, np.floating)):
+        raise TypeError(f"vector_norm: ord must be a number (incl. inf, -inf, 0), got {ord!r}")
+    axes = normalize_axis(dim, x.ndim, "vector_norm")
+    if ord == float("inf"):
+        return amax(abs(x), axes, keepdim)
+    if ord == -float("inf"):
+        return amin(abs(x), axes, keepdim)
+    if ord == 0:
+        return sum(to(x != 0, x.dtype), axes, keepdim)
+    if ord < 0:  # (sum |x|^p)^(1/p) for a negative p: built from ops
+        return sum(abs(x) ** ord, axes, keepdim) ** (1.0 / ord)
+    return PNorm(float(ord), axes, keepdim)(x)
+
+
+@with_out
+def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+    """torch.norm: p="fro" (the 2-norm over `dim`, all elements when None) or a number (the vector
+    p-norm over `dim`, see vector_norm); "nuc" is mg.linalg.matrix_norm(x, "nuc")."""
+    if p == "fro" or p is None:
+        return vector_norm(x, 2, dim, keepdim, dtype=dtype)
+    if p == "nuc":
+        from ..linalg import matrix_norm
+        return matrix_norm(x if dtype is None else to(x, dtype), "nuc", (-2, -1) if dim is None else dim, keepdim)
+    if isinstance(p, str):
+        raise ValueError(f"norm: p must be 'fro', 'nuc' or a number, got {p!r}")
+    return vector_norm(x, p, dim, keepdim, dtype=dtype)

@@ -9,6 +9,7 @@ import numpy as np
 
 from ..autograd import Function, SliceGrad
 from ..tensor import raw_index
+from .convert import with_out
 
 __all__ = ["reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "expand", "broadcast_to",
            "sum_to", "getitem", "cat", "stack", "split", "chunk", "pad"]
@@ -53,7 +54,7 @@ class Reshape(Function):
 def reshape(x, *shape):
     """x with a new shape of the same size; one dim may be -1 (inferred)."""
     shape = _shape_arg(shape)
-    if shape == x.shape:
+    if shape == x.array.shape:
         return x
     n = x.array.size
     if -1 in shape:
@@ -152,11 +153,11 @@ def expand(x, *shape):
     lead = len(shape) - x.ndim
     if lead < 0:
         raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
-    full = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-    for i, n in enumerate(x.shape):
+    full = tuple(x.array.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    for i, n in enumerate(x.array.shape):
         if n != 1 and n != full[lead + i]:
             raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {n} vs {full[lead + i]})")
-    return x if full == x.shape else Expand(full)(x)
+    return x if full == x.array.shape else Expand(full)(x)
 
 
 def broadcast_to(x, shape):
@@ -188,7 +189,7 @@ class SumTo(Function):
 
 def sum_to(g, shape):
     """The gradient g summed back to `shape` (a no-op when nothing was broadcast)."""
-    return g if g.shape == shape else SumTo(shape)(g)
+    return g if g.array.shape == shape else SumTo(shape)(g)
 
 
 # ---------------------------------------------------------------- index
@@ -263,6 +264,7 @@ class Cat(Function):
         return tuple(grads)
 
 
+@with_out
 def cat(tensors, dim=0, *, axis=None):
     """The tensors joined along `dim`; their other dims must match."""
     tensors = list(tensors)
@@ -276,6 +278,7 @@ def cat(tensors, dim=0, *, axis=None):
     return Cat(d % ndim)(*tensors)
 
 
+@with_out
 def stack(tensors, dim=0, *, axis=None):
     """The tensors (all of one shape) joined along a new dim."""
     tensors = list(tensors)

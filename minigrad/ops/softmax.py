@@ -4,6 +4,7 @@ softmax:      y = exp(x - max) / sum(exp(x - max));  dx = y * (gy - sum(gy * y))
 log_softmax:  y = x - logsumexp(x);                  dx = gy - exp(y) * sum(gy)
 """
 from ..autograd import Function
+from .convert import with_out
 
 __all__ = ["softmax", "log_softmax"]
 
@@ -23,6 +24,7 @@ class Softmax(Function):
         return y * (gy - (gy * y).sum(self.axis, keepdim=True))
 
 
+@with_out
 def softmax(x, dim=-1, *, axis=None):
     return Softmax((dim if axis is None else axis) % x.ndim)(x)
 
@@ -42,5 +44,6 @@ class LogSoftmax(Function):
         return gy - self.output.exp() * gy.sum(self.axis, keepdim=True)
 
 
+@with_out
 def log_softmax(x, dim=-1, *, axis=None):
     return LogSoftmax((dim if axis is None else axis) % x.ndim)(x)
