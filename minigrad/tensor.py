@@ -88,7 +88,7 @@ class Tensor:
     """array: the raw numpy/cupy array; grad: the gradient after backward(); grad_fn: the Function that
     made it. `data` is torch's: a Tensor sharing the storage, cut from the graph."""
 
-    __slots__ = ("array", "grad", "_requires_grad", "grad_fn", "device", "_version", "_retains_grad",
+    __slots__ = ("array", "_grad", "_requires_grad", "grad_fn", "device", "_version", "_retains_grad",
                  "_grad_accumulator", "__weakref__")
     __array_priority__ = 1000  # numpy defers `array * tensor` to Tensor.__rmul__
 
@@ -96,7 +96,7 @@ class Tensor:
         device = _device(device if device is not None or not isinstance(data, Tensor) else data.device)
         self.array = _to_array(data, dtype, device)
         self.device = device
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._version = [0]
         self._retains_grad = False
@@ -110,7 +110,7 @@ class Tensor:
         t = object.__new__(cls)
         t.array = data
         t.device = device
-        t.grad = None
+        t._grad = None
         t.grad_fn = None
         t._requires_grad = False
         t._version = [0]
@@ -118,6 +118,23 @@ class Tensor:
         return t
 
     # ------------------------------------------------------------ attributes
+    @property
+    def grad(self):
+        """The gradient that backward() accumulated here (None until then)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        if value is not None:
+            if not isinstance(value, Tensor):
+                raise TypeError(f"grad: assigned grad expected to be a Tensor or None but got {type(value).__name__}")
+            if value.array.shape != self.array.shape:
+                raise RuntimeError(f"grad: assigned grad has shape {tuple(value.shape)}, the tensor has shape "
+                                   f"{tuple(self.shape)}")
+            if value.device != self.device:
+                raise RuntimeError(f"grad: assigned grad is on {value.device}, the tensor on {self.device}")
+        self._grad = value
+
     @property
     def data(self):
         """This tensor's storage as a new Tensor outside the graph, with its own version counter

@@ -17,33 +17,33 @@ def _apply(ufunc, a, b):
 
 
 @with_out
-def eq(a, b):
-    return _apply(a.xp.equal, a, b)
+def eq(input, other):
+    return _apply(input.xp.equal, input, other)
 
 
 @with_out
-def ne(a, b):
-    return _apply(a.xp.not_equal, a, b)
+def ne(input, other):
+    return _apply(input.xp.not_equal, input, other)
 
 
 @with_out
-def lt(a, b):
-    return _apply(a.xp.less, a, b)
+def lt(input, other):
+    return _apply(input.xp.less, input, other)
 
 
 @with_out
-def le(a, b):
-    return _apply(a.xp.less_equal, a, b)
+def le(input, other):
+    return _apply(input.xp.less_equal, input, other)
 
 
 @with_out
-def gt(a, b):
-    return _apply(a.xp.greater, a, b)
+def gt(input, other):
+    return _apply(input.xp.greater, input, other)
 
 
 @with_out
-def ge(a, b):
-    return _apply(a.xp.greater_equal, a, b)
+def ge(input, other):
+    return _apply(input.xp.greater_equal, input, other)
 
 
 def _check_integers(op, *operands):
@@ -54,31 +54,31 @@ def _check_integers(op, *operands):
 
 
 @with_out
-def bitwise_and(a, b):
+def bitwise_and(input, other):
     """a & b: logical and for booleans, bitwise for integers."""
-    _check_integers("bitwise_and", a, b)
-    return _apply(a.xp.bitwise_and, a, b)
+    _check_integers("bitwise_and", input, other)
+    return _apply(input.xp.bitwise_and, input, other)
 
 
 @with_out
-def bitwise_or(a, b):
-    _check_integers("bitwise_or", a, b)
-    return _apply(a.xp.bitwise_or, a, b)
+def bitwise_or(input, other):
+    _check_integers("bitwise_or", input, other)
+    return _apply(input.xp.bitwise_or, input, other)
 
 
 @with_out
-def bitwise_not(a):
+def bitwise_not(input):
     """~a: logical not for booleans, bitwise for integers."""
-    _check_integers("bitwise_not", a)
-    return Tensor._make(a.xp.asarray(~a.array), a.device)
+    _check_integers("bitwise_not", input)
+    return Tensor._make(input.xp.asarray(~input.array), input.device)
 
 
 @with_out
-def all(x):
+def all(input):
     """True when every element is nonzero (a 0-d boolean tensor)."""
-    return Tensor._make(x.xp.asarray(x.array.all()), x.device)
+    return Tensor._make(input.xp.asarray(input.array.all()), input.device)
 
 
 @with_out
-def any(x):
-    return Tensor._make(x.xp.asarray(x.array.any()), x.device)
+def any(input):
+    return Tensor._make(input.xp.asarray(input.array.any()), input.device)

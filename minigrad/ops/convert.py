@@ -134,9 +134,9 @@ class Clone(Function):
         return gy
 
 
-def clone(x):
+def clone(input):
     """A copy of x with its own memory; gradients flow through it unchanged."""
-    return Clone()(x)
+    return Clone()(input)
 
 
 # ---------------------------------------------------------------- out=

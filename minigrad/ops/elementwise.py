@@ -29,8 +29,9 @@ class Add(Function):
 
 
 @with_out
-def add(a, b):
-    return Add()(*promote(a, b))
+def add(input, other, *, alpha=1):
+    """input + alpha * other (torch's keyword alpha scales the second operand)."""
+    return Add()(*promote(input, other if alpha == 1 else mul(other, alpha)))
 
 
 class Sub(Function):
@@ -45,8 +46,9 @@ class Sub(Function):
 
 
 @with_out
-def sub(a, b):
-    return Sub()(*promote(a, b))
+def sub(input, other, *, alpha=1):
+    """input - alpha * other."""
+    return Sub()(*promote(input, other if alpha == 1 else mul(other, alpha)))
 
 
 class Mul(Function):
@@ -59,8 +61,8 @@ class Mul(Function):
 
 
 @with_out
-def mul(a, b):
-    return Mul()(*promote(a, b))
+def mul(input, other):
+    return Mul()(*promote(input, other))
 
 
 class Div(Function):
@@ -74,12 +76,12 @@ class Div(Function):
 
 
 @with_out
-def div(a, b):
+def div(input, other):
     """True division, like torch: integers divide to the default float dtype."""
-    a, b = promote(a, b)
-    if a.dtype.kind in "biu" and b.dtype.kind in "biu":
-        a, b = to(a, get_default_dtype()), to(b, get_default_dtype())
-    return Div()(a, b)
+    input, other = promote(input, other)
+    if input.dtype.kind in "biu" and other.dtype.kind in "biu":
+        input, other = to(input, get_default_dtype()), to(other, get_default_dtype())
+    return Div()(input, other)
 
 
 class Pow(Function):
@@ -114,13 +116,13 @@ class PowScalar(Function):
 
 
 @with_out
-def pow(a, b):
+def pow(input, exponent):
     """a ** b; a constant Python exponent gets its own op (no gradient to compute for it)."""
-    if isinstance(a, Tensor) and isinstance(b, (int, float)) and not isinstance(b, bool):
-        if isinstance(b, float) and a.dtype.kind in "biu":
-            a = to(a, get_default_dtype())  # int ** 0.5 is a float, like torch
-        return PowScalar(b)(a)
-    return Pow()(*promote(a, b))
+    if isinstance(input, Tensor) and isinstance(exponent, (int, float)) and not isinstance(exponent, bool):
+        if isinstance(exponent, float) and input.dtype.kind in "biu":
+            input = to(input, get_default_dtype())  # int ** 0.5 is a float, like torch
+        return PowScalar(exponent)(input)
+    return Pow()(*promote(input, exponent))
 
 
 class Neg(Function):
@@ -134,8 +136,8 @@ class Neg(Function):
 
 
 @with_out
-def neg(a):
-    return Neg()(a)
+def neg(input):
+    return Neg()(input)
 
 
 class Abs(Function):
@@ -148,8 +150,8 @@ class Abs(Function):
 
 
 @with_out
-def abs(a):
-    return Abs()(a)
+def abs(input):
+    return Abs()(input)
 
 
 # ---------------------------------------------------------------- transcendental
@@ -164,8 +166,8 @@ class Exp(Function):
 
 
 @with_out
-def exp(a):
-    return Exp()(a)
+def exp(input):
+    return Exp()(input)
 
 
 class Log(Function):
@@ -177,8 +179,8 @@ class Log(Function):
 
 
 @with_out
-def log(a):
-    return Log()(a)
+def log(input):
+    return Log()(input)
 
 
 class Sqrt(Function):
@@ -192,8 +194,8 @@ class Sqrt(Function):
 
 
 @with_out
-def sqrt(a):
-    return Sqrt()(a)
+def sqrt(input):
+    return Sqrt()(input)
 
 
 class Sin(Function):
@@ -205,8 +207,8 @@ class Sin(Function):
 
 
 @with_out
-def sin(a):
-    return Sin()(a)
+def sin(input):
+    return Sin()(input)
 
 
 class Cos(Function):
@@ -218,8 +220,8 @@ class Cos(Function):
 
 
 @with_out
-def cos(a):
-    return Cos()(a)
+def cos(input):
+    return Cos()(input)
 
 
 class Tanh(Function):
@@ -234,8 +236,8 @@ class Tanh(Function):
 
 
 @with_out
-def tanh(a):
-    return Tanh()(a)
+def tanh(input):
+    return Tanh()(input)
 
 
 class Sigmoid(Function):
@@ -252,8 +254,8 @@ class Sigmoid(Function):
 
 
 @with_out
-def sigmoid(a):
-    return Sigmoid()(a)
+def sigmoid(input):
+    return Sigmoid()(input)
 
 
 class Softplus(Function):
@@ -273,8 +275,8 @@ class Softplus(Function):
         return gy * sigmoid(a * self.beta)
 
 
-def softplus(a, beta=1.0, threshold=20.0):
-    return Softplus(beta, threshold)(a)
+def softplus(input, beta=1.0, threshold=20.0):
+    return Softplus(beta, threshold)(input)
 
 
 # ---------------------------------------------------------------- piecewise
@@ -293,8 +295,8 @@ class Relu(Function):
         return Tensor._make(self.backend.relu_backward(gy.array, self._y), gy.device)
 
 
-def relu(a):
-    return Relu()(a)
+def relu(input):
+    return Relu()(input)
 
 
 class LeakyRelu(Function):
@@ -311,8 +313,8 @@ class LeakyRelu(Function):
         return gy * self.scale
 
 
-def leaky_relu(a, negative_slope=0.01):
-    return LeakyRelu(negative_slope)(a)
+def leaky_relu(input, negative_slope=0.01):
+    return LeakyRelu(negative_slope)(input)
 
 
 class Gelu(Function):
@@ -343,8 +345,8 @@ class Gelu(Function):
 
 
 
-def gelu(a, approximate="none"):
-    return Gelu(approximate)(a)
+def gelu(input, approximate="none"):
+    return Gelu(approximate)(input)
 
 
 class Clamp(Function):
@@ -367,13 +369,13 @@ class Clamp(Function):
 
 
 @with_out
-def clamp(a, min=None, max=None):
+def clamp(input, min=None, max=None):
     """Values below `min` become `min`, above `max` become `max`; a float bound turns integers to floats."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if a.dtype.kind in "biu" and any(isinstance(v, float) for v in (min, max)):
-        a = to(a, get_default_dtype())
-    return Clamp(min, max)(a)
+    if input.dtype.kind in "biu" and any(isinstance(v, float) for v in (min, max)):
+        input = to(input, get_default_dtype())
+    return Clamp(min, max)(input)
 
 
 class Maximum(Function):
@@ -391,8 +393,8 @@ class Maximum(Function):
 
 
 @with_out
-def maximum(a, b):
-    return Maximum()(*promote(a, b))
+def maximum(input, other):
+    return Maximum()(*promote(input, other))
 
 
 class Minimum(Function):
@@ -408,8 +410,8 @@ class Minimum(Function):
 
 
 @with_out
-def minimum(a, b):
-    return Minimum()(*promote(a, b))
+def minimum(input, other):
+    return Minimum()(*promote(input, other))
 
 
 class Where(Function):
@@ -429,11 +431,11 @@ class Where(Function):
 
 
 @with_out
-def where(cond, a, b):
+def where(condition, input, other):
     """cond ? a : b elementwise; cond is a boolean tensor or array, a and b (tensors or Python
     scalars) broadcast against it and each other."""
-    if not isinstance(a, Tensor) and not isinstance(b, Tensor):  # two scalars: `a` as a tensor sets the dtype
-        a = Tensor(a, device=cond.device if isinstance(cond, Tensor) else None)
-    a, b = promote(a, b)
-    cond = cond.array if isinstance(cond, Tensor) else a.xp.asarray(cond)
-    return Where(cond.astype(bool, copy=False))(a, b)
+    if not isinstance(input, Tensor) and not isinstance(other, Tensor):  # two scalars: `a` as a tensor sets the dtype
+        input = Tensor(input, device=condition.device if isinstance(condition, Tensor) else None)
+    input, other = promote(input, other)
+    condition = condition.array if isinstance(condition, Tensor) else input.xp.asarray(condition)
+    return Where(condition.astype(bool, copy=False))(input, other)

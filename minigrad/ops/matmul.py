@@ -26,15 +26,15 @@ class MatMul(Function):
 
 
 @with_out
-def matmul(a, b):
+def matmul(input, other):
     """a @ b like numpy: a 1-D operand is a row (left) or a column (right) vector, dropped after."""
-    a, b = promote(a, b)
-    if a.ndim == 0 or b.ndim == 0:
-        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {a.shape} and {b.shape}")
-    if a.ndim == 1 and b.ndim == 1:
-        return (a * b).sum() if a.shape == b.shape else squeeze(matmul(unsqueeze(a, 0), b), 0)
-    if a.ndim == 1:
-        return squeeze(MatMul()(unsqueeze(a, 0), b), -2)
-    if b.ndim == 1:
-        return squeeze(MatMul()(a, unsqueeze(b, -1)), -1)
-    return MatMul()(a, b)
+    input, other = promote(input, other)
+    if input.ndim == 0 or other.ndim == 0:
+        raise ValueError(f"matmul: both operands need at least 1 dimension, got shapes {input.shape} and {other.shape}")
+    if input.ndim == 1 and other.ndim == 1:
+        return (input * other).sum() if input.shape == other.shape else squeeze(matmul(unsqueeze(input, 0), other), 0)
+    if input.ndim == 1:
+        return squeeze(MatMul()(unsqueeze(input, 0), other), -2)
+    if other.ndim == 1:
+        return squeeze(MatMul()(input, unsqueeze(other, -1)), -1)
+    return MatMul()(input, other)

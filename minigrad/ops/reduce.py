@@ -56,32 +56,32 @@ class Sum(Function):
 
 
 @with_out
-def sum(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return Sum(_dims(x, dim, axis, "sum"), _keep(keepdim, keepdims))(x)
+def sum(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return Sum(_dims(input, dim, axis, "sum"), _keep(keepdim, keepdims))(input)
 
 
 @with_out
-def mean(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    axes = _dims(x, dim, axis, "mean")
-    if x.dtype.kind in "biu":
-        raise TypeError(f"mean: needs a floating-point tensor, got {x.dtype}; call .float() first")
-    return sum(x, axes, _keep(keepdim, keepdims)) * (1.0 / _py.max(_count(x, axes), 1))
+def mean(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    axes = _dims(input, dim, axis, "mean")
+    if input.dtype.kind in "biu":
+        raise TypeError(f"mean: needs a floating-point tensor, got {input.dtype}; call .float() first")
+    return sum(input, axes, _keep(keepdim, keepdims)) * (1.0 / _py.max(_count(input, axes), 1))
 
 
 @with_out
-def var(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+def var(input, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
     """Variance; `correction=1` (Bessel's, torch's default) divides by n - 1."""
     if unbiased is not None:
         correction = int(unbiased)
-    axes = _dims(x, dim, axis, "var")
-    d = x - mean(x, axes, keepdim=True)
-    dof = _count(x, axes) - correction  # torch gives nan (and warns) when there are too few elements
+    axes = _dims(input, dim, axis, "var")
+    d = input - mean(input, axes, keepdim=True)
+    dof = _count(input, axes) - correction  # torch gives nan (and warns) when there are too few elements
     return sum(d * d, axes, _keep(keepdim, keepdims)) * (1.0 / dof if dof > 0 else float("nan"))
 
 
 @with_out
-def std(x, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
-    return sqrt(var(x, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
+def std(input, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+    return sqrt(var(input, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
 
 
 # ---------------------------------------------------------------- max and min
@@ -122,29 +122,29 @@ def _extreme(x, dim, keepdim, axis, keepdims, smallest):
 
 
 @with_out
-def max(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """max over everything, over `dim` (returning values and indices like torch.max), or the
     elementwise maximum with another tensor (`x.max(other)`)."""
     if isinstance(dim, Tensor):
-        return maximum(x, dim)
-    return _extreme(x, dim, keepdim, axis, keepdims, smallest=False)
+        return maximum(input, dim)
+    return _extreme(input, dim, keepdim, axis, keepdims, smallest=False)
 
 
 @with_out
-def min(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
+def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     if isinstance(dim, Tensor):
-        return minimum(x, dim)
-    return _extreme(x, dim, keepdim, axis, keepdims, smallest=True)
+        return minimum(input, dim)
+    return _extreme(input, dim, keepdim, axis, keepdims, smallest=True)
 
 
 @with_out
-def amax(x, dim=None, keepdim=False):
-    return Max(normalize_axis(dim, x.ndim, "amax"), keepdim)(x)
+def amax(input, dim=None, keepdim=False):
+    return Max(normalize_axis(dim, input.ndim, "amax"), keepdim)(input)
 
 
 @with_out
-def amin(x, dim=None, keepdim=False):
-    return Max(normalize_axis(dim, x.ndim, "amin"), keepdim, smallest=True)(x)
+def amin(input, dim=None, keepdim=False):
+    return Max(normalize_axis(dim, input.ndim, "amin"), keepdim, smallest=True)(input)
 
 
 def _arg(x, dim, keepdim, name):
@@ -159,14 +159,14 @@ def _arg(x, dim, keepdim, name):
 
 
 @with_out
-def argmax(x, dim=None, keepdim=False):
+def argmax(input, dim=None, keepdim=False):
     """Index of the largest element (over everything, or along `dim`); no gradient."""
-    return _arg(x, dim, keepdim, "argmax")
+    return _arg(input, dim, keepdim, "argmax")
 
 
 @with_out
-def argmin(x, dim=None, keepdim=False):
-    return _arg(x, dim, keepdim, "argmin")
+def argmin(input, dim=None, keepdim=False):
+    return _arg(input, dim, keepdim, "argmin")
 
 
 # ---------------------------------------------------------------- logsumexp
@@ -193,8 +193,8 @@ class LogSumExp(Function):
 
 
 @with_out
-def logsumexp(x, dim=None, keepdim=False, *, axis=None, keepdims=None):
-    return LogSumExp(_dims(x, dim, axis, "logsumexp"), _keep(keepdim, keepdims))(x)
+def logsumexp(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    return LogSumExp(_dims(input, dim, axis, "logsumexp"), _keep(keepdim, keepdims))(input)
 
 
 # ---------------------------------------------------------------- norms
@@ -264,14 +264,14 @@ def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None):
 
 
 @with_out
-def norm(x, p="fro", dim=None, keepdim=False, dtype=None):
+def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     """torch.norm: p="fro" (the 2-norm over `dim`, all elements when None) or a number (the vector
     p-norm over `dim`, see vector_norm); "nuc" is mg.linalg.matrix_norm(x, "nuc")."""
     if p == "fro" or p is None:
-        return vector_norm(x, 2, dim, keepdim, dtype=dtype)
+        return vector_norm(input, 2, dim, keepdim, dtype=dtype)
     if p == "nuc":
         from ..linalg import matrix_norm
-        return matrix_norm(x if dtype is None else to(x, dtype), "nuc", (-2, -1) if dim is None else dim, keepdim)
+        return matrix_norm(input if dtype is None else to(input, dtype), "nuc", (-2, -1) if dim is None else dim, keepdim)
     if isinstance(p, str):
         raise ValueError(f"norm: p must be 'fro', 'nuc' or a number, got {p!r}")
-    return vector_norm(x, p, dim, keepdim, dtype=dtype)
+    return vector_norm(input, p, dim, keepdim, dtype=dtype)

@@ -51,46 +51,47 @@ class Reshape(Function):
         return gy.reshape(self.in_shape)
 
 
-def reshape(x, *shape):
-    """x with a new shape of the same size; one dim may be -1 (inferred)."""
-    shape = _shape_arg(shape)
-    if shape == x.array.shape:
-        return x
-    n = x.array.size
+def reshape(input, *sizes, shape=None):
+    """input with a new shape of the same size; one dim may be -1 (inferred). The shape comes as
+    sizes (x.reshape(2, 3)), one tuple (x.reshape((2, 3))) or torch's keyword (reshape(x, shape=(2, 3)))."""
+    shape = _shape_arg(sizes if shape is None else (shape,))
+    if shape == input.array.shape:
+        return input
+    n = input.array.size
     if -1 in shape:
         known = int(np.prod([d for d in shape if d != -1]))
         if shape.count(-1) > 1 or known == 0 or n % known:
-            raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({n} elements) into {shape}")
+            raise ValueError(f"reshape: cannot reshape a tensor of shape {input.shape} ({n} elements) into {shape}")
         shape = tuple(n // known if d == -1 else d for d in shape)
     elif int(np.prod(shape)) != n:
-        raise ValueError(f"reshape: cannot reshape a tensor of shape {x.shape} ({n} elements) into {shape}")
-    return Reshape(shape)(x)
+        raise ValueError(f"reshape: cannot reshape a tensor of shape {input.shape} ({n} elements) into {shape}")
+    return Reshape(shape)(input)
 
 
 def view_as(x, other):
     return reshape(x, other.shape)
 
 
-def flatten(x, start_dim=0, end_dim=-1):
+def flatten(input, start_dim=0, end_dim=-1):
     """Dims start_dim..end_dim merged into one."""
-    if x.ndim == 0:
-        return reshape(x, 1)
-    s, e = start_dim % x.ndim, end_dim % x.ndim
-    return reshape(x, x.shape[:s] + (int(np.prod(x.shape[s:e + 1])),) + x.shape[e + 1:])
+    if input.ndim == 0:
+        return reshape(input, 1)
+    s, e = start_dim % input.ndim, end_dim % input.ndim
+    return reshape(input, input.shape[:s] + (int(np.prod(input.shape[s:e + 1])),) + input.shape[e + 1:])
 
 
-def squeeze(x, dim=None):
+def squeeze(input, dim=None):
     """x without its size-1 dims (all of them, or those listed in `dim`)."""
     if dim is None:
-        return reshape(x, tuple(n for n in x.shape if n != 1))
-    dims = normalize_axis(dim, x.ndim, "squeeze")
-    return reshape(x, tuple(n for i, n in enumerate(x.shape) if not (i in dims and n == 1)))
+        return reshape(input, tuple(n for n in input.shape if n != 1))
+    dims = normalize_axis(dim, input.ndim, "squeeze")
+    return reshape(input, tuple(n for i, n in enumerate(input.shape) if not (i in dims and n == 1)))
 
 
-def unsqueeze(x, dim):
+def unsqueeze(input, dim):
     """x with a new size-1 dim at `dim`."""
-    d = dim % (x.ndim + 1)
-    return reshape(x, x.shape[:d] + (1,) + x.shape[d:])
+    d = dim % (input.ndim + 1)
+    return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
 # ---------------------------------------------------------------- permute
@@ -107,22 +108,22 @@ class Permute(Function):
         return permute(gy, tuple(np.argsort(self.axes)))
 
 
-def permute(x, *axes):
-    """x with its dims reordered: output dim i is input dim axes[i]."""
-    axes = _shape_arg(axes)
-    if sorted(a % _py.max(x.ndim, 1) for a in axes) != list(range(x.ndim)):
-        raise ValueError(f"permute: {axes} is not a permutation of the {x.ndim} dims of shape {x.shape}")
-    return Permute(tuple(a % x.ndim for a in axes))(x)
+def permute(input, *axes, dims=None):
+    """input with its dims reordered: output dim i is input dim axes[i] (torch's keyword: dims=)."""
+    axes = _shape_arg(axes if dims is None else (dims,))
+    if sorted(a % _py.max(input.ndim, 1) for a in axes) != list(range(input.ndim)):
+        raise ValueError(f"permute: {axes} is not a permutation of the {input.ndim} dims of shape {input.shape}")
+    return Permute(tuple(a % input.ndim for a in axes))(input)
 
 
-def transpose(x, dim0=-2, dim1=-1):
+def transpose(input, dim0=-2, dim1=-1):
     """x with dims dim0 and dim1 swapped (x itself below 2 dims)."""
-    if x.ndim < 2:
-        return x
-    axes = list(range(x.ndim))
-    d0, d1 = dim0 % x.ndim, dim1 % x.ndim
+    if input.ndim < 2:
+        return input
+    axes = list(range(input.ndim))
+    d0, d1 = dim0 % input.ndim, dim1 % input.ndim
     axes[d0], axes[d1] = axes[d1], axes[d0]
-    return Permute(tuple(axes))(x)
+    return Permute(tuple(axes))(input)
 
 
 def t(x):
@@ -147,21 +148,21 @@ class Expand(Function):
         return sum_to(gy, self.in_shape)
 
 
-def expand(x, *shape):
+def expand(input, *shape):
     """x broadcast to `shape` without copying; -1 keeps a dim's size."""
     shape = _shape_arg(shape)
-    lead = len(shape) - x.ndim
+    lead = len(shape) - input.ndim
     if lead < 0:
-        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {x.shape}")
-    full = tuple(x.array.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
-    for i, n in enumerate(x.array.shape):
+        raise ValueError(f"expand: target {shape} has fewer dims than the tensor's shape {input.shape}")
+    full = tuple(input.array.shape[i - lead] if n == -1 else n for i, n in enumerate(shape))
+    for i, n in enumerate(input.array.shape):
         if n != 1 and n != full[lead + i]:
-            raise ValueError(f"expand: cannot expand shape {x.shape} to {shape} (dim {i}: {n} vs {full[lead + i]})")
-    return x if full == x.array.shape else Expand(full)(x)
+            raise ValueError(f"expand: cannot expand shape {input.shape} to {shape} (dim {i}: {n} vs {full[lead + i]})")
+    return input if full == input.array.shape else Expand(full)(input)
 
 
-def broadcast_to(x, shape):
-    return expand(x, tuple(shape))
+def broadcast_to(input, shape):
+    return expand(input, tuple(shape))
 
 
 def expand_as(x, other):
@@ -218,9 +219,9 @@ class GetItem(Function):
         return ScatterAdd(self.index, self.in_shape, self.is_view)(gy)
 
 
-def getitem(x, index):
+def getitem(input, index):
     """x[index]: ints, slices, None, ..., boolean masks and integer arrays (lists, Tensors), like numpy."""
-    return GetItem(raw_index(index, x.xp))(x)
+    return GetItem(raw_index(index, input.xp))(input)
 
 
 class ScatterAdd(Function):
@@ -291,10 +292,10 @@ def stack(tensors, dim=0, *, axis=None):
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
-def split(x, split_size_or_sections, dim=0):
+def split(input, split_size_or_sections, dim=0):
     """Pieces of size `split_size` (the last may be smaller) or of the listed sizes, like torch.split."""
-    d = dim % x.ndim
-    n = x.shape[d]
+    d = dim % input.ndim
+    n = input.shape[d]
     if isinstance(split_size_or_sections, int):
         sizes = [split_size_or_sections] * (n // split_size_or_sections)
         if n % split_size_or_sections:
@@ -302,18 +303,18 @@ def split(x, split_size_or_sections, dim=0):
     else:
         sizes = list(split_size_or_sections)
         if _py.sum(sizes) != n:
-            raise ValueError(f"split: sizes {sizes} don't add up to {n} (dim {dim} of shape {x.shape})")
+            raise ValueError(f"split: sizes {sizes} don't add up to {n} (dim {dim} of shape {input.shape})")
     lead, out, start = (slice(None),) * d, [], 0
     for s in sizes:
-        out.append(getitem(x, lead + (slice(start, start + s),)))
+        out.append(getitem(input, lead + (slice(start, start + s),)))
         start += s
     return tuple(out)
 
 
-def chunk(x, chunks, dim=0):
+def chunk(input, chunks, dim=0):
     """`chunks` pieces of (nearly) equal size along `dim`."""
-    n = x.shape[dim % x.ndim]
-    return split(x, -(-n // chunks), dim)
+    n = input.shape[dim % input.ndim]
+    return split(input, -(-n // chunks), dim)
 
 
 # ---------------------------------------------------------------- pad
@@ -332,15 +333,15 @@ class Pad(Function):
         return getitem(gy, tuple(slice(lo, n - hi) for (lo, hi), n in zip(self.widths, gy.shape)))
 
 
-def pad(x, pad, mode="constant", value=0.0):
+def pad(input, pad, mode="constant", value=0.0):
     """torch.nn.functional.pad: `pad` lists (before, after) pairs from the last dim backwards."""
     if mode != "constant":
         raise NotImplementedError(f"pad: only mode='constant' is supported, got {mode!r}")
-    if len(pad) % 2 or len(pad) // 2 > x.ndim:
-        raise ValueError(f"pad: padding {pad} needs an even length of at most 2 * {x.ndim}")
+    if len(pad) % 2 or len(pad) // 2 > input.ndim:
+        raise ValueError(f"pad: padding {pad} needs an even length of at most 2 * {input.ndim}")
     if _py.min(pad, default=0) < 0:
         raise ValueError(f"pad: negative padding {pad} is not supported")
-    widths = [(0, 0)] * x.ndim
+    widths = [(0, 0)] * input.ndim
     for i in range(len(pad) // 2):
-        widths[x.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
-    return Pad(tuple(widths), value)(x)
+        widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
+    return Pad(tuple(widths), value)(input)

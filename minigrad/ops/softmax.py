@@ -25,8 +25,8 @@ class Softmax(Function):
 
 
 @with_out
-def softmax(x, dim=-1, *, axis=None):
-    return Softmax((dim if axis is None else axis) % x.ndim)(x)
+def softmax(input, dim=-1, *, axis=None):
+    return Softmax((dim if axis is None else axis) % input.ndim)(input)
 
 
 class LogSoftmax(Function):
@@ -45,5 +45,5 @@ class LogSoftmax(Function):
 
 
 @with_out
-def log_softmax(x, dim=-1, *, axis=None):
-    return LogSoftmax((dim if axis is None else axis) % x.ndim)(x)
+def log_softmax(input, dim=-1, *, axis=None):
+    return LogSoftmax((dim if axis is None else axis) % input.ndim)(input)
