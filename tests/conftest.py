@@ -1,6 +1,8 @@
 """Shared test set-up: hypothesis profiles and the MNIST folder beside the repository."""
 import contextlib
 import os
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -49,3 +51,17 @@ def cpu_backend(name):
         yield
     finally:
         set_backend(before)
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """urlopen serves file:// URLs only; anything else fails as a dead mirror would."""
+    real = urllib.request.urlopen
+
+    def urlopen(req, *args, **kwargs):
+        url = req.full_url if isinstance(req, urllib.request.Request) else req
+        if not url.startswith("file://"):
+            raise urllib.error.URLError(f"network disabled in tests: {url}")
+        return real(req, *args, **kwargs)
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)

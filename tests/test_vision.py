@@ -4,7 +4,6 @@ import gzip
 import hashlib
 import shutil
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -32,20 +31,6 @@ def _mg():
 @pytest.fixture
 def data_env(monkeypatch):
     monkeypatch.setenv("MINIGRAD_DATA_DIR", str(DATA_DIR))
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """urlopen serves file:// URLs only; anything else fails as a dead mirror would."""
-    real = urllib.request.urlopen
-
-    def urlopen(req, *args, **kwargs):
-        url = req.full_url if isinstance(req, urllib.request.Request) else req
-        if not url.startswith("file://"):
-            raise urllib.error.URLError(f"network disabled in tests: {url}")
-        return real(req, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
 
 
 def _idx_gz(path, array):

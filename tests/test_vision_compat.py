@@ -6,7 +6,6 @@ root/FashionMNIST/raw/, the class names, ToTensor giving float32 (C, H, W) in [0
 FashionMNIST is built here as tiny IDX files in the real format; nothing needs the network."""
 import gzip
 import hashlib
-import urllib.request
 
 import numpy as np
 import pytest
@@ -46,19 +45,6 @@ def fashion(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.FashionMNIST, "mirrors", [])
     monkeypatch.delenv("MINIGRAD_DATA_DIR", raising=False)
     return tmp_path / "data", arrays
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    real = urllib.request.urlopen
-
-    def urlopen(req, *args, **kwargs):
-        url = req.full_url if isinstance(req, urllib.request.Request) else req
-        if not url.startswith("file://"):
-            raise urllib.error.URLError(f"network disabled in tests: {url}")
-        return real(req, *args, **kwargs)
-
-    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
 
 
 def test_the_torchvision_names_are_there():
