@@ -4,6 +4,7 @@
     minigrad train keras-cnn [--epochs 5 ...]                         # the same CNN through minigrad.keras
     minigrad train finetune [--finetune-samples 500 ...]              # pretrain 0-4, freeze, fine-tune 5-9
     minigrad info                                                     # version, backend, devices
+    minigrad warmup                                                   # compile the Numba kernels now
     minigrad train cnn --help                                         # each example's own options
 """
 import argparse
@@ -22,7 +23,7 @@ def _parser():
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
                                 epilog="examples:\n  minigrad train cnn --epochs 5\n"
                                        "  minigrad train cnn --limit 512 --epochs 1\n  minigrad train keras-cnn --help")
-    sub = p.add_subparsers(dest="command", metavar="{train,info}")
+    sub = p.add_subparsers(dest="command", metavar="{train,info,warmup}")
     t = sub.add_parser("train", help="train one of the examples", add_help=False,
                        description="train one of the examples; options after the name go to that example "
                                    "(see `minigrad train NAME --help`)")
@@ -30,6 +31,7 @@ def _parser():
                    help="; ".join(f"{k}: {v[1]}" for k, v in EXAMPLES.items()))
     t.add_argument("rest", nargs=argparse.REMAINDER, help="options for the example")
     sub.add_parser("info", help="print the version, CPU backend and devices")
+    sub.add_parser("warmup", help="compile the Numba kernels into their on-disk cache (once per install)")
     return p, t
 
 
@@ -44,6 +46,9 @@ def main(argv=None):
         module = importlib.import_module(EXAMPLES[args.name][0])
         module.main(args.rest)
         return 0
+    if args.command == "warmup":
+        from minigrad.kernels import warmup
+        return warmup.main([])
     if args.command == "info":
         import minigrad as mg
         print(f"minigrad {mg.__version__}")

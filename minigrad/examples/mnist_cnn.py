@@ -11,9 +11,12 @@ trained with Adam (lr 1e-3), batch 64, cross-entropy, inputs normalised with MNI
 mean and std (0.1307, 0.3081). The learning rate follows `--schedule` (default: cosine
 decay over all iterations, which steadies the last epochs).
 
-Each epoch prints the mean training loss, the test accuracy, images/s and the wall time;
-at the end the weights (safetensors), a plot of the loss and accuracy curves (PNG) and
-the figures (metrics.json) go to --out (default runs/mnist_cnn).
+On a first run with an empty kernel cache, Numba compiles the kernels during the first step
+(the bar says "compiling kernels (first run only)..."); `make` does that at install time
+instead (`python -m minigrad.kernels.warmup`). Each epoch prints the mean training loss,
+the test accuracy, images/s and the wall time; at the end the weights (safetensors), a plot
+of the loss and accuracy curves (PNG) and the figures (metrics.json) go to --out (default
+runs/mnist_cnn).
 
 MNIST comes from --data-dir, else $MINIGRAD_DATA_DIR, else ~/.cache/minigrad (the four
 .gz files, in that folder or its mnist/ subfolder); --download fetches what is missing.
@@ -22,11 +25,13 @@ Note: the seed's PyTorch code has no ReLU after its convolutions and uses F with
 importing it; this script uses the fixed network described above.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
 import resource
 import sys
+import threading
 import time
 
 import numpy as np
@@ -76,6 +81,32 @@ def lr_at(schedule, base_lr, step, total_steps):
     if schedule == "step":  # halve every epoch-fifth of the run
         return base_lr * 0.5 ** int(t * 5)
     raise ValueError(f"unknown schedule {schedule!r}")
+
+
+@contextlib.contextmanager
+def compile_notice(bar=None, after=1.0):
+    """Around the first training step (and the first evaluation): if it runs longer than `after` seconds,
+    Numba is compiling kernels (the on-disk cache was cold), so say so instead of showing a stalled bar.
+    A timer thread prints the note; nothing is printed when the kernels came from the cache."""
+    message = "compiling kernels (first run only)..."
+    said = []
+
+    def say():
+        said.append(True)
+        if bar is not None:
+            bar.set_postfix_str(message, refresh=True)
+        else:
+            print(message, flush=True)
+
+    timer = threading.Timer(after, say)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        if said and bar is not None:
+            bar.set_postfix_str("", refresh=False)
 
 
 def parse_args(argv=None):
@@ -192,12 +223,13 @@ def main(argv=None):
             lr = lr_at(args.schedule, args.lr, step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            optimizer.zero_grad()
-            output = model(data)
-            loss = criterion(output, target)
-            loss.backward()
-            optimizer.step()
-            value = float(loss.item())
+            with compile_notice(bar) if step == 0 else contextlib.nullcontext():
+                optimizer.zero_grad()
+                output = model(data)
+                loss = criterion(output, target)
+                loss.backward()
+                optimizer.step()
+                value = float(loss.item())
             step_losses.append(value)
             loss_sum += value * len(target)
             seen += len(target)
@@ -210,7 +242,8 @@ def main(argv=None):
         train_time = time.perf_counter() - start
         if bar is not None:
             bar.close()
-        test_loss, test_acc = evaluate(model, test_loader, device)
+        with compile_notice() if epoch == 1 else contextlib.nullcontext():
+            test_loss, test_acc = evaluate(model, test_loader, device)
         epoch_time = time.perf_counter() - start
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "test_loss": test_loss,
                   "test_accuracy": test_acc, "train_images_per_s": seen / train_time,

@@ -1,0 +1,147 @@
+"""Compile the Numba kernels ahead of time, so that a first training run does not wait for them.
+
+    python -m minigrad.kernels.warmup        # or: minigrad warmup
+    python -m minigrad.kernels.warmup --install   # as `make` runs it: never fails, warns instead
+
+Numba compiles a kernel the first time it is called with a new combination of argument types
+(a signature) and, since every kernel here has `cache=True`, writes the machine code to disk:
+into NUMBA_CACHE_DIR when that is set, else into __pycache__ beside the kernel's source. Later
+processes load it from there (well under a second for all of them) instead of compiling again
+(about 30 s on a 2-core machine for the main job's kernels).
+
+This module runs, in float32 and float64, the work that calls those kernels with the argument
+types real code uses: one training step and one evaluation batch of the seed CNN (the main job:
+batch 64, Adam, cross-entropy, and the batch of 1000 its test pass uses), and the common layers
+around it (padded and grouped convolutions, average pooling, SGD with momentum, large matrix
+products). Driving the real layers, rather than naming signatures by hand, keeps the list exact
+as the backend's routing changes. It imports minigrad inside its functions only: the kernels
+themselves never import the Tensor.
+
+The cache stays correct by itself: Numba keys each entry on the kernel's source file (its
+modification time and size) and on the CPU (name and features), so an edited kernel or another
+machine recompiles instead of loading a stale build; matmul.py carries the micro-kernel's stamp
+because its micro-kernel lives in another file.
+"""
+import argparse
+import sys
+import time
+
+
+def _kernel_modules():
+    from minigrad.kernels.cpu import conv, fused, matmul, pool
+    return [conv, fused, matmul, pool]
+
+
+def dispatchers():
+    """{"module.name": Numba dispatcher} for every compiled kernel that has its own cache entry."""
+    from numba.core.registry import CPUDispatcher
+    out = {}
+    for mod in _kernel_modules():
+        for name, obj in vars(mod).items():
+            if isinstance(obj, CPUDispatcher) and obj.targetoptions.get("inline") != "always":
+                out[f"{mod.__name__.rsplit('.', 1)[-1]}.{name}"] = obj
+    return out
+
+
+def kernel_report():
+    """One dict per (kernel, signature) this process holds: where it came from ("cache" or "compiled")
+    and the seconds Numba spent compiling it (None when it was loaded from the cache)."""
+    rows = []
+    for name, d in sorted(dispatchers().items()):
+        hits = d.stats.cache_hits
+        for sig in d.signatures:
+            cached = hits.get(sig, 0) > 0
+            seconds = None
+            if not cached:
+                timers = (d.get_metadata(sig) or {}).get("timers", {})
+                seconds = timers.get("compiler_lock")
+            rows.append({"kernel": name, "signature": "(" + ", ".join(map(str, sig)) + ")",
+                         "source": "cache" if cached else "compiled", "seconds": seconds})
+    return rows
+
+
+def _cnn_work(dtype):
+    """One training step (batch 64, Adam) and one evaluation batch (1000) of the seed CNN."""
+    import numpy as np
+
+    import minigrad as mg
+    import minigrad.nn as nn
+    import minigrad.optim as optim
+    from minigrad.examples.mnist_cnn import CNN
+
+    model = CNN().to(getattr(mg, dtype))
+    opt = optim.Adam(model.parameters(), lr=1e-3)
+    x = mg.tensor(np.zeros((64, 1, 28, 28), dtype))
+    y = mg.tensor(np.arange(64) % 10)
+    loss = nn.CrossEntropyLoss()(model(x), y)
+    loss.backward()
+    opt.step()
+    with mg.no_grad():
+        model(mg.tensor(np.zeros((1000, 1, 28, 28), dtype))).argmax(1)
+
+
+def _layer_work(dtype):
+    """The common layers beyond the CNN: padded/strided and grouped convolutions, average and padded max
+    pooling, SGD with momentum, a large 2-D product and a stack of products."""
+    import numpy as np
+
+    import minigrad as mg
+    import minigrad.nn as nn
+    import minigrad.nn.functional as F
+    import minigrad.optim as optim
+
+    x = mg.tensor(np.zeros((8, 16, 16, 16), dtype), requires_grad=True)
+    layers = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
+                           nn.Conv2d(32, 32, 3, padding=1, groups=4), nn.AvgPool2d(2),
+                           nn.MaxPool2d(2, padding=1)).to(getattr(mg, dtype))
+    opt = optim.SGD(layers.parameters(), lr=0.1, momentum=0.9)
+    layers(x).sum().backward()
+    opt.step()
+    a = mg.tensor(np.zeros((300, 300), dtype), requires_grad=True)
+    (a @ a).sum().backward()
+    s = mg.tensor(np.zeros((4, 100, 100), dtype), requires_grad=True)
+    (s @ s).sum().backward()
+    F.cross_entropy(mg.tensor(np.zeros((4, 10), dtype)), mg.tensor(np.arange(4)))
+
+
+def warm_up(verbose=True):
+    """Compile (or load) every kernel signature the main job and the common layers use; -> seconds taken."""
+    import minigrad as mg
+
+    start = time.perf_counter()
+    if mg.get_backend_name() != "numba":
+        if verbose:
+            print(f"minigrad warmup: the CPU backend is {mg.get_backend_name()!r}, nothing to compile")
+        return 0.0
+    for dtype in ("float32", "float64"):
+        _cnn_work(dtype)
+        _layer_work(dtype)
+    seconds = time.perf_counter() - start
+    if verbose:
+        rows = kernel_report()
+        built = sum(r["source"] == "compiled" for r in rows)
+        print(f"minigrad warmup: {len(rows)} kernel signatures ready ({built} compiled, "
+              f"{len(rows) - built} already cached) in {seconds:.1f} s")
+    return seconds
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="python -m minigrad.kernels.warmup",
+                                description="Compile minigrad's Numba kernels into the on-disk cache.")
+    p.add_argument("--install", action="store_true",
+                   help="run as an install step: on any error print a warning and exit 0")
+    args = p.parse_args(argv)
+    if not args.install:
+        warm_up()
+        return 0
+    try:
+        print("minigrad: compiling the Numba kernels once (about a minute on 2 cores)...", flush=True)
+        warm_up()
+    except Exception as e:  # noqa: BLE001 -- an install must not fail over a cache it can build later
+        print(f"warning: minigrad warmup failed ({type(e).__name__}: {e}); the kernels will compile "
+              f"on first use instead", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
