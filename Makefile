@@ -1,6 +1,6 @@
 # minigrad: `make demo` trains the CNN on MNIST, `make test` runs the tests.
 # Both create .venv and install the project into it on first use; the install step also compiles
-# the Numba kernels once (`python -m minigrad.kernels.warmup`), so the first epoch runs at full speed.
+# the Numba kernels once (`python -m minigrad.backend.warmup`), so the first epoch runs at full speed.
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip "setuptools>=68" wheel
 	$(PY) -m pip install -q --no-build-isolation -e ".[$(EXTRAS)]"
-	-$(PY) -m minigrad.kernels.warmup --install
+	-$(PY) -m minigrad.backend.warmup --install
 	touch $@
 
 demo: $(STAMP)

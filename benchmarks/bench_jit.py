@@ -8,7 +8,7 @@ cross-entropy: the main job's path), then lists every Numba kernel with the sign
 holds, whether each came from the cache, and the compile (or load) time Numba recorded.
 
     python benchmarks/bench_jit.py                  # cold then warm, one table each
-    python benchmarks/bench_jit.py --warmup         # empty cache, `python -m minigrad.kernels.warmup`, then the step
+    python benchmarks/bench_jit.py --warmup         # empty cache, `python -m minigrad.backend.warmup`, then the step
     python benchmarks/bench_jit.py --cache-dir DIR  # use (and keep) DIR instead of a temporary folder
 """
 import argparse
@@ -48,7 +48,7 @@ def step():
 
 first = step()
 second = step()
-from minigrad.kernels.warmup import kernel_report
+from minigrad.backend.warmup import kernel_report
 print(json.dumps({"import_s": t_import, "first_step_s": first, "second_step_s": second,
                   "kernels": kernel_report()}))
 """
@@ -90,7 +90,7 @@ def main(argv=None):
         cache = args.cache_dir or tmp
         if args.warmup:  # what a user meets after `make`'s install step: a cache filled by the warm-up command
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "minigrad.kernels.warmup"],
+            subprocess.run([sys.executable, "-m", "minigrad.backend.warmup"],
                            env=dict(os.environ, NUMBA_CACHE_DIR=cache), check=True)
             print(f"warm-up command on an empty cache: {time.perf_counter() - t:.1f} s")
             print_case("after the warm-up command", run_child(cache))

@@ -47,7 +47,7 @@ def main(argv=None):
         module.main(args.rest)
         return 0
     if args.command == "warmup":
-        from minigrad.kernels import warmup
+        from minigrad.backend import warmup
         return warmup.main([])
     if args.command == "info":
         import minigrad as mg

@@ -1,4 +1,4 @@
-"""The kernel warm-up command (minigrad.kernels.warmup, `minigrad warmup`, make's install step) and the
+"""The kernel warm-up command (minigrad.backend.warmup, `minigrad warmup`, make's install step) and the
 main job's "compiling kernels" note."""
 import os
 import subprocess
@@ -8,14 +8,14 @@ from pathlib import Path
 
 from minigrad import cli
 from minigrad.examples import mnist_cnn
-from minigrad.kernels import warmup
+from minigrad.backend import warmup
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run(args, cache_dir, code=None):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(cache_dir))
-    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "minigrad.kernels.warmup", *args]
+    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "minigrad.backend.warmup", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
 
 
@@ -33,7 +33,7 @@ def test_warmup_fills_an_empty_cache_then_loads_from_it(tmp_path):
 
 
 def test_install_step_warns_and_exits_0_when_the_warmup_fails(tmp_path):
-    code = ("import sys\nimport minigrad.kernels.warmup as w\n"
+    code = ("import sys\nimport minigrad.backend.warmup as w\n"
             "def boom(*a, **k):\n    raise OSError('read-only file system')\n"
             "w.warm_up = boom\nsys.exit(w.main(['--install']))\n")
     out = _run([], tmp_path, code=code)
@@ -46,7 +46,7 @@ def test_install_step_warns_and_exits_0_when_the_warmup_fails(tmp_path):
 
 def test_makefile_install_step_runs_the_warmup_and_cannot_fail_the_install():
     recipe = (ROOT / "Makefile").read_text()
-    line = next(x for x in recipe.splitlines() if "-m minigrad.kernels.warmup" in x and not x.startswith("#"))
+    line = next(x for x in recipe.splitlines() if "-m minigrad.backend.warmup" in x and not x.startswith("#"))
     assert line.startswith("\t-") and "--install" in line  # make ignores its exit status too
     assert recipe.index("pip install -q --no-build-isolation") < recipe.index(line) < recipe.index("touch $@")
 

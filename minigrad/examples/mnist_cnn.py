@@ -13,7 +13,7 @@ decay over all iterations, which steadies the last epochs).
 
 On a first run with an empty kernel cache, Numba compiles the kernels during the first step
 (the bar says "compiling kernels (first run only)..."); `make` does that at install time
-instead (`python -m minigrad.kernels.warmup`). Each epoch prints the mean training loss,
+instead (`python -m minigrad.backend.warmup`). Each epoch prints the mean training loss,
 the test accuracy, images/s and the wall time; at the end the weights (safetensors), a plot
 of the loss and accuracy curves (PNG) and the figures (metrics.json) go to --out (default
 runs/mnist_cnn).

@@ -1,8 +1,8 @@
 """Compile the Numba kernels ahead of time, so that a first training run does not wait for them.
 
-    python -m minigrad.kernels.warmup        # or: minigrad warmup
-    python -m minigrad.kernels.warmup --install   # as `make` runs it: never fails, warns instead
-    python -m minigrad.kernels.warmup --dtypes float32   # only what float32 work needs (half the time)
+    python -m minigrad.backend.warmup        # or: minigrad warmup
+    python -m minigrad.backend.warmup --install   # as `make` runs it: never fails, warns instead
+    python -m minigrad.backend.warmup --dtypes float32   # only what float32 work needs (half the time)
 
 Numba compiles a kernel the first time it is called with a new combination of argument types
 (a signature) and, since every kernel here has `cache=True`, writes the machine code to disk:
@@ -128,7 +128,7 @@ def warm_up(dtypes=("float32", "float64"), verbose=True):
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog="python -m minigrad.kernels.warmup",
+    p = argparse.ArgumentParser(prog="python -m minigrad.backend.warmup",
                                 description="Compile minigrad's Numba kernels into the on-disk cache.")
     p.add_argument("--install", action="store_true",
                    help="run as an install step: on any error print a warning and exit 0")
