@@ -48,10 +48,13 @@ def from_numpy(array):
     return Tensor._make(array, _device("cpu"))
 
 
-def _shape(size):
+def _shape(size, op="size"):
+    """Varargs sizes or one tuple/list/Size -> a tuple of ints: zeros(2, 3) and zeros((2, 3)) agree."""
     if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        return tuple(size[0])
-    return tuple(size)
+        size = size[0]
+    if not all(isinstance(n, (int, np.integer)) for n in size):
+        raise TypeError(f"{op}: size must be ints or one tuple of ints, got {size!r}")
+    return tuple(int(n) for n in size)
 
 
 def _new(make, size, dtype, device, requires_grad):

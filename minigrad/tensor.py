@@ -233,16 +233,21 @@ class Tensor:
         return full(size, fill_value, dtype=self.dtype if dtype is None else dtype,
                     device=self.device if device is None else device, requires_grad=requires_grad)
 
+    def _new_like(self, make, size, dtype, device, requires_grad):
+        """make(shape, ...) (zeros, ones, empty) in self's dtype and on self's device unless given."""
+        from . import factories
+        shape = factories._shape(size, f"new_{make}")
+        return getattr(factories, make)(shape, dtype=self.dtype if dtype is None else dtype,
+                                        device=self.device if device is None else device, requires_grad=requires_grad)
+
     def new_zeros(self, *size, dtype=None, device=None, requires_grad=False):
-        return self.new_full(_size_arg("new_zeros", size), 0, dtype=dtype, device=device, requires_grad=requires_grad)
+        return self._new_like("zeros", size, dtype, device, requires_grad)
 
     def new_ones(self, *size, dtype=None, device=None, requires_grad=False):
-        return self.new_full(_size_arg("new_ones", size), 1, dtype=dtype, device=device, requires_grad=requires_grad)
+        return self._new_like("ones", size, dtype, device, requires_grad)
 
     def new_empty(self, *size, dtype=None, device=None, requires_grad=False):
-        from .factories import empty
-        return empty(_size_arg("new_empty", size), dtype=self.dtype if dtype is None else dtype,
-                     device=self.device if device is None else device, requires_grad=requires_grad)
+        return self._new_like("empty", size, dtype, device, requires_grad)
 
     # ------------------------------------------------------------ autograd
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
@@ -475,15 +480,6 @@ class Tensor:
         if self.ndim == 0:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(self.shape[0]))
-
-
-def _size_arg(op, size):
-    """Varargs sizes or a single tuple/list/Size -> a tuple of ints."""
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = size[0]
-    if not all(isinstance(n, (int, np.integer)) for n in size):
-        raise TypeError(f"{op}: size must be ints or one tuple of ints, got {size!r}")
-    return tuple(int(n) for n in size)
 
 
 def raw_index(index, xp):
