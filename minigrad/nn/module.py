@@ -11,6 +11,7 @@ import numpy as np
 
 from ..autograd import no_grad
 from ..tensor import Tensor, _device
+from ..ops.convert import to_args
 from .hooks import ModuleHooks, call_with_hooks
 
 
@@ -315,13 +316,7 @@ class Module:
 
     def to(self, *args, dtype=None, device=None):
         """to(device), to(dtype) or both; only floating-point tensors change dtype (like torch)."""
-        for a in args:
-            if isinstance(a, Tensor):
-                device, dtype = a.device, a.dtype
-            elif isinstance(a, str) or type(a).__name__ == "Device":
-                device = a
-            else:
-                dtype = a
+        device, dtype = to_args(args, dtype, device)
         dev = None if device is None else _device(device)
         dt = None if dtype is None else np.dtype(dtype)
         if dt is not None and dt.kind != "f":

@@ -104,8 +104,8 @@ class ToDevice(Function):
         return out
 
 
-def to(x, *args, dtype=None, device=None, copy=False):
-    """x.to(device), x.to(dtype), x.to(device, dtype), x.to(other_tensor); differentiable."""
+def to_args(args, dtype=None, device=None):
+    """The (device, dtype) that .to(...) asks for: positional devices, dtypes or a tensor to match."""
     for a in args:
         if isinstance(a, Tensor):
             device, dtype = a.device, a.dtype
@@ -113,6 +113,12 @@ def to(x, *args, dtype=None, device=None, copy=False):
             device = a
         else:
             dtype = a
+    return device, dtype
+
+
+def to(x, *args, dtype=None, device=None, copy=False):
+    """x.to(device), x.to(dtype), x.to(device, dtype), x.to(other_tensor); differentiable."""
+    device, dtype = to_args(args, dtype, device)
     out = x
     if device is not None and _device(device) != x.device:
         out = ToDevice(_device(device))(out)
