@@ -1,0 +1,1 @@
+"""Capture and replay: minigrad.compile traces a function once per input signature and replays it."""

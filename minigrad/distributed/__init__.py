@@ -1,0 +1,1 @@
+"""Data-parallel training over MPI, with torch.distributed's names."""

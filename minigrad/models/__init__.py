@@ -1,0 +1,1 @@
+"""Models built from minigrad.nn: the GPT (GPT-2 architecture) and its config."""

@@ -1,0 +1,1 @@
+"""Text: tokenizers (character, byte-level BPE) and text data sets."""
