@@ -82,3 +82,6 @@ def l2_penalty(parameters):
         term = (p * p).sum()
         total = term if total is None else total + term
     return Tensor(0.0) if total is None else total
+
+
+from .lora import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora  # noqa: E402,F401
