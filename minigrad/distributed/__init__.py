@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 __all__ = ["ReduceOp", "is_available", "init_process_group", "is_initialized", "destroy_process_group",
-           "get_rank", "get_world_size", "get_backend", "all_reduce", "broadcast", "all_gather", "barrier"]
+           "get_rank", "get_world_size", "get_backend", "all_reduce", "broadcast", "all_gather", "barrier", "keras"]
 
 
 class ReduceOp(enum.Enum):
@@ -340,3 +340,6 @@ def _allgather_bytes(comm, data):
     from mpi4py import MPI
     comm.Allgatherv(np.frombuffer(data, dtype=np.uint8), [out, counts.tolist(), displs.tolist(), MPI.BYTE])
     return [out[d:d + c].tobytes() for d, c in zip(displs, counts)]
+
+
+from . import keras  # noqa: E402  (dist.keras.fit; it uses the functions above)
