@@ -128,3 +128,38 @@ def test_process_group_errors_before_init():
         dist.init_process_group("nccl")
     with pytest.raises(RuntimeError, match="DistributedDataParallel: .*not initialised"):
         mg.nn.parallel.DistributedDataParallel(mg.nn.Linear(2, 2))
+
+
+def test_mnist_ddp_example(mnist_dir, tmp_path):
+    _need_mpi()
+    proc = subprocess.run([_mpiexec(), "-n", "2", sys.executable, "-m", "minigrad.examples.mnist_ddp", "--limit", "256",
+                           "--epochs", "1", "--threads", "1", "--data-dir", str(mnist_dir), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("epoch 1/1:") == 1  # rank 0 alone prints
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and 0 <= metrics["epochs"][0]["test_accuracy"] <= 1
+    assert (tmp_path / "mnist_cnn.safetensors").exists() and not list(tmp_path.glob("*.tmp"))
+
+
+def test_queue_callback_runs_once_backward_has_finished():
+    from minigrad.autograd_engine import queue_callback
+    a = mg.tensor([1.0, 2.0], requires_grad=True)
+    b = mg.tensor([3.0, 4.0], requires_grad=True)
+    seen = []
+
+    def hook(t):  # the first leaf to finish queues the callback; b's gradient is not in yet at that point
+        if not seen:
+            queue_callback(lambda: seen.append(("end", a.grad.tolist(), b.grad.tolist())))
+            queue_callback(lambda: seen.append(("second",)))
+        seen.append(("hook", tuple(t.shape)))
+
+    a.register_post_accumulate_grad_hook(hook)
+    b.register_post_accumulate_grad_hook(hook)
+    ((a * b).sum() + (b * b).sum()).backward()
+    assert [s[0] for s in seen] == ["hook", "hook", "end", "second"]
+    assert seen[2][1:] == ([3.0, 4.0], [7.0, 10.0])
+    ((a * b).sum()).backward()  # the first pass's callbacks do not run again
+    assert [s[0] for s in seen[4:]] == ["hook", "hook"]
+    with pytest.raises(RuntimeError, match="queue_callback: no backward pass is running"):
+        queue_callback(lambda: None)

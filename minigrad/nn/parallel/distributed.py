@@ -110,12 +110,12 @@ class GradientReducer:
             self._start(self.buckets[self._next])
 
     def _finish(self):
-        """End of backward: reduce what is left (a parameter backward did not reach counts as zeros),
-        wait, and write the averages into .grad."""
+        """End of backward: reduce what is left (a parameter this pass did not reach contributes the
+        .grad it already has, zeros if none), wait, and write the averages into .grad."""
         for bucket in self.buckets[self._next:]:
             for i, p in enumerate(bucket.params):
                 if id(p) not in bucket.ready:
-                    bucket.view(i)[...] = 0
+                    bucket.view(i)[...] = 0 if p.grad is None else _host(p.grad.array).reshape(-1)
             self._start(bucket)
         t0 = time.perf_counter()
         for bucket in self.buckets:
@@ -195,7 +195,7 @@ class DistributedDataParallel(Module):
     bucket_cap_mb: the bucket size (torch's default, 25 MB). broadcast_buffers: copy rank 0's buffers
     (BatchNorm running statistics) to every rank at each forward. device_ids, output_device, dim,
     process_group (only the default group), find_unused_parameters (always on: a parameter that
-    backward did not reach is reduced as zeros), gradient_as_bucket_view, static_graph: accepted
+    backward did not reach contributes its current .grad, zeros if none), gradient_as_bucket_view, static_graph: accepted
     for torch's signature.
     """
 
