@@ -16,7 +16,6 @@ the whole validation set on every rank and agree. Callbacks run on every rank: g
 """
 import numpy as np
 
-from . import broadcast, get_rank, get_world_size
 from ..utils.data.distributed import DistributedSampler
 
 __all__ = ["fit"]
@@ -29,7 +28,7 @@ def fit(model, x=None, y=None, batch_size=None, verbose="auto", bucket_cap_mb=25
     passed through as it is (shard it yourself, e.g. DataLoader(sampler=DistributedSampler(...))).
     """
     from ..nn.parallel.distributed import GradientReducer, check_same_structure
-    from . import _comm
+    from . import _comm, broadcast, get_rank, get_world_size  # (here: this package imports this module)
     _, comm = _comm("distributed.keras.fit")
     rank, world = get_rank(), get_world_size()
     if x is not None and y is not None:

@@ -22,6 +22,8 @@ import warnings
 import numpy as np
 
 from ...random import Generator
+from .distributed import DistributedSampler
+from .sampler import Sampler
 
 __all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "default_collate", "Sampler",
            "DistributedSampler"]
@@ -219,16 +221,6 @@ def _check_sizes(batch):
         raise ValueError("default_collate: every sample in a batch must have the same number of fields")
 
 
-class Sampler:
-    """An iterable of dataset indices (with a length): DataLoader(sampler=...) takes its batches in this order."""
-
-    def __iter__(self):
-        raise NotImplementedError(f"{type(self).__name__} must implement __iter__")
-
-    def __len__(self):
-        raise NotImplementedError(f"{type(self).__name__} must implement __len__")
-
-
 class DataLoader:
     """Iterate over `dataset` in batches of `batch_size` samples.
 
@@ -279,6 +271,3 @@ class DataLoader:
                 yield default_convert(self.dataset.get_batch(idx, rng))
             else:
                 yield collate([self.dataset[int(i)] for i in idx])
-
-
-from .distributed import DistributedSampler  # noqa: E402  (it subclasses Sampler, defined above)

@@ -17,7 +17,7 @@ import numbers
 
 import numpy as np
 
-from . import Sampler
+from .sampler import Sampler
 
 __all__ = ["DistributedSampler"]
 
