@@ -76,7 +76,9 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
     """Join this process to the job MPI started (mpiexec/srun decide world size and ranks).
 
     backend: "mpi" (the only one). world_size, rank: optional; when given they must match what MPI
-    says. init_method, timeout, store, group_name: accepted for torch's signature, unused by MPI.
+    says. timeout: a datetime.timedelta (default 30 minutes, as torch): how long a rank that is leaving
+    waits at exit for the others before it aborts the job. init_method, store, group_name: accepted
+    for torch's signature, unused by MPI.
     """
     global _group
     if backend is not None and str(backend).lower() != "mpi":
@@ -98,7 +100,7 @@ def init_process_group(backend="mpi", init_method=None, timeout=None, world_size
                              f"{name}={actual} (mpiexec -n decides the world size)")
     _group = group
     sys.excepthook = _abort_on_exception
-    atexit.register(_leave, group)  # runs before mpi4py's MPI_Finalize (registered earlier, on import)
+    atexit.register(_leave, group)  # (Python's atexit handlers run before mpi4py finalises MPI)
     return None
 
 

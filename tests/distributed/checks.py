@@ -179,16 +179,22 @@ def ddp_no_sync_accumulates():
     reference = mlp(0)
     x, y = batch_mlp(0)
     loss_of(reference, x, y).backward()
-    ddp = DDP(mlp(0), bucket_cap_mb=1e-4)
     k = x.shape[0] // (2 * n)  # two micro-batches per rank
     parts = [(x[(2 * r + m) * k:(2 * r + m + 1) * k], y[(2 * r + m) * k:(2 * r + m + 1) * k]) for m in range(2)]
-    with ddp.no_sync():
-        (loss_of(ddp, *parts[0]) / 2).backward()
-    local = ddp.module[0].weight.grad.numpy().copy()
-    assert not np.allclose(*gather_numpy(local)[:2]), "no_sync reduced the gradients"
-    (loss_of(ddp, *parts[1]) / 2).backward()
-    for p, q in zip(ddp.module.parameters(), reference.parameters()):
-        np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-14)
+    for style in ("no_sync", "attribute"):  # the attribute is how nanoGPT's loop switches it
+        ddp = DDP(mlp(0), bucket_cap_mb=1e-4)
+        if style == "no_sync":
+            with ddp.no_sync():
+                (loss_of(ddp, *parts[0]) / 2).backward()
+        else:
+            ddp.require_backward_grad_sync = False
+            (loss_of(ddp, *parts[0]) / 2).backward()
+            ddp.require_backward_grad_sync = True
+        local = ddp.module[0].weight.grad.numpy().copy()
+        assert not np.allclose(*gather_numpy(local)[:2]), f"{style}: the gradients were reduced"
+        (loss_of(ddp, *parts[1]) / 2).backward()
+        for p, q in zip(ddp.module.parameters(), reference.parameters()):
+            np.testing.assert_allclose(p.grad.numpy(), q.grad.numpy(), rtol=1e-12, atol=1e-14, err_msg=style)
 
 
 class Branchy(nn.Module):

@@ -220,6 +220,10 @@ class DistributedDataParallel(Module):
         if self.broadcast_buffers and self.training:
             for b in self.module.buffers():
                 dist.broadcast(b, 0)
+        if self.reducer._in_pass:
+            raise RuntimeError("DistributedDataParallel: the previous backward pass stopped half-way (an exception "
+                               "inside it), leaving gradient reductions in flight; the ranks are out of step and "
+                               "cannot train on together")
         # as in torch, the decision to reduce is taken here and holds for the backward pass that follows
         self.reducer.active = self.require_backward_grad_sync and is_grad_enabled()
         return self.module(*args, **kwargs)
