@@ -10,8 +10,9 @@ What changes against the one-process example (minigrad.examples.mnist_cnn), line
     DDP(model)                                     rank 0's weights everywhere, gradients averaged
     mg.manual_seed(seed + rank)                    per-rank randomness (the weights come from rank 0)
     if rank == 0: print / save                     one log, one checkpoint (written atomically)
---batch-size is per rank: one optimiser step sees batch_size * world_size images. --threads (default:
-the cores divided among the ranks of this machine) sets each rank's kernel threads.
+--batch-size is per rank: one optimiser step sees batch_size * world_size images. --threads sets each
+rank's kernel threads (default: this machine's cores / world size, right when all ranks share one
+machine; on several machines pass the cores each rank may use).
 """
 import argparse
 import json
