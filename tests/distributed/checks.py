@@ -285,7 +285,7 @@ def main(out_dir):
     dist.init_process_group("mpi", timeout=datetime.timedelta(seconds=20))
     results = {}
     for name, fn in CHECKS.items():
-        print(dist.get_rank(), name, file=sys.stderr, flush=True)
+        print(dist.get_rank(), name, file=sys.stderr, flush=True)  # (shows where a hang happened)
         try:
             fn()
             results[name] = "ok"
