@@ -61,6 +61,8 @@ def __getattr__(name):  # the larger subpackages load on first use, keeping `imp
         return importlib.import_module(f".{name}", __name__)
     if name in ("save", "load"):
         return getattr(importlib.import_module(".serialization", __name__), name)
+    if name == "distributed":
+        return importlib.import_module(".distributed", __name__)
     raise AttributeError(f"module 'minigrad' has no attribute {name!r}")
 
 

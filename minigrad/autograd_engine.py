@@ -166,7 +166,32 @@ def _send(grads, node, k, g, create_graph):
         received[k] = sum_grads(received[k], g, create_graph)
 
 
-def run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None, accumulate=True):
+_queued_callbacks = []  # one list per backward pass in progress (a hook may run a nested pass)
+
+
+def queue_callback(fn):
+    """Call fn() once the backward pass now running has finished, after every gradient has reached .grad
+    (torch's Variable._execution_engine.queue_callback). Only valid from inside a pass, e.g. from a hook;
+    DistributedDataParallel uses it to wait for its last gradient reductions."""
+    if not _queued_callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running (call it from a hook during backward)")
+    _queued_callbacks[-1].append(fn)
+
+
+def run_backward(*args, **kwargs):
+    """The backward pass (see _run_backward), then the callbacks queued during it, in order."""
+    queued = []
+    _queued_callbacks.append(queued)
+    try:
+        result = _run_backward(*args, **kwargs)
+        while queued:
+            queued.pop(0)()
+    finally:
+        _queued_callbacks.pop()
+    return result
+
+
+def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inputs=None, accumulate=True):
     """The backward pass: send each root's gradient back through the graph.
 
     inputs None: every leaf that requires grad gets its gradient added to .grad (Tensor.backward).

@@ -11,3 +11,4 @@ from .layers import (BCELoss, BCEWithLogitsLoss, BatchNorm1d, BatchNorm2d, Adapt
 from .module import Module, ModuleDict, ModuleList, Parameter, Sequential
 from .utils import clip_grad_norm_, clip_grad_value_, l1_penalty, l2_penalty, parameters_to_vector, \
     vector_to_parameters
+from . import parallel  # nn.parallel.DistributedDataParallel, as in torch

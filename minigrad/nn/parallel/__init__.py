@@ -1,1 +1,4 @@
-"""Data-parallel wrappers: DistributedDataParallel."""
+"""Data-parallel wrappers: DistributedDataParallel (over MPI, see minigrad.distributed)."""
+from .distributed import DistributedDataParallel
+
+__all__ = ["DistributedDataParallel"]

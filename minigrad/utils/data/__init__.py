@@ -21,9 +21,12 @@ import warnings
 
 import numpy as np
 
-from ..random import Generator
+from ...random import Generator
+from .distributed import DistributedSampler
+from .sampler import Sampler
 
-__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "default_collate"]
+__all__ = ["Dataset", "TensorDataset", "Subset", "DataLoader", "random_split", "default_collate", "Sampler",
+           "DistributedSampler"]
 
 
 def _to_numpy(x):
@@ -224,13 +227,22 @@ class DataLoader:
     shuffle: a new random order each epoch; drop_last: skip a final short batch;
     collate_fn: turns a list of samples into a batch (default: `default_collate`);
     generator: a minigrad.Generator, numpy Generator or int seed for the shuffles and random transforms.
+    sampler: an iterable of indices with a length (e.g. DistributedSampler) giving the order instead of
+    shuffle (the two are exclusive, as in torch).
     With the default collate_fn and a batchable dataset, batches come from
     `dataset.get_batch(indices)` (one fancy-index per batch, no per-sample loop).
     """
 
-    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None):
+    def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None,
+                 sampler=None):
         if batch_size is None or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler sets the order)")
+        if sampler is not None and not (hasattr(sampler, "__iter__") and hasattr(sampler, "__len__")):
+            raise TypeError(f"DataLoader: sampler must be an iterable of indices with a length, "
+                            f"got {type(sampler).__name__}")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -241,13 +253,16 @@ class DataLoader:
         self._rng = make_rng(generator) if isinstance(generator, numbers.Integral) else None
 
     def __len__(self):
-        n = len(self.dataset)
+        n = len(self.dataset) if self.sampler is None else len(self.sampler)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     def __iter__(self):
         n = len(self.dataset)
         rng = self._rng if self._rng is not None else make_rng(self.generator)
-        order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if self.sampler is not None:
+            order = np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
+        else:
+            order = rng.permutation(n) if self.shuffle else np.arange(n)
         fast = self.collate_fn is None and getattr(self.dataset, "batchable", False)
         collate = self.collate_fn or default_collate
         for b in range(len(self)):
