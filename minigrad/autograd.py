@@ -88,12 +88,17 @@ class Function(Node, FunctionCtx):
 
     def __call__(self, *inputs):
         x0 = inputs[0]
-        device = x0.device
-        requires_grad = x0._requires_grad  # the slots, not the checked properties: this is the hot path
-        for x in inputs[1:]:
-            if x.device is not device and x.device != device:
-                raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and {x.device}")
-            requires_grad = requires_grad or x._requires_grad
+        try:
+            device = x0.device
+            requires_grad = x0._requires_grad  # the slots, not the checked properties: this is the hot path
+            for x in inputs[1:]:
+                if x.device is not device and x.device != device:
+                    raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and "
+                                       f"{x.device}")
+                requires_grad = requires_grad or x._requires_grad
+        except AttributeError:  # not a Tensor
+            bad = next(i for i, x in enumerate(inputs) if not hasattr(x, "_requires_grad"))
+            raise TypeError(f"{self.name}: input {bad} must be a Tensor, got {type(inputs[bad]).__name__}") from None
         self.device = device
         self.needs_grad = record = requires_grad and GradMode.enabled  # forward may skip what only backward uses
         try:
@@ -102,7 +107,11 @@ class Function(Node, FunctionCtx):
             if str(e).startswith(self.name + ":"):
                 raise
             shapes = ", ".join(f"{tuple(x.shape)} {x.dtype}" for x in inputs)
-            raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from None
+            if "could not be broadcast" in str(e):  # numpy's wording, in torch's terms
+                raise ValueError(f"{self.name}: the shapes of the inputs ({shapes}) cannot be broadcast "
+                                 "together") from None
+            kind = next(c for c in (IndexError, TypeError, ValueError) if isinstance(e, c))  # (not numpy's subclasses)
+            raise kind(f"{self.name}: {e} (inputs: {shapes})") from None
         if type(y) is not _ndarray:
             if type(y) is tuple:
                 return self._several_outputs(inputs, y, record)

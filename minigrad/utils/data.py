@@ -120,6 +120,10 @@ class Subset(Dataset):
     def __init__(self, dataset, indices):
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(dataset) if hasattr(dataset, "__len__") else None
+        if n is not None and self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
+            raise IndexError(f"Subset: indices must lie in [{-n}, {n}) for a dataset of length {n}, got range "
+                             f"[{self.indices.min()}, {self.indices.max()}]")
 
     @property
     def batchable(self):
@@ -151,7 +155,7 @@ def random_split(dataset, lengths, generator=None):
     if math.isclose(total, 1) and total <= 1:
         for i, fraction in enumerate(lengths):
             if not 0 <= fraction <= 1:
-                raise ValueError(f"random_split: the fraction at index {i} is {fraction}, not between 0 and 1")
+                raise ValueError(f"random_split: the fraction lengths[{i}] is {fraction}, not between 0 and 1")
         counts = [math.floor(n * fraction) for fraction in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
@@ -241,7 +245,10 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None):
-        if batch_size is None or int(batch_size) != batch_size or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Real):
+            raise TypeError(f"DataLoader: batch_size must be a positive int, got {type(batch_size).__name__} "
+                            f"{batch_size!r}")
+        if not math.isfinite(batch_size) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         self.dataset = dataset
         self.batch_size = int(batch_size)
