@@ -19,7 +19,8 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope, self.inplace = check_float("LeakyReLU", "negative_slope", negative_slope), inplace
+        check_float("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope, self.inplace = negative_slope, inplace  # (as given: repr shows them as torch does)
 
     def forward(self, x):
         return ops.leaky_relu(x, self.negative_slope)
@@ -70,7 +71,8 @@ class LogSoftmax(Softmax):
 class Softplus(Module):
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
-        self.beta, self.threshold = check_float("Softplus", "beta", beta), check_float("Softplus", "threshold", threshold)
+        check_float("Softplus", "beta", beta), check_float("Softplus", "threshold", threshold)
+        self.beta, self.threshold = beta, threshold
 
     def forward(self, x):
         return ops.softplus(x, self.beta, self.threshold)

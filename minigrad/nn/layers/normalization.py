@@ -18,9 +18,9 @@ class _BatchNorm(Module):
         super().__init__()
         name = type(self).__name__
         num_features = check_int(name, "num_features", num_features, min=0)
-        eps = check_float(name, "eps", eps, min=0)
+        check_float(name, "eps", eps, min=0)
         if momentum is not None:
-            momentum = check_float(name, "momentum", momentum, min=0, max=1)
+            check_float(name, "momentum", momentum, min=0, max=1)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -102,7 +102,8 @@ class LayerNorm(Module):
             raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got "
                             f"{type(normalized_shape).__name__} {normalized_shape!r}")
         self.normalized_shape = tuple(check_int("LayerNorm", "normalized_shape", n, min=0) for n in normalized_shape)
-        self.eps, self.elementwise_affine = check_float("LayerNorm", "eps", eps, min=0), elementwise_affine
+        check_float("LayerNorm", "eps", eps, min=0)
+        self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = new_parameter(self.normalized_shape, dtype, device)
             init.ones_(self.weight)
