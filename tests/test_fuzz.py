@@ -14,7 +14,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -22,6 +22,8 @@ from minigrad.serialization import load_metadata
 from minigrad.vision.datasets import parse_idx, read_idx
 
 _DIR = tempfile.mkdtemp(prefix="minigrad-fuzz-")
+# each case takes about a millisecond: more of them than the profile's default (never fewer)
+_MANY = settings(max_examples=max(100, settings.default.max_examples))
 
 
 def _good_checkpoint():
@@ -74,12 +76,14 @@ def _with_header(header, data=b"", declared=None):
     return struct.pack("<Q", len(text) if declared is None else declared) + text + data
 
 
+@_MANY
 @given(st.binary(max_size=3000))
 def test_random_bytes(blob):
     for fn in (mg.load, load_metadata):
         _assert_clear(*_on_file(blob, fn), blob)
 
 
+@_MANY
 @given(st.binary(max_size=200))
 def test_random_bytes_after_a_plausible_header_length(tail):
     blob = struct.pack("<Q", len(tail)) + tail
@@ -93,6 +97,7 @@ def test_every_truncation_of_a_checkpoint():
         _assert_clear(out, peak, GOOD[:cut])
 
 
+@_MANY
 @given(st.lists(st.tuples(st.integers(0, len(GOOD) - 1), st.integers(0, 255)), min_size=1, max_size=8))
 def test_mutated_bytes(changes):
     blob = bytearray(GOOD)
@@ -101,6 +106,7 @@ def test_mutated_bytes(changes):
     _assert_clear(*_on_file(bytes(blob), mg.load), blob)
 
 
+@_MANY
 @given(st.integers(0, 2 ** 64 - 1))
 def test_any_declared_header_length(n):
     blob = struct.pack("<Q", n) + GOOD[8:]
@@ -113,6 +119,7 @@ def test_any_declared_header_length(n):
 _SIZES = st.one_of(st.integers(-2 ** 70, 2 ** 70), st.sampled_from([2 ** 31, 2 ** 62, 2 ** 64 - 1, -1, 0]))
 
 
+@_MANY
 @given(shape=st.lists(_SIZES, max_size=6), begin=_SIZES, end=_SIZES,
        dtype=st.sampled_from(["F32", "F64", "U8", "BOOL", "I64", "X9", 3, None]))
 def test_huge_and_negative_declared_sizes(shape, begin, end, dtype):
@@ -120,6 +127,7 @@ def test_huge_and_negative_declared_sizes(shape, begin, end, dtype):
     _assert_clear(*_on_file(blob, mg.load), blob)
 
 
+@_MANY
 @given(st.lists(st.tuples(st.integers(0, 96), st.integers(0, 96)), min_size=2, max_size=5))
 def test_overlapping_or_out_of_range_offsets(spans):
     header = {f"t{i}": {"dtype": "U8", "shape": [max(0, e - b)], "data_offsets": [b, e]} for i, (b, e) in
@@ -138,6 +146,7 @@ _JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow
                                                                                   max_size=4), max_leaves=20)
 
 
+@_MANY
 @given(st.one_of(_JSON.map(json.dumps), st.text(max_size=200),
                  st.integers(1, 100000).map(lambda n: '{"list": ' * n + "[]" + "}" * n)))
 def test_tampered_checkpoint_structure(structure):
@@ -161,12 +170,14 @@ def _idx(code, shape, payload):
     return bytes([0, 0, code, len(shape)]) + b"".join(struct.pack(">i", s) for s in shape) + payload
 
 
+@_MANY
 @given(st.binary(max_size=600))
 def test_idx_random_bytes(blob):
     out, peak = _on_file(blob, lambda path: parse_idx(open(path, "rb").read(), path), "case.idx")
     _assert_clear(out, peak, blob, "case.idx")
 
 
+@_MANY
 @given(code=st.sampled_from([0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E, 0x07, 0xFF]),
        shape=st.lists(st.integers(-2 ** 31, 2 ** 31 - 1) | st.integers(0, 5), max_size=6),
        payload=st.binary(max_size=300))
@@ -178,6 +189,7 @@ def test_idx_declared_shapes(code, shape, payload):
         assert out.size * out.itemsize == len(payload)
 
 
+@_MANY
 @given(st.binary(max_size=400), st.booleans())
 def test_idx_gz_files(payload, valid_gzip):
     blob = gzip.compress(payload) if valid_gzip else payload
