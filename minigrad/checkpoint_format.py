@@ -129,10 +129,12 @@ def unflatten(text, arrays, path, device=None):
                 if kind == "tensor":
                     made[key] = Tensor(arr, device=device, requires_grad=bool(n.get("requires_grad", False))
                                        and arr.dtype.kind in "fc")
+                elif kind == "ndarray":
+                    made[key] = arr
+                elif arr.size == 1:
+                    made[key] = arr.reshape(-1)[0]  # a numpy scalar of the stored dtype
                 else:
-                    made[key] = arr if kind == "ndarray" else arr.reshape(-1)[0] if arr.size == 1 else None
-                    if made[key] is None:
-                        raise bad(f"holds a numpy scalar {value!r} of shape {arr.shape}")
+                    raise bad(f"calls tensor {value!r} of shape {arr.shape} a numpy scalar")
             return made[key]
         if len(n) != 1 or not isinstance(value, list):
             raise bad(f"has an unknown node {str(n)[:80]}")
