@@ -6,6 +6,7 @@ Each checks its arguments, so a mistake names the op and the shapes involved.
 """
 import numpy as np
 
+from ..checks import check_float
 from ..ops import (avg_pool2d, binary_cross_entropy, conv1d, conv2d, cross_entropy, embedding, gelu,  # noqa: F401
                    leaky_relu, log_softmax, max_pool2d, pad, relu, sigmoid, softmax, softplus, tanh, where)
 from ..ops.conv import batched
@@ -25,8 +26,7 @@ def linear(input, weight, bias=None):
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (identity when not training)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    p = check_float("dropout", "p", p, min=0, max=1)
     if not training or p == 0.0:
         return input
     if p == 1.0:
@@ -40,8 +40,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels: input (N, C, H, W) or (C, H, W); one draw per (n, c)."""
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {input.shape}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout2d: probability must be in [0, 1], got {p}")
+    p = check_float("dropout2d", "p", p, min=0, max=1)
     if not training or p == 0.0:
         return input
     if p == 1.0:

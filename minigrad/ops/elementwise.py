@@ -8,6 +8,7 @@ shape (`sum_to`), undoing the broadcast. Python scalars are welcome as operands 
 import math
 
 from ..autograd import Function
+from ..checks import check_float, check_tensor
 from ..tensor import Tensor, get_default_dtype
 from .convert import promote, to, with_out
 from .shape import sum_to
@@ -276,6 +277,7 @@ class Softplus(Function):
 
 
 def softplus(input, beta=1.0, threshold=20.0):
+    beta, threshold = check_float("softplus", "beta", beta), check_float("softplus", "threshold", threshold)
     return Softplus(beta, threshold)(input)
 
 
@@ -300,6 +302,8 @@ def relu(input):
 
 
 class LeakyRelu(Function):
+    name = "leaky_relu"
+
     backward_reads_inputs = False
 
     def __init__(self, slope=0.01):
@@ -314,7 +318,7 @@ class LeakyRelu(Function):
 
 
 def leaky_relu(input, negative_slope=0.01):
-    return LeakyRelu(negative_slope)(input)
+    return LeakyRelu(check_float("leaky_relu", "negative_slope", negative_slope))(input)
 
 
 class Gelu(Function):
@@ -371,6 +375,7 @@ class Clamp(Function):
 @with_out
 def clamp(input, min=None, max=None):
     """Values below `min` become `min`, above `max` become `max`; a float bound turns integers to floats."""
+    check_tensor("clamp", "input", input)
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if input.dtype.kind in "biu" and any(isinstance(v, float) for v in (min, max)):

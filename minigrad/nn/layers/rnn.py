@@ -12,6 +12,7 @@ loop over time for the recurrent part.
 import math
 
 from ... import ops
+from ...checks import check_float, check_int
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -48,6 +49,8 @@ class _CellBase(Module):
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__()
         g = _GATES[self.mode]
+        input_size = check_int(type(self).__name__, "input_size", input_size, min=0)
+        hidden_size = check_int(type(self).__name__, "hidden_size", hidden_size, min=1)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = new_parameter((g * hidden_size, input_size), dtype, device)
         self.weight_hh = new_parameter((g * hidden_size, hidden_size), dtype, device)
@@ -149,10 +152,11 @@ class _RNNBase(Module):
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        name = type(self).__name__
+        input_size, hidden_size = check_int(name, "input_size", input_size, min=0), check_int(
+            name, "hidden_size", hidden_size, min=1)
+        num_layers = check_int(name, "num_layers", num_layers, min=1)
+        dropout = check_float(name, "dropout", dropout, min=0, max=1)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
         g = _GATES[self.mode]
