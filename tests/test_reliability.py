@@ -278,3 +278,20 @@ def test_loader_with_distributed_sampler_resumes_mid_epoch_in_the_same_order():
     assert len(rest) == len(full) - 2
     for a, b in zip(rest, full[2:]):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: mg.arange(0, 5, 0), "arange: step must be nonzero"),
+    (lambda: mg.arange(0, 5, -1), "arange: upper bound"),
+    (lambda: mg.linspace(0, 1, -2), "linspace: steps"),
+    (lambda: mg.randn(-1, 2), "randn: sizes must be non-negative"),
+    (lambda: mg.rand(-2), "rand: sizes"),
+    (lambda: mg.zeros(2, -3), "zeros: sizes"),
+    (lambda: mg.full((-1,), 2.0), "full: sizes"),
+    (lambda: mg.eye(-1), "eye: n"),
+    (lambda: nn.init.normal_(mg.zeros(3), std=-1.0), "normal_: std"),
+    (lambda: nn.utils.clip_grad_norm_([mg.zeros(2, requires_grad=True)], -1.0), "clip_grad_norm_: max_norm"),
+])
+def test_factories_and_utilities_name_their_bad_arguments(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
