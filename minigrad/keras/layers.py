@@ -21,6 +21,7 @@ import numpy as np
 from .. import ops
 from ..autograd import no_grad
 from ..nn import functional as F
+from ..nn.layers.rnn import _rnn_step
 from ..random import rng
 from ..tensor import Tensor
 from . import activations, initializers, regularizers
@@ -450,8 +451,7 @@ class Dense(_ActivatedLayer):
         if x.shape[-1] != self.kernel.shape[0]:
             raise ValueError(f"Dense {self.name!r}: input of shape {tuple(x.shape)} has {x.shape[-1]} features, "
                              f"the layer was built for {self.kernel.shape[0]}")
-        y = x @ self.kernel
-        return y + self.bias if self.bias is not None else y
+        return F.linear(x, self.kernel.T, self.bias)  # Keras' kernel is (in, units): torch's weight transposed
 
 
 class Activation(_ActivatedLayer):
@@ -710,24 +710,14 @@ class BatchNormalization(Layer):
         cf = isinstance(x, _ChannelsFirst)
         t = x.t if cf else x
         axis = 1 if cf else self.axis % t.ndim
-        axes = tuple(a for a in range(t.ndim) if a != axis)
-        bshape = tuple(t.shape[a] if a == axis else 1 for a in range(t.ndim))
-        if training and self.trainable:
-            mean = t.mean(axes, keepdim=True)
-            d = t - mean
-            var = (d * d).mean(axes, keepdim=True)
-            m = self.momentum
-            self.moving_mean.array[...] = self.moving_mean.array * m + mean.array.reshape(-1) * (1 - m)
-            self.moving_variance.array[...] = self.moving_variance.array * m + var.array.reshape(-1) * (1 - m)
-        else:
-            mean = Tensor._make(self.moving_mean.array.reshape(bshape), t.device)
-            var = Tensor._make(self.moving_variance.array.reshape(bshape), t.device)
-            d = t - mean
-        y = d * ((var + self.epsilon) ** -0.5)
-        if self.gamma is not None:
-            y = y * self.gamma.reshape(bshape)
-        if self.beta is not None:
-            y = y + self.beta.reshape(bshape)
+        perm = [0, axis] + [a for a in range(1, t.ndim) if a != axis]
+        if axis != 1:  # nn.functional.batch_norm wants the features on axis 1
+            t = t.permute(*perm)
+        y = F.batch_norm(t, self.moving_mean, self.moving_variance, self.gamma, self.beta,
+                         training=bool(training and self.trainable), momentum=1.0 - self.momentum, eps=self.epsilon,
+                         unbiased_running_var=False)
+        if axis != 1:
+            y = y.permute(*np.argsort(perm).tolist())
         return _ChannelsFirst(y) if cf else y
 
 
@@ -752,7 +742,7 @@ class Embedding(Layer):
         if ids.size and (ids.min() < 0 or ids.max() >= self.input_dim):
             raise IndexError(f"Embedding {self.name!r}: ids must be in [0, {self.input_dim}), got "
                              f"[{ids.min()}, {ids.max()}]")
-        return self.embeddings[ids]
+        return F.embedding(ids, self.embeddings)
 
 
 class _RNN(Layer):
@@ -796,32 +786,55 @@ class _RNN(Layer):
         return Tensor._make(like.xp.zeros((n, self.units), dtype=like.dtype), like.device)
 
     def call(self, x, training=None, initial_state=None):
+        """x: (N, T, F). The input projection of every step is one matmul; nn's recurrent step does the rest."""
         n, steps = x.shape[0], x.shape[1]
         state = list(initial_state) if initial_state is not None else self._initial_state(n, x)
+        kernel, recurrent, b_in, b_rec = self._torch_layout()
+        xw = x @ kernel
+        if b_in is not None:
+            xw = xw + b_in
+        mode = self._mode()
+        h, c = state[0], (state[1] if len(state) > 1 else None)
         outputs = []
-        order = range(steps - 1, -1, -1) if self.go_backwards else range(steps)
-        for t in order:
-            state = self.step(x[:, t], state)
-            outputs.append(state[0])
+        for t in (range(steps - 1, -1, -1) if self.go_backwards else range(steps)):
+            if mode is not None:
+                h, c = _rnn_step(mode, xw[:, t], h, c, recurrent.T, b_rec)
+            else:
+                h, c = self._custom_step(xw[:, t], h, c, recurrent, b_rec)
+            outputs.append(h)
+        state = [h] if c is None else [h, c]
         out = ops.stack(outputs, 1) if self.return_sequences else outputs[-1]
         return [out] + state if self.return_state else out
+
+    def _torch_layout(self):
+        """(kernel (F, G*u), recurrent kernel (u, G*u), input bias, recurrent bias), gates in torch's order."""
+        return self.kernel, self.recurrent_kernel, self.bias, None
+
+    def _mode(self):
+        """nn's step name when the activations are the standard ones, else None (a custom step)."""
+        return None
 
     def _initial_state(self, n, x):
         return [self._zeros(n, x)]
 
 
+def _is(fn, name):
+    return fn is activations.get(name)
+
+
 class SimpleRNN(_RNN):
     """h_t = activation(x_t @ kernel + h_{t-1} @ recurrent_kernel + bias)."""
 
-    def step(self, x_t, state):
-        z = x_t @ self.kernel + state[0] @ self.recurrent_kernel
-        if self.bias is not None:
-            z = z + self.bias
-        return [self.activation(z)]
+    def _mode(self):
+        return "RNN_TANH" if _is(self.activation, "tanh") else "RNN_RELU" if _is(self.activation, "relu") else None
+
+    def _custom_step(self, xw, h, c, recurrent, b_rec):
+        return self.activation(xw + h @ recurrent), None
 
 
 class LSTM(_RNN):
-    """Keras' LSTM, gates in the order i, f, c, o; the forget-gate bias starts at 1 (unit_forget_bias)."""
+    """Keras' LSTM, gates in the order i, f, c, o (torch's i, f, g, o); the forget-gate bias starts
+    at 1 (unit_forget_bias)."""
 
     gates = 4
 
@@ -842,41 +855,48 @@ class LSTM(_RNN):
     def _initial_state(self, n, x):
         return [self._zeros(n, x), self._zeros(n, x)]
 
-    def step(self, x_t, state):
-        h, c = state
-        u = self.units
-        z = x_t @ self.kernel + h @ self.recurrent_kernel
-        if self.bias is not None:
-            z = z + self.bias
-        i = self.recurrent_activation(z[:, :u])
-        f = self.recurrent_activation(z[:, u:2 * u])
-        g = self.activation(z[:, 2 * u:3 * u])
-        o = self.recurrent_activation(z[:, 3 * u:])
-        c = f * c + i * g
-        return [o * self.activation(c), c]
+    def _mode(self):
+        return "LSTM" if _is(self.activation, "tanh") and _is(self.recurrent_activation, "sigmoid") else None
+
+    def _custom_step(self, xw, h, c, recurrent, b_rec):
+        i, f, g, o = ops.chunk(xw + h @ recurrent, 4, 1)
+        act, gate = self.activation, self.recurrent_activation
+        c = gate(f) * c + gate(i) * act(g)
+        return gate(o) * act(c), c
 
 
 class GRU(_RNN):
     """Keras' GRU with reset_after=True (its default): gates z, r, h; bias (2, 3*units) = input and
-    recurrent biases. h_t = z * h_{t-1} + (1 - z) * tanh(x W_h + b_h + r * (h_{t-1} U_h + b'_h))."""
+    recurrent biases. h_t = z * h_{t-1} + (1 - z) * tanh(x W_h + b_h + r * (h_{t-1} U_h + b'_h)),
+    which is torch's GRU with the z and r blocks swapped."""
 
     gates = 3
 
     def _bias_shape(self):
         return (2, 3 * self.units)
 
-    def step(self, x_t, state):
-        h = state[0]
+    def _torch_layout(self):
         u = self.units
-        mx = x_t @ self.kernel
-        mh = h @ self.recurrent_kernel
-        if self.bias is not None:
-            mx = mx + self.bias[0]
-            mh = mh + self.bias[1]
-        z = self.recurrent_activation(mx[:, :u] + mh[:, :u])
-        r = self.recurrent_activation(mx[:, u:2 * u] + mh[:, u:2 * u])
-        hh = self.activation(mx[:, 2 * u:] + r * mh[:, 2 * u:])
-        return [z * h + (1.0 - z) * hh]
+
+        def swap(w):  # Keras' [z, r, h] blocks -> torch's [r, z, n]
+            return ops.cat([w[..., u:2 * u], w[..., :u], w[..., 2 * u:]], -1)
+        b = self.bias
+        return (swap(self.kernel), swap(self.recurrent_kernel), None if b is None else swap(b[0]),
+                None if b is None else swap(b[1]))
+
+    def _mode(self):
+        return "GRU" if _is(self.activation, "tanh") and _is(self.recurrent_activation, "sigmoid") else None
+
+    def _custom_step(self, xw, h, c, recurrent, b_rec):
+        hw = h @ recurrent
+        if b_rec is not None:
+            hw = hw + b_rec
+        xr, xz, xn = ops.chunk(xw, 3, 1)
+        hr, hz, hn = ops.chunk(hw, 3, 1)
+        r = self.recurrent_activation(xr + hr)
+        z = self.recurrent_activation(xz + hz)
+        n = self.activation(xn + r * hn)
+        return z * h + (1.0 - z) * n, None
 
 
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "ReLU", "Softmax", "Flatten", "Reshape", "Dropout",
