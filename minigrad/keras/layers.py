@@ -174,6 +174,45 @@ class Layer:
     supports_channels_first = False  # may take/return a _ChannelsFirst inside a model
     _call_takes_training = {}
 
+    def __new__(cls, *args, **kwargs):
+        obj = super().__new__(cls)
+        obj.__dict__["_init_args"] = (args, kwargs)  # the constructor's arguments, for get_config()
+        return obj
+
+    def get_config(self):
+        """The constructor's arguments as given (plus name and trainable), as Keras 3 records them;
+        a layer whose arguments are not plain data overrides this (and from_config)."""
+        config = {}
+        args, kwargs = self.__dict__.get("_init_args", ((), {}))
+        sig = inspect.signature(type(self).__init__)
+        try:
+            bound = sig.bind(self, *args, **kwargs)
+        except TypeError:
+            bound = None
+        for k, v in (bound.arguments.items() if bound else ()):
+            kind = sig.parameters[k].kind
+            if kind == inspect.Parameter.VAR_KEYWORD:
+                config.update(v)
+            elif kind != inspect.Parameter.VAR_POSITIONAL and k != "self":
+                config[k] = v
+        config.update(name=self.name, trainable=self.trainable)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        params = inspect.signature(cls.__init__).parameters
+        if not any(p.kind == p.VAR_KEYWORD for p in params.values()):
+            extra = {k: config.pop(k) for k in ("name", "trainable") if k in config and k not in params}
+        else:
+            extra = {}
+        layer = cls(**config)
+        if "name" in extra:
+            layer.name = extra["name"]
+        if extra.get("trainable") is False:
+            layer.trainable = False
+        return layer
+
     def __init__(self, trainable=True, name=None, dtype=None, input_shape=None, batch_input_shape=None,
                  input_dim=None, batch_size=None, **kwargs):
         if kwargs:

@@ -551,7 +551,13 @@ class Model(Layer):
         tensors = {k: w.detach() for k, w in self._weight_dict().items()}
         save(tensors, path, metadata={"format": "minigrad.keras", "model": self.name})
 
-    save = save_weights  # weights only: rebuild the model in code, then load_weights
+    def save(self, filepath, overwrite=True, **kwargs):
+        """`m.keras`: the whole model (see keras.saving; minigrad's format, not TensorFlow's); any other
+        name: the weights alone, as save_weights."""
+        if os.fspath(filepath).endswith(".keras"):
+            from .saving import save_model
+            return save_model(self, filepath, overwrite=overwrite)
+        return self.save_weights(filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         """Read weights written by save_weights (or ModelCheckpoint) into this model, in order."""
@@ -657,4 +663,10 @@ class Sequential(Model):
         return out, None
 
 
-__all__ = ["Model", "Sequential"]
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Rebuild a model saved with model.save("m.keras") (see keras.saving)."""
+    from .saving import load_model as load
+    return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
+
+__all__ = ["Model", "Sequential", "load_model"]
