@@ -6,6 +6,7 @@ reports the running mean of the loss (weighted by batch size, regularisation pen
 included) and of each metric, and evaluates validation data at each epoch end. Inputs
 may be numpy arrays, Python lists or minigrad Tensors; numbers are converted to float32.
 """
+import math
 import os
 import time
 
@@ -63,6 +64,76 @@ def _is_batch_iterable(x):
     """A DataLoader / generator of (x, y) batches rather than an array."""
     return not isinstance(x, (np.ndarray, Tensor, list, tuple)) and hasattr(x, "__iter__") and \
         not hasattr(x, "__array__")
+
+
+def _sample_weights(y, class_weight, sample_weight, fn):
+    """Keras' per-sample weights: sample_weight as given, or class_weight[label of each sample]
+    (labels: ids, or the argmax of one-hot rows); None when neither is given."""
+    if class_weight is not None and sample_weight is not None:
+        raise ValueError(f"{fn}: give class_weight or sample_weight, not both")
+    if sample_weight is not None:
+        sw = _numpy(sample_weight).astype(np.float32)
+        if sw.ndim != 1 or len(sw) != len(y):
+            raise ValueError(f"{fn}: sample_weight must have shape ({len(y)},), got {sw.shape}")
+        return sw
+    if class_weight is None:
+        return None
+    if not isinstance(class_weight, dict):
+        raise TypeError(f"{fn}: class_weight must be a dict {{class id: weight}}, got {type(class_weight).__name__}")
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = labels.argmax(-1) if labels.shape[-1] != 1 else labels[..., 0]
+    labels = np.round(labels).astype(np.int64).reshape(len(y), -1)[:, 0]
+    return np.array([class_weight.get(int(c), 1.0) for c in labels], np.float32)
+
+
+class _BatchStream:
+    """Where fit's batches come from, as Keras: one pass over the (shuffled) data per epoch; with
+    steps_per_epoch, `steps_per_epoch` batches per epoch taken from a stream that continues
+    across epochs and starts a new (reshuffled) pass when the data runs out. An iterable of
+    batches is not restarted: when it runs out, training stops (as Keras warns)."""
+
+    def __init__(self, x, y, sw, batch_size, shuffle, iterable, steps_per_epoch):
+        self.x, self.y, self.sw, self.batch_size, self.shuffle = x, y, sw, batch_size, shuffle
+        self.iterable, self.steps_per_epoch = iterable, steps_per_epoch
+        self.order, self.pos, self._it = None, 0, None  # the current pass: its order and next batch
+
+    def steps(self):
+        if self.steps_per_epoch:
+            return self.steps_per_epoch
+        if self.iterable:
+            return len(self.x) if hasattr(self.x, "__len__") else None
+        return -(-_length(self.x) // self.batch_size)
+
+    def _new_pass(self):
+        n = _length(self.x)
+        self.order = rng().permutation(n) if self.shuffle else np.arange(n)
+        self.pos = 0
+
+    def _next_array_batch(self):
+        if self.order is None or self.pos >= len(self.order):
+            self._new_pass()
+        idx = self.order[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return _take(self.x, idx), self.y[idx], None if self.sw is None else self.sw[idx]
+
+    def epoch(self):
+        if self.iterable:
+            if self._it is None or not self.steps_per_epoch:
+                self._it = iter(self.x)
+            for step in range(self.steps_per_epoch or 2 ** 62):
+                try:
+                    b = next(self._it)
+                except StopIteration:
+                    if self.steps_per_epoch:
+                        print("fit: the input ran out of data; stopping (give steps_per_epoch * epochs batches)")
+                    return
+                yield step, (b[0], b[1], b[2] if len(b) > 2 else None)
+            return
+        if not self.steps_per_epoch:
+            self.order = None
+        for step in range(self.steps_per_epoch or -(-_length(self.x) // self.batch_size)):
+            yield step, self._next_array_batch()
 
 
 class _Progress:
@@ -281,8 +352,8 @@ class Model(Layer):
             raise RuntimeError(f"{what}: compile the model first, e.g. model.compile(optimizer='adam', "
                                "loss='sparse_categorical_crossentropy', metrics=['accuracy'])")
 
-    def _loss_value(self, y_true, y_pred, logits):
-        loss = self.compiled_loss(y_true, y_pred, logits=logits)
+    def _loss_value(self, y_true, y_pred, logits, sample_weight=None):
+        loss = self.compiled_loss(y_true, y_pred, sample_weight=sample_weight, logits=logits)
         penalties = self.losses
         for p in penalties:
             loss = loss + p
@@ -292,10 +363,10 @@ class Model(Layer):
         act = self._output_activation()
         return act is not None and self.compiled_loss.can_fuse(act)
 
-    def _train_step(self, xb, yb, fuse):
+    def _train_step(self, xb, yb, fuse, sw=None):
         x = as_tensor(xb) if not isinstance(xb, list) else [as_tensor(v) for v in xb]
         y_pred, logits = self._forward(x, training=True, want_logits=fuse)
-        loss = self._loss_value(yb, y_pred, logits)
+        loss = self._loss_value(yb, y_pred, logits, sw)
         if self._params is None:  # after the first forward pass every weight exists
             self._sync_requires_grad()
             self._params = self.trainable_weights
@@ -341,11 +412,13 @@ class Model(Layer):
         self._check_compiled("fit")
         if kwargs:
             raise TypeError(f"fit: unexpected keyword argument(s) {sorted(kwargs)}")
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("fit: class_weight and sample_weight are not supported")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = 32 if batch_size is None else int(batch_size)
         iterable = _is_batch_iterable(x)
+        if iterable and (validation_split or sample_weight is not None):
+            raise ValueError("fit: validation_split and sample_weight need array inputs, not an iterable of batches")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
         if not iterable:
             if y is None:
                 raise ValueError("fit: pass the targets y (or an iterable of (x, y) batches as x)")
@@ -353,50 +426,52 @@ class Model(Layer):
             y = _numpy(y)
             if _length(x) != len(y):
                 raise ValueError(f"fit: x has {_length(x)} samples but y has {len(y)}")
+            sample_weight = _sample_weights(y, class_weight, sample_weight, "fit")
             if validation_data is None and validation_split:
-                if not 0 < validation_split < 1:
-                    raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-                split = int(_length(x) * (1 - validation_split))  # Keras takes the last samples, before shuffling
-                validation_data = (_take(x, slice(split, None)), y[split:])
+                # Keras takes the last samples, before shuffling
+                split = int(math.floor(_length(x) * (1 - validation_split)))
+                if split in (0, _length(x)):
+                    raise ValueError(f"fit: validation_split={validation_split} leaves no samples for training or "
+                                     f"validation out of {_length(x)}")
+                validation_data = (_take(x, slice(split, None)), y[split:]) + (
+                    () if sample_weight is None else (sample_weight[split:],))
                 x, y = _take(x, slice(0, split)), y[:split]
+                sample_weight = None if sample_weight is None else sample_weight[:split]
+        elif class_weight is not None:
+            class_weight = dict(class_weight)
         if validation_data is not None:
-            validation_data = tuple(validation_data)[:2]
+            validation_data = tuple(validation_data)[:3]
+        if steps_per_epoch is not None and int(steps_per_epoch) < 1:
+            raise ValueError(f"fit: steps_per_epoch must be a positive int, got {steps_per_epoch}")
 
         history = callbacks_module.History()
+        steps_total = steps_per_epoch or (None if iterable else -(-_length(x) // batch_size))
         cbs = callbacks_module.CallbackList([history] + list(callbacks or []), self, {
-            "epochs": epochs, "verbose": verbose, "batch_size": batch_size,
-            "steps": None if iterable else -(-_length(x) // batch_size)})
+            "epochs": epochs, "verbose": verbose, "batch_size": batch_size, "steps": steps_total})
         self.stop_training = False
         self._params = None
         fuse = self._fuse()
         train_metrics = None
+        stream = _BatchStream(x, y, sample_weight, batch_size, shuffle, iterable, steps_per_epoch)
+        self._fit_state = stream  # BackupAndRestore saves and restores its position
         cbs.on_train_begin({})
+        if getattr(self, "_initial_epoch", None) is not None:  # set by BackupAndRestore.on_train_begin
+            initial_epoch, self._initial_epoch = self._initial_epoch, None
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
-            if iterable:
-                batches = iter(x)
-                steps = len(x) if hasattr(x, "__len__") else None
-            else:
-                n = _length(x)
-                order = rng().permutation(n) if shuffle else None
-                batches = ((_take(x, i), y[i]) for i in _batches(n, batch_size, order))
-                steps = -(-n // batch_size)
-            if steps_per_epoch is not None:
-                steps = steps_per_epoch
-            progress = _Progress(verbose, epoch, epochs, steps)
+            progress = _Progress(verbose, epoch, epochs, stream.steps())
             loss_sum, seen = 0.0, 0
             if train_metrics is not None:
                 for m in train_metrics:
                     m.reset_state()
             logs = {}
-            for step, (xb, yb) in enumerate(batches):
-                if steps_per_epoch is not None and step >= steps_per_epoch:
-                    break
+            for step, (xb, yb, swb) in stream.epoch():
                 if iterable:
                     xb, yb = _prepare_x(xb, self._n_inputs()), _numpy(yb)
+                    swb = _sample_weights(yb, class_weight, swb, "fit")
                 if cbs.has_batch_hooks:
                     cbs.on_train_batch_begin(step, {})
-                loss, y_pred = self._train_step(xb, yb, fuse)
+                loss, y_pred = self._train_step(xb, yb, fuse, swb)
                 nb = len(yb)
                 loss_sum += loss * nb
                 seen += nb
@@ -412,7 +487,9 @@ class Model(Layer):
                 if self.stop_training:
                     break
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self.evaluate(*validation_data, batch_size=validation_batch_size or batch_size, verbose=0,
+                vx, vy = validation_data[:2]
+                val = self.evaluate(vx, vy, batch_size=validation_batch_size or batch_size, verbose=0,
+                                    sample_weight=validation_data[2] if len(validation_data) > 2 else None,
                                     return_dict=True)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
@@ -420,6 +497,7 @@ class Model(Layer):
             if self.stop_training:
                 break
         cbs.on_train_end({})
+        self._fit_state = None
         self.history = history
         return history
 
@@ -430,11 +508,13 @@ class Model(Layer):
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = 32 if batch_size is None else int(batch_size)
         if _is_batch_iterable(x):
-            batches = ((_prepare_x(a, self._n_inputs()), _numpy(b)) for a, b in x)
+            batches = ((_prepare_x(a, self._n_inputs()), _numpy(b), None) for a, b in x)
             total = len(x) if hasattr(x, "__len__") else None
         else:
             x, y = _prepare_x(x, self._n_inputs()), _numpy(y)
-            batches = ((_take(x, i), y[i]) for i in _batches(_length(x), batch_size, None))
+            sw = _sample_weights(y, None, sample_weight, "evaluate")
+            batches = ((_take(x, i), y[i], None if sw is None else sw[i])
+                       for i in _batches(_length(x), batch_size, None))
             total = -(-_length(x) // batch_size)
         fuse = self._fuse()
         loss_sum, seen, ms = 0.0, 0, None
@@ -446,10 +526,10 @@ class Model(Layer):
             except ImportError:
                 bar = None
         with no_grad():
-            for xb, yb in batches:
+            for xb, yb, swb in batches:
                 xt = as_tensor(xb) if not isinstance(xb, list) else [as_tensor(v) for v in xb]
                 y_pred, logits = self._forward(xt, training=False, want_logits=fuse)
-                loss = float(self._loss_value(yb, y_pred, logits).item())
+                loss = float(self._loss_value(yb, y_pred, logits, swb).item())
                 loss_sum += loss * len(yb)
                 seen += len(yb)
                 pred = y_pred.numpy()
