@@ -97,6 +97,14 @@ class _BatchStream:
         self.x, self.y, self.sw, self.batch_size, self.shuffle = x, y, sw, batch_size, shuffle
         self.iterable, self.steps_per_epoch = iterable, steps_per_epoch
         self.order, self.pos, self._it = None, 0, None  # the current pass: its order and next batch
+        self.resume_step = 0  # BackupAndRestore: the first step of the first epoch run
+
+    def get_state(self):
+        return {"order": None if self.order is None else [int(i) for i in self.order], "pos": self.pos}
+
+    def set_state(self, state, step):
+        self.order = None if state["order"] is None else np.asarray(state["order"], np.int64)
+        self.pos, self.resume_step = int(state["pos"]), int(step)
 
     def steps(self):
         if self.steps_per_epoch:
@@ -118,6 +126,7 @@ class _BatchStream:
         return _take(self.x, idx), self.y[idx], None if self.sw is None else self.sw[idx]
 
     def epoch(self):
+        start, self.resume_step = self.resume_step, 0
         if self.iterable:
             if self._it is None or not self.steps_per_epoch:
                 self._it = iter(self.x)
@@ -130,9 +139,9 @@ class _BatchStream:
                     return
                 yield step, (b[0], b[1], b[2] if len(b) > 2 else None)
             return
-        if not self.steps_per_epoch:
+        if not self.steps_per_epoch and not start:
             self.order = None
-        for step in range(self.steps_per_epoch or -(-_length(self.x) // self.batch_size)):
+        for step in range(start, self.steps_per_epoch or -(-_length(self.x) // self.batch_size)):
             yield step, self._next_array_batch()
 
 
@@ -444,6 +453,7 @@ class Model(Layer):
         if steps_per_epoch is not None and int(steps_per_epoch) < 1:
             raise ValueError(f"fit: steps_per_epoch must be a positive int, got {steps_per_epoch}")
 
+        self._ensure_built()  # weights first, then the shuffles: the same draws with or without callbacks that build
         history = callbacks_module.History()
         steps_total = steps_per_epoch or (None if iterable else -(-_length(x) // batch_size))
         cbs = callbacks_module.CallbackList([history] + list(callbacks or []), self, {

@@ -168,31 +168,51 @@ def _compile_config(model):
     return {"optimizer": serialize(model.optimizer), "loss": serialize(model.loss), "metrics": metrics}
 
 
-def save_model(model, filepath, overwrite=True):
-    """Write `model` (architecture, compile settings, weights, optimizer state) to a .keras zip, atomically."""
+def _optimizer_state(model):
+    """(arrays for a safetensors file, JSON data) holding the optimizer's state, or ({}, None)."""
+    opt = model.optimizer
+    if opt is None or not opt.param_groups:
+        return {}, None
+    index = {id(w): i for i, w in enumerate(model.weights)}
+    params = [index[id(p)] for g in opt.param_groups for p in g["params"]]  # weight index of each param
+    sd = opt.state_dict()
+    arrays, scalars = {}, {}
+    for i, st in sd["state"].items():
+        for k, v in st.items():
+            if isinstance(v, np.ndarray):
+                arrays[f"{i}/{k}"] = v
+            else:
+                scalars.setdefault(str(i), {})[k] = serialize(v)
+    return arrays, {"params": params, "scalars": scalars, "iterations": sd["iterations"]}
+
+
+def _restore_optimizer_state(model, meta, arrays):
+    opt, mine = model.optimizer, model.weights
+    opt.track([mine[i] for i in meta["params"]])
+    state = {}
+    for key, t in arrays.items():
+        i, k = key.split("/", 1)
+        state.setdefault(int(i), {})[k] = t.numpy().copy()
+    for i, st in meta["scalars"].items():
+        state.setdefault(int(i), {}).update(st)
+    groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(range(len(g["params"])))}
+              for g in opt.param_groups]
+    opt.load_state_dict({"state": state, "param_groups": groups, "iterations": meta["iterations"]})
+
+
+def save_model(model, filepath, overwrite=True, extra=None, with_config=True):
+    """Write `model` (architecture, compile settings, weights, optimizer state) to a .keras zip, atomically.
+    extra: {file name: JSON data} stored beside (BackupAndRestore keeps its training state there)."""
     path = os.fspath(filepath)
     if not path.endswith(".keras"):
         raise ValueError(f"save_model: the file name must end in .keras, got {path!r} (weights alone: save_weights)")
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"save_model: {path} exists and overwrite=False")
     model._ensure_built()
-    config = {"model": model_config(model), "compile": _compile_config(model)}
+    config = {"model": model_config(model), "compile": _compile_config(model)} if with_config else {}
     weights = {f"{i:04d}/{layer.name}/{name}": w.detach() for i, (layer, name, w) in
                enumerate(model._named_weights())}
-    opt_arrays, opt_meta = {}, None
-    opt = model.optimizer
-    if opt is not None and opt.param_groups:
-        index = {id(w): i for i, w in enumerate(model.weights)}
-        params = [index[id(p)] for g in opt.param_groups for p in g["params"]]  # weight index of each param
-        sd = opt.state_dict()
-        scalars = {}
-        for i, st in sd["state"].items():
-            for k, v in st.items():
-                if isinstance(v, np.ndarray):
-                    opt_arrays[f"{i}/{k}"] = v
-                else:
-                    scalars.setdefault(str(i), {})[k] = serialize(v)
-        opt_meta = {"params": params, "scalars": scalars, "iterations": sd["iterations"]}
+    opt_arrays, opt_meta = _optimizer_state(model)
     config["optimizer_state"] = opt_meta
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
@@ -209,6 +229,8 @@ def save_model(model, filepath, overwrite=True):
                 z.write(os.path.join(tmp, "w"), "model.weights.safetensors")
                 if opt_arrays:
                     z.write(os.path.join(tmp, "o"), "optimizer.safetensors")
+                for name, data in (extra or {}).items():
+                    z.writestr(name, json.dumps(data))
             os.replace(part, path)
         except BaseException:
             if os.path.exists(part):
@@ -216,9 +238,8 @@ def save_model(model, filepath, overwrite=True):
             raise
 
 
-def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
-    """Rebuild a model written by model.save("m.keras"): architecture, weights and (compile=True) its
-    compile settings and optimizer state. Custom layers: custom_objects={"Name": cls}."""
+def read_archive(filepath):
+    """(config, {weight key: Tensor}, {optimizer key: Tensor}, {other .json entry: data}) of a .keras zip."""
     path = os.fspath(filepath)
     if not zipfile.is_zipfile(path):
         raise ValueError(f"load_model: {path!r} is not a .keras zip written by minigrad's model.save")
@@ -233,6 +254,8 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
         if meta.get("format") != FORMAT:
             raise ValueError(f"load_model: {path!r} has format {meta.get('format')!r}, expected {FORMAT!r}")
         config = json.loads(z.read("config.json"))
+        extra = {n: json.loads(z.read(n)) for n in names
+                 if n.endswith(".json") and n not in ("metadata.json", "config.json")}
         with tempfile.TemporaryDirectory() as tmp:
             z.extract("model.weights.safetensors", tmp)
             weights = serialization.load(os.path.join(tmp, "model.weights.safetensors"))
@@ -240,29 +263,29 @@ def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
             if "optimizer.safetensors" in names:
                 z.extract("optimizer.safetensors", tmp)
                 opt_arrays = serialization.load(os.path.join(tmp, "optimizer.safetensors"))
-    model = model_from_config(config["model"], custom_objects)
-    mine = model.weights
-    if len(mine) != len(weights):
-        raise ValueError(f"load_model: the file holds {len(weights)} weights, the rebuilt model has {len(mine)}")
+    return config, weights, opt_arrays, extra
+
+
+def restore(model, config, weights, opt_arrays):
+    """Copy the stored weights (and the optimizer state, when the model is compiled) into `model`."""
+    if len(model.weights) != len(weights):
+        raise ValueError(f"load_model: the file holds {len(weights)} weights, the model has {len(model.weights)}")
     model.set_weights([weights[k].numpy() for k in sorted(weights)])
+    if model.optimizer is not None and config.get("optimizer_state"):
+        _restore_optimizer_state(model, config["optimizer_state"], opt_arrays)
+
+
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Rebuild a model written by model.save("m.keras"): architecture, weights and (compile=True) its
+    compile settings and optimizer state. Custom layers: custom_objects={"Name": cls}."""
+    config, weights, opt_arrays, _ = read_archive(filepath)
+    model = model_from_config(config["model"], custom_objects)
     if compile and config.get("compile"):
         c = config["compile"]
         model.compile(optimizer=deserialize(c["optimizer"], custom_objects),
                       loss=deserialize(c["loss"], custom_objects),
                       metrics=[deserialize(m, custom_objects) for m in c["metrics"]])
-        meta = config.get("optimizer_state")
-        if meta:
-            opt = model.optimizer
-            opt.track([mine[i] for i in meta["params"]])
-            state = {}
-            for key, t in opt_arrays.items():
-                i, k = key.split("/", 1)
-                state.setdefault(int(i), {})[k] = t.numpy().copy()
-            for i, st in meta["scalars"].items():
-                state.setdefault(int(i), {}).update(st)
-            groups = [{**{k: v for k, v in g.items() if k != "params"}, "params": list(range(len(g["params"])))}
-                      for g in opt.param_groups]
-            opt.load_state_dict({"state": state, "param_groups": groups, "iterations": meta["iterations"]})
+    restore(model, config, weights, opt_arrays)
     return model
 
 
