@@ -27,6 +27,7 @@ from ..tensor import Tensor
 from . import activations, initializers, regularizers
 
 _name_counts = defaultdict(int)
+_context = {"training": None}  # the training flag of the layer call in progress (see Layer._apply)
 
 # activations that act elementwise, so they can run on a channels-first tensor as they are
 _ELEMENTWISE = {"linear", "relu", "sigmoid", "tanh", "softplus", "elu", "selu", "leaky_relu", "gelu", "swish",
@@ -143,6 +144,7 @@ class KerasTensor:
         self.inputs = list(inputs)
         self.name = name
         self.id = next(KerasTensor._ids)  # creation order is a topological order
+        self.spread = False
 
     @property
     def ndim(self):
@@ -370,33 +372,47 @@ class Layer:
         return inputs
 
     def __call__(self, inputs, *args, training=None, **kwargs):
-        if _is_symbolic(inputs):
-            return self._symbolic_call(inputs, **kwargs)
-        return _nhwc(self._apply(as_tensor(inputs), training, **kwargs))
+        if _is_symbolic(inputs) or any(_is_symbolic(a) for a in args):
+            if any(_is_symbolic(v) for v in kwargs.values()):
+                raise NotImplementedError(f"{self.name}: in the functional API pass tensors positionally, not as "
+                                          f"keyword arguments ({sorted(kwargs)})")
+            return self._symbolic_call(inputs, *args, **kwargs)
+        args = tuple(as_tensor(a) if isinstance(a, (np.ndarray, Tensor)) else a for a in args)
+        return _nhwc(self._apply(as_tensor(inputs), training, *args, **kwargs))
 
-    def _symbolic_call(self, inputs, **kwargs):
+    def _symbolic_call(self, inputs, *args, **kwargs):
         multi = isinstance(inputs, (list, tuple))
         kts = list(inputs) if multi else [inputs]
         dummies = [_dummy(k) for k in kts]
+        extra = [_dummy(a) for a in args]
         with no_grad():
-            out = self._apply(dummies if multi else dummies[0], False, **kwargs)
-        return KerasTensor((None,) + _shape(out)[1:], layer=self, inputs=kts, name=self.name)
+            out = self._apply(dummies if multi else dummies[0], False, *extra, **kwargs)
+        node = KerasTensor((None,) + _shape(out)[1:], layer=self, inputs=kts + list(args), name=self.name)
+        node.spread = bool(args)  # the layer takes its inputs as separate arguments: layer(q, v)
+        return node
 
-    def _apply(self, x, training=None, pre_activation=False, **kwargs):
-        """The call used inside models: builds on first use and may keep channels-first data."""
-        if not self.supports_channels_first:
-            x = _nhwc(x)
-        if not self.built:
-            self.input_shape = (None,) + _shape(x)[1:] if not isinstance(x, list) else [
-                (None,) + s[1:] for s in _shape(x)]
-            self.build(_shape(x))
-            self.built = True
-        if pre_activation:
-            out = self.call_linear(x, training)
-        elif self._takes_training():
-            out = self.call(x, training=training, **kwargs)
-        else:
-            out = self.call(x, **kwargs)
+    def _apply(self, x, training=None, *args, pre_activation=False, **kwargs):
+        """The call used inside models: builds on first use and may keep channels-first data.
+        training=None takes the enclosing call's flag, so layers used inside a layer's call() train too."""
+        if training is None:
+            training = _context["training"]
+        previous, _context["training"] = _context["training"], training
+        try:
+            if not self.supports_channels_first:
+                x = _nhwc(x)
+            if not self.built:
+                self.input_shape = (None,) + _shape(x)[1:] if not isinstance(x, list) else [
+                    (None,) + s[1:] for s in _shape(x)]
+                self.build(_shape(x))
+                self.built = True
+            if pre_activation:
+                out = self.call_linear(x, training)
+            elif self._takes_training():
+                out = self.call(x, *args, training=training, **kwargs)
+            else:
+                out = self.call(x, *args, **kwargs)
+        finally:
+            _context["training"] = previous
         if not isinstance(out, (list, tuple)):
             self.output_shape = (None,) + _shape(out)[1:]
         return out
@@ -941,4 +957,7 @@ class GRU(_RNN):
 __all__ = ["Layer", "InputLayer", "Input", "Dense", "Activation", "ReLU", "Softmax", "Flatten", "Reshape", "Dropout",
            "Add", "Concatenate", "Conv2D", "Convolution2D", "MaxPooling2D", "AveragePooling2D", "MaxPool2D",
            "AvgPool2D", "GlobalAveragePooling2D", "GlobalMaxPooling2D", "BatchNormalization", "Embedding",
-           "SimpleRNN", "LSTM", "GRU", "KerasTensor"]
+           "SimpleRNN", "LSTM", "GRU", "KerasTensor", "MultiHeadAttention", "LayerNormalization",
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D"]
+
+from .attention import GlobalAveragePooling1D, GlobalMaxPooling1D, LayerNormalization, MultiHeadAttention  # noqa: E402

@@ -19,7 +19,7 @@ from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
-from .layers import InputLayer, KerasTensor, Layer, _ActivatedLayer, _nhwc, as_tensor
+from .layers import InputLayer, KerasTensor, Layer, _ActivatedLayer, _context, _nhwc, as_tensor
 
 
 # ---------------------------------------------------------------- data helpers
@@ -254,7 +254,9 @@ class Model(Layer):
         for node in self._nodes:
             args = [values[t.id] for t in node.inputs]
             arg = args[0] if len(args) == 1 else args
-            if want_logits and node is self._outputs[0] and isinstance(node.layer, _ActivatedLayer):
+            if node.spread:  # layer(q, v): separate arguments, not a list
+                values[node.id] = node.layer._apply(args[0], training, *args[1:])
+            elif want_logits and node is self._outputs[0] and isinstance(node.layer, _ActivatedLayer):
                 logits = _nhwc(node.layer._apply(arg, training, pre_activation=True))
                 values[node.id] = node.layer.activation(logits)
             else:
@@ -294,11 +296,17 @@ class Model(Layer):
             return self._run_graph(inputs, training)[0]
         raise NotImplementedError(f"{type(self).__name__}: subclass Model and define call(self, inputs, training=None)")
 
-    def _apply(self, x, training=None, pre_activation=False, **kwargs):
+    def _apply(self, x, training=None, *args, pre_activation=False, **kwargs):
         x = _nhwc(x)
         if self.input_shape is None:
             self.input_shape = (None,) + tuple(x.shape[1:]) if not isinstance(x, list) else None
-        out = self.call(x, training=training) if self._takes_training() else self.call(x)
+        if training is None:
+            training = _context["training"]
+        previous, _context["training"] = _context["training"], training
+        try:
+            out = self.call(x, training=training) if self._takes_training() else self.call(x)
+        finally:
+            _context["training"] = previous
         self.built = True
         if not isinstance(out, (list, tuple)):
             self.output_shape = (None,) + tuple(out.shape[1:])
@@ -728,7 +736,7 @@ class Sequential(Model):
     def call(self, inputs, training=None):
         return self._forward(inputs, training)[0]
 
-    def _apply(self, x, training=None, pre_activation=False, **kwargs):
+    def _apply(self, x, training=None, *args, pre_activation=False, **kwargs):
         out = self._forward(_nhwc(x), training)[0]
         self.built = True
         self.input_shape = (None,) + tuple(x.shape[1:])

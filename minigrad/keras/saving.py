@@ -126,7 +126,8 @@ def model_config(model):
         index = {id(l): i for i, l in enumerate(layers)}
         cfg = {"name": model.name, "layers": [serialize_layer(l) for l in layers],
                "inputs": [index[id(t.layer)] for t in model._inputs],
-               "nodes": [{"layer": index[id(t.layer)], "inputs": [ref[a.id] for a in t.inputs]} for t in model._nodes],
+               "nodes": [{"layer": index[id(t.layer)], "inputs": [ref[a.id] for a in t.inputs], "spread": t.spread}
+                         for t in model._nodes],
                "outputs": [ref[t.id] for t in model._outputs]}
         return {"class_name": "Functional", "config": cfg, "build_input_shape": None}
     return {"class_name": type(model).__name__, "config": serialize(model.get_config()),
@@ -147,7 +148,8 @@ def model_from_config(data, custom_objects=None):
                    for i in cfg["inputs"]]
         for node in cfg["nodes"]:
             args = [tensors[i] for i in node["inputs"]]
-            tensors.append(layers[node["layer"]](args[0] if len(args) == 1 else args))
+            layer = layers[node["layer"]]
+            tensors.append(layer(*args) if node.get("spread") else layer(args[0] if len(args) == 1 else args))
         outputs = [tensors[i] for i in cfg["outputs"]]
         model = Model(tensors[:len(cfg["inputs"])], outputs[0] if len(outputs) == 1 else outputs, name=cfg["name"])
     else:
