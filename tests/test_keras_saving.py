@@ -36,6 +36,9 @@ LAYERS = {
     "SimpleRNN": ((5, 3), lambda: layers.SimpleRNN(4, activation="relu", return_sequences=True), False),
     "LSTM": ((5, 3), lambda: layers.LSTM(4, go_backwards=True), False),
     "GRU": ((5, 3), lambda: layers.GRU(4), False),
+    "LayerNormalization": ((5, 3), lambda: layers.LayerNormalization(epsilon=1e-4), False),
+    "GlobalAveragePooling1D": ((5, 3), lambda: layers.GlobalAveragePooling1D(), False),
+    "GlobalMaxPooling1D": ((5, 3), lambda: layers.GlobalMaxPooling1D(keepdims=True), False),
 }
 
 
@@ -66,6 +69,18 @@ def test_every_builtin_layer_roundtrips(name, tmp_path):
     for a, b in zip(model.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(model.predict(x), loaded.predict(x))
+
+
+def test_multi_head_attention_called_on_two_inputs_roundtrips(tmp_path):
+    q, v = keras.Input((4, 6)), keras.Input((5, 3))
+    out = layers.MultiHeadAttention(2, 3, value_dim=2, output_shape=7, use_bias=False)(q, v)
+    model = keras.Model([q, v], out)
+    for w in model.weights:
+        w.array[...] = np.random.default_rng(3).standard_normal(w.shape).astype(np.float32)
+    loaded = _roundtrip(model, tmp_path)
+    xs = [_data((4, 6), False), _data((5, 3), False)]
+    assert loaded.layers[-1].get_config() == model.layers[-1].get_config()
+    np.testing.assert_array_equal(model.predict(xs), loaded.predict(xs))
 
 
 class Scale(layers.Layer):
@@ -174,3 +189,29 @@ def test_bad_files_are_refused_clearly(tmp_path):
     with pytest.raises(TypeError, match="cannot store"):
         model.save(tmp_path / "lam.keras")
     assert not (tmp_path / "lam.keras").exists()
+
+
+class Block(layers.Layer):
+    """Custom layer with sublayers and no get_config of its own (Keras 3 records the arguments)."""
+
+    def __init__(self, dim, heads, rate=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.att = layers.MultiHeadAttention(num_heads=heads, key_dim=dim)
+        self.ffn = keras.Sequential([layers.Dense(dim, activation="relu"), layers.Dense(dim)])
+        self.norm = layers.LayerNormalization(epsilon=1e-6)
+        self.drop = layers.Dropout(rate)
+
+    def call(self, x):
+        return self.norm(x + self.drop(self.ffn(self.att(x, x))))
+
+
+def test_custom_layer_with_sublayers_roundtrips(tmp_path):
+    inp = keras.Input((5, 4))
+    model = keras.Model(inp, layers.Dense(2)(layers.GlobalAveragePooling1D()(Block(4, 2, rate=0.2)(inp))))
+    model.compile(optimizer="adam", loss="mse")
+    x = _data((5, 4), False, 8)
+    model.fit(x, x[:, 0, :2], epochs=1, verbose=0)
+    loaded = _roundtrip(model, tmp_path, custom_objects={"Block": Block})
+    assert loaded.layers[1].get_config() == model.layers[1].get_config()
+    assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
+    np.testing.assert_array_equal(model.predict(x), loaded.predict(x))
