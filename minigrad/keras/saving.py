@@ -21,7 +21,6 @@ import zipfile
 import numpy as np
 
 from .. import serialization
-from ..tensor import Tensor
 
 FORMAT, VERSION = "minigrad.keras", 1
 _REGISTERED = {}

@@ -1,5 +1,4 @@
-"""Keras' attention-era layers: MultiHeadAttention, LayerNormalization, GlobalAveragePooling1D,
-adapters over minigrad.nn.functional (scaled_dot_product_attention, layer_norm).
+"""Keras' MultiHeadAttention over minigrad.nn.functional.scaled_dot_product_attention.
 
 Keras' MultiHeadAttention has its own key_dim (independent of the embedding width) and
 per-head projection kernels, so it is written here over F.scaled_dot_product_attention rather
@@ -7,11 +6,11 @@ than wrapping nn.MultiheadAttention.
 """
 import numpy as np
 
-from ..nn import functional as F
-from ..ops.convert import constant
-from ..tensor import Tensor
-from . import regularizers
-from .layers import Layer
+from ...nn import functional as F
+from ...ops.convert import constant
+from ...tensor import Tensor
+from .. import regularizers
+from .base import Layer
 
 # Keras masks with a large negative number, not -inf: a row with nothing to attend to gets
 # uniform weights (torch's SDPA would give NaN there)
@@ -138,54 +137,3 @@ class MultiHeadAttention(Layer):
         if bias is not None:
             y = y + bias
         return (y, weights) if return_attention_scores else y
-
-
-class LayerNormalization(Layer):
-    """Normalises each sample over its last axis: gamma * (x - mean) / sqrt(var + epsilon) + beta.
-    Keras' defaults: epsilon=1e-3; weights gamma (C,), beta (C,), in that order."""
-
-    def __init__(self, axis=-1, epsilon=1e-3, center=True, scale=True, rms_scaling=False, beta_initializer="zeros",
-                 gamma_initializer="ones", beta_regularizer=None, gamma_regularizer=None, **kwargs):
-        super().__init__(**kwargs)
-        if rms_scaling:
-            raise NotImplementedError("LayerNormalization: rms_scaling=True is not supported")
-        self.axis, self.epsilon, self.center, self.scale = axis, float(epsilon), center, scale
-        self._inits = (gamma_initializer, beta_initializer)
-        self._regs = (gamma_regularizer, beta_regularizer)
-
-    def build(self, input_shape):
-        axes = [self.axis] if isinstance(self.axis, int) else list(self.axis)
-        if sorted(a % len(input_shape) for a in axes) != list(range(len(input_shape) - len(axes), len(input_shape))):
-            raise NotImplementedError(f"LayerNormalization: only the trailing axes can be normalised, got axis="
-                                      f"{self.axis} for inputs of rank {len(input_shape)}")
-        self._shape = tuple(input_shape[len(input_shape) - len(axes):])
-        self.gamma = self.add_weight("gamma", self._shape, self._inits[0], self._regs[0]) if self.scale else None
-        self.beta = self.add_weight("beta", self._shape, self._inits[1], self._regs[1]) if self.center else None
-
-    def call(self, x, training=None):
-        return F.layer_norm(x, self._shape, self.gamma, self.beta, self.epsilon)
-
-
-class GlobalAveragePooling1D(Layer):
-    """(N, T, C) -> (N, C), the mean over time (keepdims=True: (N, 1, C))."""
-
-    def __init__(self, data_format=None, keepdims=False, **kwargs):
-        super().__init__(**kwargs)
-        if data_format not in (None, "channels_last", "channels_first"):
-            raise ValueError(f"GlobalAveragePooling1D: unknown data_format {data_format!r}")
-        self.data_format, self.keepdims = data_format, keepdims
-
-    def call(self, x, training=None, mask=None):
-        if x.ndim != 3:
-            raise ValueError(f"GlobalAveragePooling1D {self.name!r}: expected (batch, steps, features), got shape "
-                             f"{tuple(x.shape)}")
-        axis = 2 if self.data_format == "channels_first" else 1
-        return x.mean(axis, keepdim=self.keepdims)
-
-
-class GlobalMaxPooling1D(GlobalAveragePooling1D):
-    """(N, T, C) -> (N, C), the maximum over time."""
-
-    def call(self, x, training=None, mask=None):
-        axis = 2 if self.data_format == "channels_first" else 1
-        return x.amax(axis, keepdim=self.keepdims)
