@@ -5,7 +5,7 @@ import pytest
 
 import minigrad as mg
 from minigrad import keras
-from minigrad.keras import callbacks, layers
+from minigrad.keras import layers
 
 
 @pytest.fixture(autouse=True)

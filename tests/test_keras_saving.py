@@ -215,3 +215,23 @@ def test_custom_layer_with_sublayers_roundtrips(tmp_path):
     assert loaded.layers[1].get_config() == model.layers[1].get_config()
     assert [w.shape for w in loaded.weights] == [w.shape for w in model.weights]
     np.testing.assert_array_equal(model.predict(x), loaded.predict(x))
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad"])
+def test_keras_optimizers_are_optim_optimizers_with_config_and_state(name):
+    cls = getattr(keras.optimizers, name)
+    opt = cls(learning_rate=0.05, clipnorm=1.0)
+    assert isinstance(opt, mg.optim.Optimizer)
+    assert cls.from_config(opt.get_config()).get_config() == opt.get_config()
+    model = keras.Sequential([layers.Dense(2, input_shape=(3,))])
+    model.compile(optimizer=opt, loss="mse")
+    model.fit(_data((3,), False, 8), np.ones((8, 2)), batch_size=4, verbose=0)
+    sd = opt.state_dict()
+    assert sd["iterations"] == 2 and sd["param_groups"][0]["params"] == [0, 1]
+    other = cls.from_config(opt.get_config())
+    other.track(model.trainable_weights)
+    other.load_state_dict(sd)
+    for (i, a), (j, b) in zip(sorted(sd["state"].items()), sorted(other.state_dict()["state"].items())):
+        assert i == j and a.keys() == b.keys()
+        for k in a:
+            np.testing.assert_array_equal(a[k], b[k])

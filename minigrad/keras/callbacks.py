@@ -358,7 +358,8 @@ class BackupAndRestore(Callback):
     after a crash; the backup is deleted when fit ends normally (delete_checkpoint=True).
     Not restored: the running loss/metrics of a half-done epoch (they restart at the resumed batch),
     a Dropout(seed=...) layer's private generator, and the position inside an iterable of batches
-    (a resumed iterable restarts the interrupted epoch).
+    (a resumed iterable restarts the interrupted epoch). double_checkpoint is accepted for Keras'
+    signature; it is not needed here, since the one backup file is replaced atomically.
     """
 
     def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
