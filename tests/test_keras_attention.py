@@ -217,3 +217,16 @@ def test_keras_text_transformer_example_learns(tmp_path, monkeypatch):
     history = result["history"].history
     assert history["val_accuracy"][-1] > 0.85, history  # chance is 0.5
     assert history["loss"][-1] < history["loss"][0]
+
+
+def test_mha_padding_masks_combine_as_keras():
+    rng = np.random.default_rng(4)
+    q, v = rng.standard_normal((2, 4, 5)).astype(np.float32), rng.standard_normal((2, 6, 5)).astype(np.float32)
+    qm = np.array([[1, 0, 1, 1], [1, 1, 1, 1]], bool)
+    vm = np.array([[1, 1, 1, 0, 0, 0], [1, 1, 1, 1, 1, 0]], bool)
+    mha = layers.MultiHeadAttention(2, 3)
+    got, scores = mha(q, v, query_mask=qm, value_mask=vm, return_attention_scores=True)
+    want = mha(q, v, attention_mask=qm[:, :, None] & vm[:, None, :])
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(scores.numpy()[0, :, 1], 1 / 6, rtol=1e-5)  # a masked query: uniform
+    assert np.all(scores.numpy()[0, :, 0, 3:] == 0)

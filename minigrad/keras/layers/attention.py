@@ -83,6 +83,22 @@ class MultiHeadAttention(Layer):
             y = y + bias
         return y.permute(0, 2, 1, 3)
 
+    @staticmethod
+    def _with_padding_masks(attention_mask, query_mask, value_mask, key_mask, shape):
+        """Keras' rule: query_mask (B, T) and value/key masks (B, S) combine into (B, T, S), AND-ed with
+        attention_mask."""
+        def arr(m):
+            return np.asarray(m.numpy() if isinstance(m, Tensor) else m, bool)
+        mask = None
+        for m, expand in ((query_mask, -1), (value_mask, 1), (key_mask, 1)):
+            if m is not None:
+                m = np.expand_dims(arr(m), expand)
+                mask = m if mask is None else mask & m
+        if mask is None:
+            return attention_mask
+        mask = np.broadcast_to(mask, shape)
+        return mask if attention_mask is None else arr(attention_mask) & mask
+
     def _mask(self, attention_mask, use_causal_mask, t, s):
         """The additive (B or 1, 1, T, S) mask: 0 where attending, -1e9 elsewhere; None when nothing is masked."""
         keep = None
@@ -117,9 +133,8 @@ class MultiHeadAttention(Layer):
         q = self._project(query, self.query_dense)
         k = self._project(key, self.key_dense)
         v = self._project(value, self.value_dense)
-        if value_mask is not None and attention_mask is None:  # Keras' implicit padding mask: (B, S)
-            vm = np.asarray(value_mask.numpy() if isinstance(value_mask, Tensor) else value_mask, bool)
-            attention_mask = np.broadcast_to(vm[:, None, :], (vm.shape[0], query.shape[1], vm.shape[1]))
+        attention_mask = self._with_padding_masks(attention_mask, query_mask, value_mask, key_mask,
+                                                  (query.shape[0], query.shape[1], value.shape[1]))
         mask = self._mask(attention_mask, use_causal_mask, query.shape[1], value.shape[1])
         mask = None if mask is None else constant(mask, q)
         rate = self.dropout if training else 0.0
