@@ -150,26 +150,34 @@ def _write_imdb(path, x_train, y_train, x_test, y_test):
              x_test=_object_array(x_test), y_test=np.asarray(y_test, np.int64))
 
 
-def test_imdb_load_data_follows_keras_rules(tmp_path):
+@pytest.mark.parametrize("kw", [dict(num_words=9, maxlen=5, skip_top=4), dict(start_char=None, oov_char=None,
+                                                                           num_words=8, index_from=0),
+                                dict(seed=7, index_from=2)])
+def test_imdb_load_data_follows_keras_rules(tmp_path, kw):
     x_train = [[1, 5, 2], [7, 7, 7, 7, 7], [3], [9, 1]]
     x_test = [[4, 4], [2, 8, 6]]
     _write_imdb(tmp_path / "tiny.npz", x_train, [0, 1, 1, 0], x_test, [1, 0])
-    (xt, yt), (xv, yv) = imdb.load_data(str(tmp_path / "tiny.npz"), num_words=9, maxlen=5, skip_top=4)
-    # by hand: shuffle each split with RandomState(113), prepend 1, shift by 3, keep len < 5, ids
-    # outside [skip_top, num_words) -> 2
-    rs = np.random.RandomState(113)
-    order = np.arange(4)
-    rs.shuffle(order)
-    order_test = np.arange(2)
-    rs.shuffle(order_test)
-    expect = []
-    for xs, ys, o in ((x_train, [0, 1, 1, 0], order), (x_test, [1, 0], order_test)):
-        seqs = [[1] + [w + 3 for w in xs[i]] for i in o]
-        keep = [j for j, s in enumerate(seqs) if len(s) < 5]
-        expect.append(([[w if 4 <= w < 9 else 2 for w in seqs[j]] for j in keep], [ys[o[j]] for j in keep]))
-    assert xt.dtype == object and xt.ndim == 1
-    assert [list(s) for s in xt] == expect[0][0] and yt.tolist() == expect[0][1]
-    assert [list(s) for s in xv] == expect[1][0] and yv.tolist() == expect[1][1]
+    (xt, yt), (xv, yv) = imdb.load_data(str(tmp_path / "tiny.npz"), **kw)
+    # by hand, Keras' steps: shuffle each split with RandomState(seed), prepend start_char, shift by
+    # index_from, keep len < maxlen, ids outside [skip_top, num_words) -> oov_char (or dropped)
+    a = {**dict(num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2, index_from=3), **kw}
+    rs = np.random.RandomState(a["seed"])
+    splits = []
+    for xs, ys in ((x_train, [0, 1, 1, 0]), (x_test, [1, 0])):
+        o = np.arange(len(xs))
+        rs.shuffle(o)
+        seqs = [([a["start_char"]] if a["start_char"] is not None else []) + [w + a["index_from"] for w in xs[i]]
+                for i in o]
+        keep = [j for j, s in enumerate(seqs) if not a["maxlen"] or len(s) < a["maxlen"]]
+        splits.append(([seqs[j] for j in keep], [ys[o[j]] for j in keep]))
+    top = a["num_words"] or max(max(s) for seqs, _ in splits for s in seqs)
+    for (seqs, ys), (x, y) in zip(splits, ((xt, yt), (xv, yv))):
+        if a["oov_char"] is not None:
+            seqs = [[w if a["skip_top"] <= w < top else a["oov_char"] for w in s] for s in seqs]
+        else:
+            seqs = [[w for w in s if a["skip_top"] <= w < top] for s in seqs]
+        assert x.dtype == object and x.ndim == 1
+        assert [list(s) for s in x] == seqs and y.tolist() == ys
 
 
 def test_imdb_refuses_other_pickles_and_checks_the_canonical_file(tmp_path, monkeypatch):

@@ -8,11 +8,12 @@ SHA-256 before it gets its name. A file path (with a folder part) is read as it 
 that is how to read another file in the same layout (the tests use tiny ones).
 
 Its reviews are object arrays, i.e. pickles; minigrad does not unpickle: a restricted reader
-(_npy_lists) accepts only that layout (lists of ints). Parsing 11 million ids that way takes
-tens of seconds, so the first load also writes plain arrays (ids + offsets, imdb.flat.npz,
-tied to the source's SHA-256) that later loads read directly.
+(_npy_lists) accepts only that layout (lists of ints). Parsing 12 million ids that way takes
+some 20 s, so the first load of the verified file also writes plain arrays (ids + lengths,
+imdb.flat.npz, tied to the source's SHA-256) that later loads read directly.
 """
 import hashlib
+import itertools
 import os
 import tempfile
 import urllib.request
@@ -82,7 +83,7 @@ def _locate(path):
 
 
 def _read(file, verify):
-    """{x_train, y_train, x_test, y_test} with x as lists of int lists."""
+    """{x_train, x_test: (ids int64, lengths int64) of the concatenated reviews; y_train, y_test}."""
     flat = file.with_name(file.stem + ".flat.npz")
     if verify:
         digest = _sha256(file)
@@ -91,27 +92,25 @@ def _read(file, verify):
         if flat.is_file():
             with np.load(flat, allow_pickle=False) as f:
                 if str(f["source_sha256"]) == digest:
-                    return {k: _unflatten(f[f"{k}_ids"], f[f"{k}_offsets"]) if k.startswith("x") else f[k]
+                    return {k: (f[f"{k}_ids"], f[f"{k}_lengths"]) if k.startswith("x") else f[k]
                             for k in ("x_train", "y_train", "x_test", "y_test")}
     data = read_npz(file)
     missing = {"x_train", "y_train", "x_test", "y_test"} - set(data)
     if missing:
         raise ValueError(f"imdb: {file} lacks {sorted(missing)}")
+    for k in ("x_train", "x_test"):
+        seqs = data[k]
+        lengths = np.fromiter(map(len, seqs), np.int64, len(seqs))
+        data[k] = (np.fromiter(itertools.chain.from_iterable(seqs), np.int64, int(lengths.sum())), lengths)
     if verify:
         _write_flat(flat, data, digest)
     return data
 
 
-def _unflatten(ids, offsets):
-    return [ids[a:b].tolist() for a, b in zip(offsets[:-1], offsets[1:])]
-
-
 def _write_flat(flat, data, digest):
-    arrays = {"source_sha256": np.array(digest)}
+    arrays = {"source_sha256": np.array(digest), "y_train": data["y_train"], "y_test": data["y_test"]}
     for k in ("x_train", "x_test"):
-        arrays[f"{k}_ids"] = np.fromiter((v for s in data[k] for v in s), np.int32)
-        arrays[f"{k}_offsets"] = np.cumsum([0] + [len(s) for s in data[k]], dtype=np.int64)
-    arrays["y_train"], arrays["y_test"] = data["y_train"], data["y_test"]
+        arrays[f"{k}_ids"], arrays[f"{k}_lengths"] = data[k]
     try:
         fd, tmp = tempfile.mkstemp(dir=flat.parent, suffix=".npz")
         with os.fdopen(fd, "wb") as f:
@@ -121,45 +120,60 @@ def _write_flat(flat, data, digest):
         pass
 
 
+def _select(ids, lengths, rows):
+    """The reviews `rows` (indices, in that order) of the concatenation (ids, lengths)."""
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    new = lengths[rows]
+    seg = np.repeat(np.arange(len(rows)), new)
+    pos = np.arange(int(new.sum())) - np.repeat(np.cumsum(new) - new, new)
+    return ids[starts[rows][seg] + pos], new
+
+
 def load_data(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2,
               index_from=3, **kwargs):
     """-> ((x_train, y_train), (x_test, y_test)) exactly as Keras returns them: x are 1-D object arrays of
     lists of word ids (each starting with start_char, ids shifted by index_from, ids >= num_words or
     < skip_top replaced by oov_char -- or dropped when oov_char is None), y int arrays of 0/1; both
-    splits shuffled with numpy's RandomState(seed); maxlen drops the reviews of maxlen words or more."""
+    splits shuffled with numpy's RandomState(seed); maxlen drops the reviews of maxlen words or more.
+    (Keras' rules, applied to the concatenated ids with numpy rather than list by list.)"""
     if kwargs:
         raise TypeError(f"imdb.load_data: unexpected keyword argument(s) {sorted(kwargs)}")
     data = _read(*_locate(path))
     rs = np.random.RandomState(seed)
     splits = []
     for x_key, y_key in (("x_train", "y_train"), ("x_test", "y_test")):
-        xs, ys = data[x_key], np.asarray(data[y_key])
-        if len(xs) != len(ys):
-            raise ValueError(f"imdb: {x_key} has {len(xs)} reviews but {y_key} has {len(ys)} labels")
-        order = np.arange(len(xs))
+        (ids, lengths), ys = data[x_key], np.asarray(data[y_key])
+        if len(lengths) != len(ys):
+            raise ValueError(f"imdb: {x_key} has {len(lengths)} reviews but {y_key} has {len(ys)} labels")
+        order = np.arange(len(ys))
         rs.shuffle(order)
-        xs, ys = [xs[i] for i in order], ys[order]
+        ids, lengths = _select(ids, lengths, order)
+        ys = ys[order]
+        if index_from:
+            ids = ids + index_from
         if start_char is not None:
-            xs = [[start_char] + [w + index_from for w in x] for x in xs]
-        elif index_from:
-            xs = [[w + index_from for w in x] for x in xs]
+            ids = np.insert(ids, np.cumsum(lengths) - lengths, start_char)
+            lengths = lengths + 1
         if maxlen:
-            keep = [i for i, x in enumerate(xs) if len(x) < maxlen]
-            xs, ys = [xs[i] for i in keep], ys[keep]
-        splits.append((xs, ys))
-    if maxlen and not (splits[0][0] and splits[1][0]):
+            keep = np.flatnonzero(lengths < maxlen)
+            ids, lengths = _select(ids, lengths, keep)
+            ys = ys[keep]
+        splits.append([ids, lengths, ys])
+    if maxlen and not (len(splits[0][1]) and len(splits[1][1])):
         raise ValueError(f"imdb.load_data: after filtering for sequences shorter than maxlen={maxlen}, no sequence "
                          "was kept; increase maxlen")
     if not num_words:
-        num_words = max((max(x) for xs, _ in splits for x in xs if x), default=0)
+        num_words = max((int(ids.max()) for ids, _, _ in splits if ids.size), default=0)
     out = []
-    for xs, ys in splits:
+    for ids, lengths, ys in splits:
+        valid = (ids >= skip_top) & (ids < num_words)
         if oov_char is not None:
-            xs = [[w if skip_top <= w < num_words else oov_char for w in x] for x in xs]
+            ids = np.where(valid, ids, oov_char)
         else:
-            xs = [[w for w in x if skip_top <= w < num_words] for x in xs]
-        arr = np.empty(len(xs), dtype=object)
-        arr[:] = xs if xs else []
+            seg = np.repeat(np.arange(len(lengths)), lengths)
+            ids, lengths = ids[valid], np.bincount(seg[valid], minlength=len(lengths))
+        arr = np.empty(len(lengths), dtype=object)
+        arr[:] = [part.tolist() for part in np.split(ids, np.cumsum(lengths)[:-1])] if len(lengths) else []
         out.append((arr, ys))
     return tuple(out)
 
