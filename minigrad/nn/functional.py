@@ -166,12 +166,13 @@ def _channel_shape(x, op):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-               eps=1e-5):
+               eps=1e-5, *, unbiased_running_var=True):
     """input: (N, C) or (N, C, *); statistics per channel C.
 
     Training normalises with the batch's mean and biased variance and (when running
     tensors are given) updates them in place: running = (1 - momentum) running + momentum
-    batch, with the unbiased variance, as torch does.
+    batch, with the unbiased variance, as torch does (the biased one, as Keras does, with
+    unbiased_running_var=False).
     """
     shape, axes = _channel_shape(input, "batch_norm")
     c = input.shape[1]
@@ -182,7 +183,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              f"got {t.shape}")
     if training:
         n = input.array.size // c
-        if n <= 1:
+        if n <= 1 and unbiased_running_var:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"of shape {input.shape}")
         y, mean, var = _normalize(input, axes, eps)
@@ -192,7 +193,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_mean._version[0] += 1
         if running_var is not None:
             m = momentum
-            running_var.array[...] = (1 - m) * running_var.array + m * var.array.reshape(c) * (n / (n - 1))
+            correction = n / (n - 1) if unbiased_running_var else 1.0
+            running_var.array[...] = (1 - m) * running_var.array + m * var.array.reshape(c) * correction
             running_var._version[0] += 1
     else:
         if running_mean is None or running_var is None:
