@@ -465,7 +465,8 @@ def rnn_sequence_forward(mode, xw, h0, c0, w_hh, b_hh, reverse):
     gates = np.empty((L, N, GH) if mode in ("LSTM", "GRU") else (1, 1, 1), dt)
     hn = np.empty((L, N, H) if mode == "GRU" else (1, 1, 1), dt)
     b = np.zeros(GH, dt) if b_hh is None else np.ascontiguousarray(b_hh)
-    _rnn.sequence_forward(_rnn.MODES[mode], np.ascontiguousarray(xw), np.ascontiguousarray(w_hh.T), b,
+    kernel = _rnn.sequence_forward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_forward_serial
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(xw), np.ascontiguousarray(w_hh), b,
                           bool(reverse), hs, cs, gates, hn)
     return (hs, cs if mode == "LSTM" else None, gates if mode in ("LSTM", "GRU") else None,
             hn if mode == "GRU" else None)
@@ -484,8 +485,9 @@ def rnn_sequence_backward(mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, c
     dxw = np.empty((L, N, GH), dt)
     dhw = np.empty((L, N, GH), dt)
     dh = np.array(gh_n, dtype=dt, order="C")  # copies: the kernel turns them into dh0, dc0
-    dc = np.array(gc_n, dtype=dt, order="C") if mode == "LSTM" else dummy[0]
-    _rnn.sequence_backward(_rnn.MODES[mode], np.ascontiguousarray(gout), dh, dc, np.ascontiguousarray(w_hh),
+    dc = np.array(gc_n, dtype=dt, order="C") if mode == "LSTM" else dh  # dc: read by the LSTM only
+    kernel = _rnn.sequence_backward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_backward_serial
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(gout), dh, dc, np.ascontiguousarray(w_hh.T),
                            bool(reverse), hs, dummy if cs is None else cs, dummy if gates is None else gates,
                            dummy if hn is None else hn, dxw, dhw)
     dw_hh = blas_limit.call(np.matmul, dhw.reshape(L * N, GH).T, hs[:L].reshape(L * N, H))
