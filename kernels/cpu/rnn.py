@@ -4,10 +4,11 @@ Stepping a recurrent layer from Python records ~10 ops per time step; these kern
 step (forward) and the whole backpropagation through time (backward) inside one compiled
 function, as PyTorch does in C++. The input projection of all steps, xw = x W_ih^T + b_ih, is one
 big matmul done before (it does not depend on h), so a step here is the recurrent product
-h W_hh^T and the gate arithmetic, fused: each batch row (one thread's work, prange) computes its
-row of h W_hh^T and then its gates while that row is in cache. The product is written out here
-rather than called from BLAS: BLAS's own threads would fight Numba's for the same cores, and a
-(H x G*H) row product is small enough that the vectorised loop below is as fast.
+h W_hh^T and the gate arithmetic, fused: each block of MR batch rows (one task) computes its rows
+of h W_hh^T with the GEMM's register tile (micro.py) and then their gates while they are in cache.
+W_hh is the same at every step, so it is packed into the tile's panels once per call, not once per
+step; only the MR rows of h are packed per step. No BLAS call inside: BLAS's own threads would
+fight Numba's for the same cores.
 
 Modes (the layer's `mode`): TANH, RELU (G = 1), LSTM (G = 4, gates i f g o), GRU (G = 3, r z n);
 gate layouts as PyTorch's (minigrad/nn/layers/rnn.py). Steps run in "processing order" s: time
@@ -23,6 +24,9 @@ import math
 
 import numpy as np
 from numba import njit, prange
+
+from .matmul import _pack_a, _pack_b, slp_vectorized
+from .micro import MR, NR, micro_kernel
 
 TANH, RELU, LSTM, GRU = 0, 1, 2, 3
 MODES = {"RNN_TANH": TANH, "RNN_RELU": RELU, "LSTM": LSTM, "GRU": GRU}
@@ -42,38 +46,14 @@ def _tanh(v):
     return (e - 1) / (e + 1)
 
 
-@njit(cache=True, fastmath={"contract", "reassoc"})
-def _rows_times_t(a, r0, r1, m, out):
-    """out[r] (J,) = a[r] (K,) @ m.T for rows r0 <= r < r1, m: (J, K) row-major.
-
-    Dot products over K (vectorised: reassociation allowed here only), four rows of a at a time
-    so that each row of m, once loaded, serves four of them."""
-    K = m.shape[1]
-    r = r0
-    while r + 4 <= r1:
-        a0, a1, a2, a3 = a[r], a[r + 1], a[r + 2], a[r + 3]
-        for j in range(m.shape[0]):
-            mj = m[j]
-            s0 = s1 = s2 = s3 = out.dtype.type(0)
-            for k in range(K):
-                v = mj[k]
-                s0 += a0[k] * v
-                s1 += a1[k] * v
-                s2 += a2[k] * v
-                s3 += a3[k] * v
-            out[r, j], out[r + 1, j], out[r + 2, j], out[r + 3, j] = s0, s1, s2, s3
-        r += 4
-    for q in range(r, r1):
-        aq = a[q]
-        for j in range(m.shape[0]):
-            mj = m[j]
-            s0 = out.dtype.type(0)
-            for k in range(K):
-                s0 += aq[k] * mj[k]
-            out[q, j] = s0
-
-
-_ROWS = 4  # batch rows per parallel task
+@njit(cache=True, inline="always")
+def _panel_times(a, r0, rows, k, ap, bp, out):
+    """out[r0:r0+rows, :] = a[r0:r0+rows, :k] @ B, B packed in bp's NR-column panels (k-major);
+    ap: scratch for one packed MR-row panel of a (rows <= MR)."""
+    _pack_a(ap, a, False, r0, rows, 0, k)
+    ncols = out.shape[1]
+    for jp in range(bp.shape[0]):
+        micro_kernel(k, ap[0], bp[jp], out, r0, jp * NR, rows, min(NR, ncols - jp * NR), False)
 
 
 @njit(cache=True, inline="always")
@@ -116,12 +96,17 @@ def _sequence_forward(mode, xw, w_hh, b_hh, reverse, hs, cs, gates, hn):
     b_hh: (G*H,) (zeros when the layer has none); hs[0] (and cs[0]) hold h0 (c0) on entry.
     Fills hs, cs, gates, hn (see the module docstring)."""
     L, N, GH = xw.shape
+    H = hs.shape[2]
     hw = np.empty((N, GH), dtype=xw.dtype)
+    bp = np.empty(((GH + NR - 1) // NR, H * NR), dtype=xw.dtype)
+    _pack_b(bp, w_hh, True, 0, GH, 0, H)  # W_hh^T (H, G*H) in NR-column panels, once for all steps
+    ntasks = (N + MR - 1) // MR
+    ap = np.empty((ntasks, 1, H * MR), dtype=xw.dtype)
     for s in range(L):
         t = L - 1 - s if reverse else s
-        for task in prange((N + _ROWS - 1) // _ROWS):
-            n0, n1 = task * _ROWS, min(N, task * _ROWS + _ROWS)
-            _rows_times_t(hs[s], n0, n1, w_hh, hw)
+        for task in prange(ntasks):
+            n0, n1 = task * MR, min(N, task * MR + MR)
+            _panel_times(hs[s], n0, n1 - n0, H, ap[task], bp, hw)
             for n in range(n0, n1):
                 _forward_row(mode, hw[n], xw[t, n], b_hh, hs[s, n], hs[s + 1, n], s, n, cs, gates, hn)
 
@@ -170,11 +155,11 @@ def _backward_row(mode, go, dh, dc, dx, dr, hnew, hprev, s, n, cs, gates, hn):
             dh[j] = d * z
 
 
-def _sequence_backward(mode, gout, gh, gc, w_hh_t, reverse, hs, cs, gates, hn, dxw, dhw):
+def _sequence_backward(mode, gout, gh, gc, w_hh, reverse, hs, cs, gates, hn, dxw, dhw):
     """Backpropagation through time.
 
     gout: (L, N, H) gradient of the outputs (time order); gh, gc: (N, H) gradients of h_n and c_n
-    (updated in place into those of h0 and c0); w_hh_t: (H, G*H) = W_hh^T, contiguous.
+    (updated in place into those of h0 and c0); w_hh: (G*H, H), contiguous.
     Fills dxw (L, N, G*H), the gradient of xw (time order), and dhw (L, N, G*H), that of the
     pre-activation's recurrent part h W_hh^T + b_hh (processing order): the same numbers except
     for the GRU's n gate, whose recurrent part is scaled by r.
@@ -182,14 +167,18 @@ def _sequence_backward(mode, gout, gh, gc, w_hh_t, reverse, hs, cs, gates, hn, d
     L, N, GH = dxw.shape
     H = gh.shape[1]
     back = np.empty((N, H), dtype=gh.dtype)
+    bp = np.empty(((H + NR - 1) // NR, GH * NR), dtype=gh.dtype)
+    _pack_b(bp, w_hh, False, 0, H, 0, GH)  # W_hh (G*H, H) in NR-column panels, once for all steps
+    ntasks = (N + MR - 1) // MR
+    ap = np.empty((ntasks, 1, GH * MR), dtype=gh.dtype)
     for s in range(L - 1, -1, -1):
         t = L - 1 - s if reverse else s
-        for task in prange((N + _ROWS - 1) // _ROWS):
-            n0, n1 = task * _ROWS, min(N, task * _ROWS + _ROWS)
+        for task in prange(ntasks):
+            n0, n1 = task * MR, min(N, task * MR + MR)
             for n in range(n0, n1):
                 _backward_row(mode, gout[t, n], gh[n], gc[n], dxw[t, n], dhw[s, n], hs[s + 1, n], hs[s, n], s, n,
                               cs, gates, hn)
-            _rows_times_t(dhw[s], n0, n1, w_hh_t, back)  # the path through W_hh: dr W_hh
+            _panel_times(dhw[s], n0, n1 - n0, GH, ap[task], bp, back)  # the path through W_hh: dr W_hh
             for n in range(n0, n1):
                 for j in range(H):
                     gh[n, j] = gh[n, j] + back[n, j] if mode == GRU else back[n, j]
@@ -200,7 +189,8 @@ def _sequence_backward(mode, gout, gh, gc, w_hh_t, reverse, hs, cs, gates, hn, d
 # 28->128, batch 64: 1M, and 3x slower on two threads of a busy machine), so small layers run
 # the same code serially.
 PARALLEL_MIN_WORK = 1 << 22
-sequence_forward = njit(cache=True, parallel=True, fastmath={"contract"})(_sequence_forward)
-sequence_backward = njit(cache=True, parallel=True, fastmath={"contract"})(_sequence_backward)
-sequence_forward_serial = njit(cache=True, fastmath={"contract"})(_sequence_forward)
-sequence_backward_serial = njit(cache=True, fastmath={"contract"})(_sequence_backward)
+# Compiled like the GEMM (matmul.py): SLP on, so that the register tile's rows become SIMD registers.
+sequence_forward = slp_vectorized(njit(cache=True, parallel=True, fastmath={"contract"})(_sequence_forward))
+sequence_backward = slp_vectorized(njit(cache=True, parallel=True, fastmath={"contract"})(_sequence_backward))
+sequence_forward_serial = slp_vectorized(njit(cache=True, fastmath={"contract"})(_sequence_forward))
+sequence_backward_serial = slp_vectorized(njit(cache=True, fastmath={"contract"})(_sequence_backward))

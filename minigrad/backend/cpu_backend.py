@@ -487,7 +487,7 @@ def rnn_sequence_backward(mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, c
     dh = np.array(gh_n, dtype=dt, order="C")  # copies: the kernel turns them into dh0, dc0
     dc = np.array(gc_n, dtype=dt, order="C") if mode == "LSTM" else dh  # dc: read by the LSTM only
     kernel = _rnn.sequence_backward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_backward_serial
-    kernel(_rnn.MODES[mode], np.ascontiguousarray(gout), dh, dc, np.ascontiguousarray(w_hh.T),
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(gout), dh, dc, np.ascontiguousarray(w_hh),
                            bool(reverse), hs, dummy if cs is None else cs, dummy if gates is None else gates,
                            dummy if hn is None else hn, dxw, dhw)
     dw_hh = blas_limit.call(np.matmul, dhw.reshape(L * N, GH).T, hs[:L].reshape(L * N, H))
