@@ -161,3 +161,15 @@ def test_empty_sequence_and_batch_take_the_step_path():
     rnn = nn.LSTM(3, 4)
     y, (h, c) = rnn(mg.randn(5, 0, 3))
     assert y.shape == (5, 0, 4) and h.shape == (1, 0, 4)
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_nan_propagates_like_the_step_path(mode):
+    cls, extra = LAYERS[mode]
+    layer = cls(2, 3, **extra)
+    x = mg.randn(4, 2, 2)
+    x.array[1, 0, 0] = np.nan
+    with cpu_backend("numba"):
+        y, _ = layer(x)
+    out = y.detach().numpy()
+    assert np.isnan(out[1:, 0]).all() and not np.isnan(out[:, 1]).any() and not np.isnan(out[0]).any()

@@ -42,7 +42,8 @@ def _tanh(v):
     """tanh through one exp: about twice as fast as libm's tanh here; absolute error ~1e-16 in
     float64, ~3e-8 in float32 (|v| is clamped at 20, where tanh is 1 to double precision, so that
     exp cannot overflow)."""
-    e = math.exp(2 * min(max(v, -20), 20))
+    v = 20 if v > 20 else (-20 if v < -20 else v)  # comparisons, not min/max: NaN must stay NaN
+    e = math.exp(2 * v)
     return (e - 1) / (e + 1)
 
 
