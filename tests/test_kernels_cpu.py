@@ -80,6 +80,9 @@ def test_micro_kernel_is_generated_from_its_script():
     assert here.with_name("micro.py").read_text() == gen_micro.source()
     # matmul.py carries the micro-kernel's stamp, so Numba's cache of the GEMM goes stale with it
     assert gen_micro.stamp(gen_micro.source()) + "\n" in here.with_name("matmul.py").read_text()
+    # rnn.py inlines the tile and matmul.py's packing: its stamp names both
+    stamp = gen_micro.inliner_stamp(gen_micro.source(), here.with_name("matmul.py").read_text())
+    assert stamp + "\n" in here.with_name("rnn.py").read_text()
 
 
 def test_gemm_micro_kernel_is_vectorised():

@@ -8,7 +8,7 @@ import minigrad as mg
 import minigrad.nn as nn
 from conftest import cpu_backend
 from minigrad.backend import contract
-from _nn_helpers import assert_close, parity
+from _nn_helpers import parity
 
 MODES = {"RNN_TANH": 1, "RNN_RELU": 1, "LSTM": 4, "GRU": 3}
 LAYERS = {"RNN_TANH": (nn.RNN, {}), "RNN_RELU": (nn.RNN, {"nonlinearity": "relu"}), "LSTM": (nn.LSTM, {}),

@@ -28,6 +28,10 @@ from numba import njit, prange
 from .matmul import _pack_a, _pack_b, slp_vectorized
 from .micro import MR, NR, micro_kernel
 
+# Numba's cache checks only this file, not the ones it inlines (micro.py, matmul.py's packing):
+# gen_micro.py rewrites this stamp from both, so that editing them rebuilds these kernels.
+MICRO_KERNEL = "8x16-157c4a5419837023"
+
 TANH, RELU, LSTM, GRU = 0, 1, 2, 3
 MODES = {"RNN_TANH": TANH, "RNN_RELU": RELU, "LSTM": LSTM, "GRU": GRU}
 
