@@ -59,12 +59,11 @@ class CompiledFunction:
         key, tensors = _signature(args, kwargs)
         if key is None:
             return self._eager(args, kwargs, tensors)
-        entry = self._entries.get(key)
-        if entry is not None and entry.guards_hold():
-            if entry.graph is None:
-                return self.fn(*args, **kwargs)
-            return entry.graph.replay(tensors)
-        if entry is None and len(self._entries) >= cache_size_limit:
+        entries = self._entries.setdefault(key, [])
+        for entry in entries:  # (one per set of module flags and parameter guards seen with this key)
+            if entry.guards_hold():
+                return self.fn(*args, **kwargs) if entry.graph is None else entry.graph.replay(tensors)
+        if sum(map(len, self._entries.values())) >= cache_size_limit:
             self._warn(f"more than {cache_size_limit} input signatures (minigrad.compile.cache_size_limit)")
             return self.fn(*args, **kwargs)
         result, graph, reason, modules = capture(lambda *a: self.fn(*a, **kwargs), args, tensors,
@@ -73,7 +72,7 @@ class CompiledFunction:
             from .passes import optimize
             graph = optimize(graph)
         live = [] if graph is None else _live_inputs(graph)
-        self._entries[key] = _Entry(graph, reason, modules, live)
+        entries.append(_Entry(graph, reason, modules, live))
         if reason is not None:
             self._warn(reason)
         return result
@@ -89,10 +88,10 @@ class CompiledFunction:
             warnings.warn(f"minigrad.compile: {name} runs eagerly: {reason}", stacklevel=3)
 
     def graphs(self):
-        return [e.graph for e in self._entries.values() if e.graph is not None]
+        return [e.graph for es in self._entries.values() for e in es if e.graph is not None]
 
     def eager_reasons(self):
-        return [e.reason for e in self._entries.values() if e.graph is None]
+        return [e.reason for es in self._entries.values() for e in es if e.graph is None]
 
     def __getattr__(self, name):  # a compiled module still answers .parameters(), .train(), ...
         module = self.__dict__.get("module")

@@ -236,10 +236,24 @@ class Tracer:
         """The Graph, once the function has returned `result` (None where the capture broke)."""
         if self.reason is not None:
             return None
+        backward_nodes = {id(n) for s in self.steps if type(s) is Backward for n in s.nodes}
+
+        def holder_of(t):
+            if id(t) not in self.known:
+                return t  # a live tensor returned as it is
+            if t.grad_fn is not None and id(t.grad_fn) not in backward_nodes:
+                self.graph_break("it returns a tensor that needs a gradient, and backward would run outside the "
+                                 "compiled function: compile the whole training step (forward, loss.backward(), "
+                                 "optimizer.step())")
+            return t
+
+        _Output(result, holder_of)  # (only the checks)
+        if self.reason is not None:
+            return None
         arg_holders = []
         stand_in = {}
         for a in self.args:  # the caller's argument tensors are swapped for holders the graph owns
-            h = Tensor._make(None, a.device)
+            h = Tensor._make(a.array, a.device)
             h._requires_grad = a._requires_grad
             stand_in[id(a)] = h
             arg_holders.append(h)
@@ -251,20 +265,7 @@ class Tracer:
             elif type(step) in (Rebind, Alias):
                 attr = "holder" if type(step) is Rebind else "source"
                 setattr(step, attr, stand_in.get(id(getattr(step, attr)), getattr(step, attr)))
-        backward_nodes = {id(n) for s in self.steps if type(s) is Backward for n in s.nodes}
-
-        def holder_of(t):
-            if id(t) not in self.known:
-                return t  # a live tensor returned as it is
-            if t.grad_fn is not None and id(t.grad_fn) not in backward_nodes:
-                self.graph_break("it returns a tensor that needs a gradient, and backward would run outside the "
-                                 "compiled function: compile the whole training step (forward, loss.backward(), "
-                                 "optimizer.step())")
-            return stand_in.get(id(t), t)
-
-        output = _Output(result, holder_of)
-        if self.reason is not None:
-            return None
+        output = _Output(result, lambda t: stand_in.get(id(t), t))
         temporaries = list(arg_holders) + [h for s in self.steps if type(s) is Op for h in s.outs]
         temporaries += [s.alias for s in self.steps if type(s) is Alias]
         graph = Graph(arg_holders, self.steps, output, temporaries)
