@@ -1,0 +1,87 @@
+"""The fusion passes of minigrad.compile: kernels against their numpy references, fused graphs
+against eager."""
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.nn as nn
+from minigrad.backend import apply_tuning
+from minigrad.compile.passes import ConvReluPool, LinearAct
+from minigrad.kernels.cpu import fusion
+
+apply_tuning()  # (before these tests start Numba's threads themselves)
+
+
+@pytest.mark.parametrize("k, shape", [(2, (3, 4, 8, 6)), (2, (2, 3, 7, 5)), (3, (1, 2, 9, 9))])
+def test_relu_max_pool2d_matches_its_reference(k, shape):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    x[0, 0, 0, 0] = np.nan
+    n, c, h, w = shape
+    y = np.empty((n, c, h // k, w // k), np.float32)
+    fusion.relu_max_pool2d(x, k, y)
+    np.testing.assert_array_equal(y, fusion.relu_max_pool2d_reference(x, k))
+    assert np.isnan(y[0, 0, 0, 0])
+
+
+@pytest.mark.parametrize("relu", [True, False])
+def test_bias_act_matches_its_reference(relu):
+    rng = np.random.default_rng(1)
+    y, b = rng.standard_normal((5, 7)).astype(np.float32), rng.standard_normal(7).astype(np.float32)
+    y[2, 3] = np.nan
+    expected = fusion.bias_act_reference(y, b, relu)
+    fusion.bias_act(y, b, relu)
+    np.testing.assert_array_equal(y, expected)
+
+
+def _cnn():
+    return nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 16, 3), nn.ReLU(),
+                         nn.MaxPool2d(2), nn.Flatten(), nn.Linear(16 * 5 * 5, 32), nn.ReLU(), nn.Linear(32, 10))
+
+
+def test_fused_inference_graph_matches_eager_bit_for_bit():
+    mg.manual_seed(0)
+    model = _cnn().eval()
+    cf = mg.compile(model)
+    rng = np.random.default_rng(2)
+    with mg.no_grad():
+        for _ in range(3):
+            x = mg.from_numpy(rng.standard_normal((6, 1, 28, 28)).astype(np.float32))
+            np.testing.assert_array_equal(cf(x).array, model(x).array)
+    (graph,) = cf.graphs()
+    kinds = [type(s) for s in graph.steps]
+    assert kinds.count(ConvReluPool) == 2 and kinds.count(LinearAct) == 2
+    assert [s.relu for s in graph.steps if type(s) is LinearAct] == [True, False]
+
+
+def test_training_graphs_are_not_fused():
+    model = _cnn()
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cf = mg.compile(step)
+    cf(mg.randn(2, 1, 28, 28))
+    assert not any(type(s) in (ConvReluPool, LinearAct) for s in cf.graphs()[0].steps)
+
+
+def test_an_intermediate_read_elsewhere_is_not_fused():
+    conv = nn.Conv2d(1, 4, 3)
+
+    def f(x):
+        y = conv(x).relu()
+        return mg.nn.functional.max_pool2d(y, 2), y  # y is returned: it must exist
+
+    cf = mg.compile(f)
+    with mg.no_grad():
+        x = mg.randn(2, 1, 10, 10)
+        cf(x)
+        pooled, y = cf(x)
+        e_pooled, e_y = f(x)
+    np.testing.assert_array_equal(pooled.array, e_pooled.array)
+    np.testing.assert_array_equal(y.array, e_y.array)
+    assert not any(type(s) is ConvReluPool for s in cf.graphs()[0].steps)
