@@ -5,7 +5,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn as nn
-from minigrad.backend import apply_tuning
+from minigrad.backend import apply_tuning, numpy_backend
 from minigrad.compile.passes import ConvReluPool, LinearAct
 from minigrad.kernels.cpu import fusion
 
@@ -18,9 +18,12 @@ def test_relu_max_pool2d_matches_its_reference(k, shape):
     x[0, 0, 0, 0] = np.nan
     n, c, h, w = shape
     y = np.empty((n, c, h // k, w // k), np.float32)
-    fusion.relu_max_pool2d(x, k, y)
+    idx = np.empty(y.shape, np.int64)
+    fusion.relu_max_pool2d(x, k, y, idx, True)
     np.testing.assert_array_equal(y, fusion.relu_max_pool2d_reference(x, k))
     assert np.isnan(y[0, 0, 0, 0])
+    _, expected_idx = numpy_backend.max_pool2d_forward(x, (k, k), (k, k), (0, 0), (1, 1))  # (on the raw values)
+    np.testing.assert_array_equal(idx, expected_idx)
 
 
 @pytest.mark.parametrize("relu", [True, False])

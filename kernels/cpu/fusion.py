@@ -10,22 +10,33 @@ bias_act:        y += b row-wise, then max(y, 0) where relu, in place: Linear's 
 import numpy as np
 from numba import njit, prange
 
+from .pool import _pick
+
 
 @njit(cache=True, parallel=True)
-def relu_max_pool2d(x, k, y):
-    """x: (N, C, H, W) -> y: (N, C, H // k, W // k) filled with relu(max over each window). A NaN wins."""
+def relu_max_pool2d(x, k, y, idx, want_idx):
+    """x: (N, C, H, W) -> y: (N, C, H // k, W // k) filled with relu(max over each k x k window) and, when
+    want_idx, idx (same shape, int64) with each max's flat position row * W + col in its plane (the first
+    of equal values, as max_pool2d). A NaN wins. Branch-free selects, as in pool.py."""
     n, c, oh, ow = y.shape
+    w = x.shape[3]
     for nc in prange(n * c):
-        b, ch = nc // c, nc % c
-        for i in range(oh):
-            for j in range(ow):
-                best = x[b, ch, i * k, j * k]
-                for di in range(k):
-                    for dj in range(k):
-                        v = x[b, ch, i * k + di, j * k + dj]
-                        if v > best or v != v:
-                            best = v
-                y[b, ch, i, j] = best if best > 0 or best != best else 0
+        plane, ys, ids = x[nc // c, nc % c], y[nc // c, nc % c], idx[nc // c, nc % c]
+        for r in range(oh):
+            for q in range(ow):
+                best = plane[r * k, q * k]
+                tap = 0
+                if k == 2:
+                    best, tap = _pick(best, tap, plane[r * 2, q * 2 + 1], 1)
+                    best, tap = _pick(best, tap, plane[r * 2 + 1, q * 2], 2)
+                    best, tap = _pick(best, tap, plane[r * 2 + 1, q * 2 + 1], 3)
+                else:
+                    for i in range(k):
+                        for j in range(k):
+                            best, tap = _pick(best, tap, plane[r * k + i, q * k + j], i * k + j)
+                ys[r, q] = best if (best > 0) | (best != best) else 0
+                if want_idx:
+                    ids[r, q] = (r * k + tap // k) * w + q * k + tap % k
 
 
 @njit(cache=True, parallel=True)
@@ -39,7 +50,7 @@ def bias_act(y, b, relu):
 
 
 def relu_max_pool2d_reference(x, k):
-    """The numpy reference of relu_max_pool2d."""
+    """The numpy reference of relu_max_pool2d (values only; the indices are max_pool2d's)."""
     n, c, h, w = x.shape
     oh, ow = h // k, w // k
     windows = x[:, :, :oh * k, :ow * k].reshape(n, c, oh, k, ow, k)

@@ -19,6 +19,9 @@ import numpy as np
 from .graph import Backward, Op
 
 
+_NO_INDICES = np.empty((1, 1, 1, 1), np.int64)
+
+
 class ConvReluPool:
     """y = relu(max_pool_k(conv2d(x, w, b))) with the ReLU applied after pooling."""
 
@@ -32,7 +35,7 @@ class ConvReluPool:
         y = self.conv.forward(*[h.array for h in self.ins])
         n, c, h, w = y.shape
         pooled = np.empty((n, c, h // self.k, w // self.k), y.dtype)
-        fusion.relu_max_pool2d(y, self.k, pooled)
+        fusion.relu_max_pool2d(y, self.k, pooled, _NO_INDICES, False)
         self.out.array = pooled
 
     def __repr__(self):
