@@ -6,7 +6,9 @@ import pytest
 import minigrad as mg
 import minigrad.nn as nn
 from minigrad.backend import apply_tuning, numpy_backend
-from minigrad.compile.passes import ConvReluPool, LinearAct
+from minigrad.compile.graph import Backward
+from minigrad.compile.passes import (ConvReluPool, ConvReluPoolTrain, LinearAct, LinearActTrain,
+                                     PoolReluBackward)
 from minigrad.kernels.cpu import fusion
 
 apply_tuning()  # (before these tests start Numba's threads themselves)
@@ -56,7 +58,20 @@ def test_fused_inference_graph_matches_eager_bit_for_bit():
     assert [s.relu for s in graph.steps if type(s) is LinearAct] == [True, False]
 
 
-def test_training_graphs_are_not_fused():
+def test_relu_max_pool2d_backward_matches_its_reference():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 6, 4)).astype(np.float32)
+    y, idx = np.empty((2, 3, 3, 2), np.float32), np.empty((2, 3, 3, 2), np.int64)
+    fusion.relu_max_pool2d(x, 2, y, idx, True)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    gx = np.empty((6, 24), np.float32)
+    fusion.relu_max_pool2d_backward(gy, idx, y, gx)
+    np.testing.assert_array_equal(gx.reshape(x.shape),
+                                  fusion.relu_max_pool2d_backward_reference(gy, idx, y, x.shape))
+    assert (gx != 0).sum() == (y > 0).sum()
+
+
+def test_training_graphs_get_the_training_fusions():
     model = _cnn()
     opt = mg.optim.SGD(model.parameters(), lr=0.1)
 
@@ -69,7 +84,10 @@ def test_training_graphs_are_not_fused():
 
     cf = mg.compile(step)
     cf(mg.randn(2, 1, 28, 28))
-    assert not any(type(s) in (ConvReluPool, LinearAct) for s in cf.graphs()[0].steps)
+    kinds = [type(s) for s in cf.graphs()[0].steps]
+    assert kinds.count(ConvReluPoolTrain) == 2 and kinds.count(LinearActTrain) == 2
+    (plan,) = [s for s in cf.graphs()[0].steps if type(s) is Backward]
+    assert sum(type(n) is PoolReluBackward for n in plan.nodes) == 2
 
 
 def test_an_intermediate_read_elsewhere_is_not_fused():

@@ -4,6 +4,8 @@ three passes over memory, done in one. Arrays in, arrays out; each has a numpy r
 relu_max_pool2d: a convolution's output -> max over each k x k window (stride k), then max(., 0).
                  relu and max commute (max(relu(a), relu(b)) = relu(max(a, b))), so the ReLU runs on
                  the pooled values: 1 / k^2 of the work and no full-size ReLU output in memory.
+relu_max_pool2d_backward: its backward, ReLU's mask folded into the pool's scatter: one pass writes
+                 the convolution's output gradient (eager: the pool's scatter, then ReLU's mask, two passes).
 bias_act:        y += b row-wise, then max(y, 0) where relu, in place: Linear's add and ReLU in the
                  pass that reads the matmul's output once.
 """
@@ -40,6 +42,21 @@ def relu_max_pool2d(x, k, y, idx, want_idx):
 
 
 @njit(cache=True, parallel=True)
+def relu_max_pool2d_backward(gy, idx, y, gx):
+    """The backward of relu_max_pool2d, ReLU's mask folded into the pool's scatter: gy, idx, y (the pooled
+    output): (N, C, OH, OW) -> gx: (N * C, H * W) (overwritten) = gy at each window's max where y > 0."""
+    n, c, oh, ow = gy.shape
+    for nc in prange(n * c):
+        dst = gx[nc]
+        dst[:] = 0
+        b, ch = nc // c, nc % c
+        for r in range(oh):
+            for q in range(ow):
+                if y[b, ch, r, q] > 0:
+                    dst[idx[b, ch, r, q]] += gy[b, ch, r, q]
+
+
+@njit(cache=True, parallel=True)
 def bias_act(y, b, relu):
     """y: (M, N) += b: (N,), then max(., 0) when relu; in place. NaN stays NaN."""
     m, n = y.shape
@@ -55,6 +72,15 @@ def relu_max_pool2d_reference(x, k):
     oh, ow = h // k, w // k
     windows = x[:, :, :oh * k, :ow * k].reshape(n, c, oh, k, ow, k)
     return np.maximum(windows.max(axis=(3, 5)), 0).astype(x.dtype)
+
+
+def relu_max_pool2d_backward_reference(gy, idx, y, x_shape):
+    """The numpy reference of relu_max_pool2d_backward: -> gx (N, C, H, W)."""
+    n, c, h, w = x_shape
+    gx = np.zeros((n * c, h * w), gy.dtype)
+    g = np.where(y > 0, gy, 0).reshape(n * c, -1)
+    np.add.at(gx, (np.arange(n * c)[:, None], idx.reshape(n * c, -1)), g)
+    return gx.reshape(x_shape)
 
 
 def bias_act_reference(y, b, relu):

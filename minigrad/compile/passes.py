@@ -9,10 +9,12 @@ beside them, parity tests in tests/test_compile_passes.py):
     permute(w) -> matmul -> add(b) [-> relu]         LinearAct: the matmul, then bias and ReLU in one
                                                      pass over its output, in place
 
-Only graphs without a backward are rewritten (inference): a training graph's backward reads the
-intermediate values (the ReLU output, the pool's argmax) that the fused steps never make. The
-fused steps run the same convolution and matmul kernels and do the same float operations after
-them, so results equal the unfused graph's bit for bit.
+In a training graph (one with a Backward step) the same runs are fused with what backward needs:
+ConvReluPoolTrain also writes each window's argmax, and its backward node replaces the pool's and
+the ReLU's (the ReLU mask folded into the pool's scatter: one pass instead of two, and no
+full-size ReLU output or pool gradient in memory); LinearActTrain keeps the ReLU output for
+ReLU's backward. The fused steps run the same convolution and matmul kernels and do the same float
+operations after them, so results equal the unfused graph's bit for bit.
 """
 import numpy as np
 
@@ -58,6 +60,65 @@ class LinearAct:
 
     def __repr__(self):
         return f"LinearAct(relu={self.relu})"
+
+
+class ConvReluPoolTrain(ConvReluPool):
+    """ConvReluPool that also writes each window's argmax, for PoolReluBackward."""
+
+    __slots__ = ("idx",)
+
+    def run(self, graph):
+        from minigrad.kernels.cpu import fusion
+        y = self.conv.forward(*[h.array for h in self.ins])
+        n, c, h, w = y.shape
+        self.out_shapes = (n, c, h, w)
+        pooled = np.empty((n, c, h // self.k, w // self.k), y.dtype)
+        self.idx = np.empty(pooled.shape, np.int64)
+        fusion.relu_max_pool2d(y, self.k, pooled, self.idx, True)
+        self.out.array = pooled
+
+    def __repr__(self):
+        return f"ConvReluPoolTrain(k={self.k})"
+
+
+class PoolReluBackward:
+    """The backward node that stands for max_pool2d's and relu's: gy (pooled) -> the conv output's gradient."""
+
+    n_outputs = 1
+    name = "relumaxpool2d"
+
+    def __init__(self, forward):
+        self.forward = forward
+
+    def _call_backward(self, gys):
+        from minigrad.kernels.cpu import fusion
+        gy, f = gys[0], self.forward
+        n, c, h, w = f.out_shapes
+        gx = np.empty((n * c, h * w), gy.dtype)
+        fusion.relu_max_pool2d_backward(np.ascontiguousarray(gy.array), f.idx, f.out.array, gx)
+        return (type(gy)._make(gx.reshape(n, c, h, w), gy.device),)
+
+
+class LinearActTrain(LinearAct):
+    """LinearAct in a training graph: the holders backward reads get their arrays (w.T for matmul's
+    backward; the shapes of the add's inputs), and relu keeps its output."""
+
+    __slots__ = ("holders", "relu_fn")
+
+    def run(self, graph):
+        from minigrad.kernels.cpu import fusion
+        w_t, mm_out = self.holders[:2]
+        w_t.array = self.w.array.T
+        y = self.matmul.forward(self.x.array, w_t.array)
+        fusion.bias_act(y, self.b.array, self.relu)
+        for h in self.holders[1:]:  # (read for their shapes only: add's and relu's backward read no values)
+            h.array = y
+        self.out.array = y
+        if self.relu_fn is not None:
+            self.relu_fn._y = y
+
+    def __repr__(self):
+        return f"LinearActTrain(relu={self.relu})"
 
 
 def _readers(graph):
@@ -140,17 +201,57 @@ def fuse_linear_act(graph, steps, i, readers):
     return LinearAct(mm.fn, x, w, b, relu, out), 4 if relu else 3
 
 
+def fuse_conv_relu_pool_train(graph, steps, i, readers):
+    """conv2d, relu, max_pool2d in a training graph -> ConvReluPoolTrain, and in the backward plan the pool's
+    node -> PoolReluBackward, sending its gradient where relu's went (relu's node then receives none)."""
+    found = fuse_conv_relu_pool(graph, steps, i, readers)
+    if found is None:
+        return None
+    conv, relu, pool = steps[i:i + 3]
+    (plan,) = [s for s in graph.steps if type(s) is Backward]
+    index = {id(node): j for j, node in enumerate(plan.nodes)}
+    i_pool, i_relu = index.get(id(pool.fn)), index.get(id(relu.fn))
+    if i_pool is None or i_relu is None or plan.edges[i_pool] != [(i_relu, 0)]:
+        return None
+    fused = ConvReluPoolTrain(conv.fn, conv.ins, pool.outs[0], found[0].k)
+    plan.nodes[i_pool] = PoolReluBackward(fused)
+    plan.edges[i_pool] = plan.edges[i_relu]
+    return fused, 3
+
+
+def fuse_linear_act_train(graph, steps, i, readers):
+    """permute, matmul, add [, relu] in a training graph -> LinearActTrain (the backward stays as it is)."""
+    found = fuse_linear_act(graph, steps, i, readers)
+    if found is None:
+        return None
+    fused, n = found
+    perm, mm, add = steps[i:i + 3]
+    if type(perm.fn).__name__ != "Permute" or add.fn.backward_reads_inputs or (
+            fused.relu and steps[i + 3].fn.backward_reads_inputs):
+        return None
+    train = LinearActTrain(fused.matmul, fused.x, fused.w, fused.b, fused.relu, fused.out)
+    train.holders = [perm.outs[0], mm.outs[0], add.outs[0]]
+    train.relu_fn = steps[i + 3].fn if fused.relu else None
+    return train, n
+
+
 PASSES = [fuse_conv_relu_pool, fuse_linear_act]
+TRAINING_PASSES = [fuse_conv_relu_pool_train, fuse_linear_act_train]
 
 
 def optimize(graph):
-    """The graph with every pattern of PASSES fused (inference graphs only); the same graph otherwise."""
-    if any(type(s) is Backward for s in graph.steps) or any(type(s) is Op and s.fn.needs_grad for s in graph.steps):
+    """The graph with every pattern of PASSES (inference) or TRAINING_PASSES (one backward) fused."""
+    backwards = sum(type(s) is Backward for s in graph.steps)
+    if backwards == 0 and not any(type(s) is Op and s.fn.needs_grad for s in graph.steps):
+        passes = PASSES
+    elif backwards == 1:
+        passes = TRAINING_PASSES
+    else:
         return graph
     readers = _readers(graph)
     steps, out, i = graph.steps, [], 0
     while i < len(steps):
-        for fuse in PASSES:
+        for fuse in passes:
             found = fuse(graph, steps, i, readers)
             if found is not None:
                 out.append(found[0])
