@@ -106,3 +106,21 @@ def test_an_intermediate_read_elsewhere_is_not_fused():
     np.testing.assert_array_equal(pooled.array, e_pooled.array)
     np.testing.assert_array_equal(y.array, e_y.array)
     assert not any(type(s) is ConvReluPool for s in cf.graphs()[0].steps)
+
+
+def test_depth_first_batch_tiling_matches_eager():
+    from minigrad.compile.passes import Tiled
+    mg.manual_seed(0)
+    model = _cnn().eval()
+    cf = mg.compile(model, options={"batch_tile": 4})
+    x = mg.from_numpy(np.random.default_rng(4).standard_normal((10, 1, 28, 28)).astype(np.float32))
+    with mg.no_grad():
+        cf(x)
+        out = cf(x)
+        np.testing.assert_allclose(out.array, model(x).array, rtol=1e-5, atol=1e-6)
+    (graph,) = cf.graphs()
+    assert type(graph.steps[0]) is Tiled and graph.steps[0].tile == 4 and len(graph.steps[0].layers) == 5
+    with pytest.raises(ValueError, match=r"compile: options\['batch_tile'\] must be an int >= 0, got -1"):
+        mg.compile(model, options={"batch_tile": -1})
+    with pytest.raises(ValueError, match=r"compile: unknown options \['mode'\]"):
+        mg.compile(model, options={"mode": 1})

@@ -48,8 +48,9 @@ class CompiledFunction:
     `graphs()` lists the captured graphs (print one to read its steps); `eager_reasons()` says
     why signatures run eagerly."""
 
-    def __init__(self, fn, fullgraph=False, passes=True, module=None):
+    def __init__(self, fn, fullgraph=False, passes=True, module=None, batch_tile=0):
         self.fn, self.fullgraph, self.passes, self.module = fn, fullgraph, passes, module
+        self.batch_tile = batch_tile
         self._entries = {}
         self._warned = set()
         self.__wrapped__ = fn
@@ -70,7 +71,7 @@ class CompiledFunction:
                                                  self.fullgraph)
         if graph is not None and self.passes:
             from .passes import optimize
-            graph = optimize(graph)
+            graph = optimize(graph, self.batch_tile)
         live = [] if graph is None else _live_inputs(graph)
         entries.append(_Entry(graph, reason, modules, live))
         if reason is not None:
@@ -141,9 +142,10 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
     """Capture `model` (a function or a Module) per input signature and replay it (torch.compile's shape).
 
     fullgraph: raise GraphBreak instead of running eagerly where a capture cannot go on.
-    passes: rewrite captured graphs with the fusion passes (passes.py). dynamic, backend, mode and
-    options are accepted for torch's signature and ignored. Used as `@mg.compile` or
-    `@mg.compile(fullgraph=True)` too.
+    passes: rewrite captured graphs with the fusion passes (passes.py).
+    options: {"batch_tile": n} runs an inference graph's leading per-sample layers depth first, n samples
+    at a time (passes.tile_batch); other keys are refused. dynamic, backend and mode are accepted for
+    torch's signature and ignored. Used as `@mg.compile` or `@mg.compile(fullgraph=True)` too.
     """
     if model is None:
         return lambda m: compile(m, fullgraph=fullgraph, dynamic=dynamic, backend=backend, mode=mode,
@@ -152,7 +154,13 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
         raise TypeError(f"compile: expected a function or a Module, got {type(model).__name__}")
     if disable:
         return model
+    options = dict(options or {})
+    batch_tile = options.pop("batch_tile", 0)
+    if options:
+        raise ValueError(f"compile: unknown options {sorted(options)}; minigrad knows 'batch_tile'")
+    if not isinstance(batch_tile, int) or isinstance(batch_tile, bool) or batch_tile < 0:
+        raise ValueError(f"compile: options['batch_tile'] must be an int >= 0, got {batch_tile!r}")
     from ..nn.module import Module
     if isinstance(model, Module):
-        return CompiledFunction(model.__call__, fullgraph, passes, module=model)
-    return CompiledFunction(model, fullgraph, passes)
+        return CompiledFunction(model.__call__, fullgraph, passes, module=model, batch_tile=batch_tile)
+    return CompiledFunction(model, fullgraph, passes, batch_tile=batch_tile)

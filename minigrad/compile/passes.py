@@ -175,7 +175,9 @@ def fuse_conv_relu_pool(graph, steps, i, readers):
         return None
     if conv.fn.device.type != "cpu":
         return None
-    return ConvReluPool(conv.fn, conv.ins, pool.outs[0], k), 3
+    fused = ConvReluPool(conv.fn, conv.ins, pool.outs[0], k)
+    fused.out_shapes = conv.out_shapes[0]
+    return fused, 3
 
 
 def fuse_linear_act(graph, steps, i, readers):
@@ -235,12 +237,101 @@ def fuse_linear_act_train(graph, steps, i, readers):
     return train, n
 
 
+class Tiled:
+    """Depth-first batch tiling: each tile of `tile` samples goes through all `layers` in turn while its
+    activations are still in cache, instead of the whole batch through one layer at a time.
+    layers: one function per step, array -> array on a tile; x: the batch's holder; out: the last holder."""
+
+    __slots__ = ("layers", "x", "out", "tile", "names")
+
+    def __init__(self, layers, x, out, tile, names):
+        self.layers, self.x, self.out, self.tile, self.names = layers, x, out, tile, names
+
+    def run(self, graph):
+        x = self.x.array
+        result = None
+        for start in range(0, x.shape[0], self.tile):
+            y = x[start:start + self.tile]
+            for layer in self.layers:
+                y = layer(y)
+            if result is None:
+                result = np.empty((x.shape[0],) + y.shape[1:], y.dtype)
+            result[start:start + y.shape[0]] = y
+        self.out.array = result
+
+    def __repr__(self):
+        return f"Tiled(tile={self.tile}: {', '.join(self.names)})"
+
+
+def _tile_layer(step, batch):
+    """step as a function of one tile (the batch's rows) when it works sample by sample, else None."""
+    if type(step) is ConvReluPool:
+        w_b = step.ins[1:]
+
+        def conv_relu_pool(x, conv=step.conv, k=step.k):
+            from minigrad.kernels.cpu import fusion
+            y = conv.forward(x, *[h.array for h in w_b])
+            n, c, h, w = y.shape
+            pooled = np.empty((n, c, h // k, w // k), y.dtype)
+            fusion.relu_max_pool2d(y, k, pooled, _NO_INDICES, False)
+            return pooled
+        return conv_relu_pool
+    if type(step) is LinearAct:
+        def linear(x, s=step):
+            from minigrad.kernels.cpu import fusion
+            y = s.matmul.forward(x, s.w.array.T)
+            fusion.bias_act(y, s.b.array, s.relu)
+            return y
+        return linear
+    if type(step) is Op and type(step.fn).__name__ == "Reshape" and step.out_shapes[0][:1] == (batch,):
+        rest = step.out_shapes[0][1:]
+        return lambda x: x.reshape((x.shape[0],) + rest)
+    return None
+
+
+def tile_batch(graph, steps, tile):
+    """Replace the longest run of per-sample steps that starts at the first argument with one Tiled step."""
+    if not graph.arg_holders:
+        return steps
+    x = graph.arg_holders[0]
+    for i, step in enumerate(steps):
+        ins = [step.x] if type(step) is LinearAct else getattr(step, "ins", None)
+        if ins and ins[0] is x:
+            break
+    else:
+        return steps
+    batch = _batch_of(steps[i])
+    layers, names, j, cur = [], [], i, x
+    while j < len(steps):
+        first_in = steps[j].x if type(steps[j]) is LinearAct else steps[j].ins[0] if hasattr(steps[j], "ins") else None
+        layer = _tile_layer(steps[j], batch) if first_in is cur else None
+        if layer is None:
+            break
+        layers.append(layer)
+        names.append(type(steps[j]).__name__ if type(steps[j]) is not Op else steps[j].fn.name)
+        cur = steps[j].out if type(steps[j]) in (ConvReluPool, LinearAct) else steps[j].outs[0]
+        j += 1
+    if len(layers) < 2 or batch is None or batch <= tile:
+        return steps
+    return steps[:i] + [Tiled(layers, x, cur, tile, names)] + steps[j:]
+
+
+def _batch_of(step):
+    """The batch size of the first tiled step (ConvReluPool keeps its convolution's output shape)."""
+    if type(step) is ConvReluPool:
+        return step.out_shapes[0]
+    if type(step) is Op and step.out_shapes[0]:
+        return step.out_shapes[0][0]
+    return None
+
+
 PASSES = [fuse_conv_relu_pool, fuse_linear_act]
 TRAINING_PASSES = [fuse_conv_relu_pool_train, fuse_linear_act_train]
 
 
-def optimize(graph):
-    """The graph with every pattern of PASSES (inference) or TRAINING_PASSES (one backward) fused."""
+def optimize(graph, batch_tile=0):
+    """The graph with every pattern of PASSES (inference) or TRAINING_PASSES (one backward) fused; with
+    batch_tile, an inference graph's leading per-sample steps run depth first, batch_tile samples at a time."""
     backwards = sum(type(s) is Backward for s in graph.steps)
     if backwards == 0 and not any(type(s) is Op and s.fn.needs_grad for s in graph.steps):
         passes = PASSES
@@ -260,5 +351,7 @@ def optimize(graph):
         else:
             out.append(steps[i])
             i += 1
+    if passes is PASSES and batch_tile:
+        out = tile_batch(graph, out, batch_tile)
     graph.steps = out
     return graph
