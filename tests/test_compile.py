@@ -184,3 +184,58 @@ def test_bad_arguments():
     cf = mg.compile(lambda xs: xs[0] * 2)
     with pytest.warns(UserWarning, match="argument 0 holds tensors inside a list"):
         cf([mg.ones(2)])
+
+
+def test_out_of_range_targets_are_refused_on_replay_too():
+    model = nn.Linear(4, 3)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    cf = mg.compile(step, fullgraph=True)
+    x = mg.randn(2, 4)
+    cf(x, mg.tensor([0, 2]))
+    with pytest.raises(IndexError, match="cross_entropy: target 3 is out of range for 3 classes"):
+        cf(x, mg.tensor([0, 3]))
+    emb = nn.Embedding(5, 2)
+    cf = mg.compile(lambda idx: emb(idx).sum(), fullgraph=True)
+    with mg.no_grad():
+        cf(mg.tensor([1, 2]))
+        with pytest.raises(IndexError, match="embedding: index 5 is out of range for 5 embeddings"):
+            cf(mg.tensor([1, 5]))
+        np.testing.assert_array_equal(cf(mg.tensor([4, 0])).array, emb(mg.tensor([4, 0])).sum().array)
+
+
+def test_module_hooks_break_the_graph():
+    model = nn.Linear(3, 2)
+    seen = []
+    model.register_forward_hook(lambda m, args, out: seen.append(1))
+    with pytest.raises(GraphBreak, match="Linear has hooks"):
+        with mg.no_grad():
+            mg.compile(model, fullgraph=True)(mg.randn(1, 3))
+
+
+def test_freezing_a_parameter_recaptures():
+    model = nn.Linear(3, 2)
+    opt = mg.optim.SGD(model.parameters(), lr=0.1)
+
+    def step(x):
+        opt.zero_grad()
+        loss = model(x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cf = mg.compile(step, fullgraph=True)
+    x = mg.randn(4, 3)
+    cf(x)
+    model.bias.requires_grad_(False)
+    before = model.bias.array.copy()
+    cf(x)
+    np.testing.assert_array_equal(model.bias.array, before)  # frozen: not updated
+    assert len(cf.graphs()) == 2

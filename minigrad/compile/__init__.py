@@ -162,5 +162,8 @@ def compile(model=None, *, fullgraph=False, dynamic=None, backend=None, mode=Non
         raise ValueError(f"compile: options['batch_tile'] must be an int >= 0, got {batch_tile!r}")
     from ..nn.module import Module
     if isinstance(model, Module):
-        return CompiledFunction(model.__call__, fullgraph, passes, module=model, batch_tile=batch_tile)
+        def call(*args, **kwargs):  # (looked up at each call: a capture watches Module.__call__)
+            return model(*args, **kwargs)
+        call.__qualname__ = type(model).__name__
+        return CompiledFunction(call, fullgraph, passes, module=model, batch_tile=batch_tile)
     return CompiledFunction(model, fullgraph, passes, batch_tile=batch_tile)

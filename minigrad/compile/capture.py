@@ -107,7 +107,7 @@ class Tracer:
             return call(fn, *inputs)
         ins = [self._input(fn, x) for x in inputs]
         for attr, value in list(vars(fn).items()):
-            self._attribute(fn, attr, value)
+            self._attribute(fn, attr, value, inputs)
         self.depth += 1
         try:
             out = call(fn, *inputs)
@@ -143,13 +143,13 @@ class Tracer:
             self._know(x)
         return x  # otherwise a live tensor (a parameter, a buffer, a constant): read as it is at replay
 
-    def _attribute(self, fn, attr, value):
+    def _attribute(self, fn, attr, value, inputs):
         if type(value) is np.ndarray:
             source = self._source_of(value)
             if source is False:
                 self.graph_break(f"{fn.name}: keeps an array computed outside an op from a traced tensor ({attr})")
             elif source is not None:
-                self.steps.append(Rebind(fn, attr, source))
+                self.steps.append(Rebind(fn, attr, source, _index_range(fn, attr, value, inputs)))
         elif isinstance(value, (tuple, list)) and any(type(v) is np.ndarray and self._source_of(v) is not None
                                                       for v in value):
             self.graph_break(f"{fn.name}: keeps arrays of traced tensors in {attr}")
@@ -275,6 +275,19 @@ class Tracer:
         return graph
 
 
+def _index_range(fn, attr, value, inputs):
+    """(limit, ignored value, what) for an array of class or row indices that a replay must check as the
+    eager function did before the op (a kernel would read out of bounds); None for other arrays."""
+    if value.dtype.kind not in "iu":
+        return None
+    kind = type(fn).__name__
+    if kind == "CrossEntropy" and attr == "target":
+        return inputs[0].shape[1], fn.ignore_index, "cross_entropy: target {} is out of range for {} classes"
+    if kind == "Embedding" and attr == "indices":
+        return inputs[0].shape[0], None, "embedding: index {} is out of range for {} embeddings"
+    return None
+
+
 class _CaptureLeaves:
     """At capture, the Backward step accumulates into the real leaves (the arguments are themselves)."""
 
@@ -305,6 +318,8 @@ def _patches(tracer):
 
     def modules(self, *args, **kwargs):
         tracer.modules[id(self)] = self
+        if self.__dict__.get("_hooks") is not None and not tracer.depth:
+            tracer.graph_break(f"{type(self).__name__} has hooks (Python that a replay would not run)")
         return module_call(self, *args, **kwargs)
     patches.append((Module, "__call__", modules))
 

@@ -50,15 +50,24 @@ class Op:
 
 
 class Rebind:
-    """fn.<attr> = holder.array: a Function kept an input's array (not a Tensor) when it was made."""
+    """fn.<attr> = holder.array: a Function kept an input's array (not a Tensor) when it was made.
+    check: None, or (limit, ignored, message) for class/row indices, checked as the eager function does."""
 
-    __slots__ = ("fn", "attr", "holder")
+    __slots__ = ("fn", "attr", "holder", "check")
 
-    def __init__(self, fn, attr, holder):
-        self.fn, self.attr, self.holder = fn, attr, holder
+    def __init__(self, fn, attr, holder, check=None):
+        self.fn, self.attr, self.holder, self.check = fn, attr, holder, check
 
     def run(self, graph):
-        setattr(self.fn, self.attr, self.holder.array)
+        a = self.holder.array
+        if self.check is not None:
+            limit, ignored, message = self.check
+            bad = (a >= limit) | (a < (-limit if "embedding" in message else 0))
+            if ignored is not None:
+                bad &= a != ignored
+            if bad.any():
+                raise IndexError(message.format(int(a[bad].reshape(-1)[0]), limit))
+        setattr(self.fn, self.attr, a)
 
     def __repr__(self):
         return f"Rebind({self.fn.name}.{self.attr})"
