@@ -69,10 +69,10 @@ class CompiledFunction:
             return self.fn(*args, **kwargs)
         result, graph, reason, modules = capture(lambda *a: self.fn(*a, **kwargs), args, tensors,
                                                  self.fullgraph)
+        live = [] if graph is None else _live_inputs(graph)  # (before the passes replace Op steps)
         if graph is not None and self.passes:
             from .passes import optimize
             graph = optimize(graph, self.batch_tile)
-        live = [] if graph is None else _live_inputs(graph)
         entries.append(_Entry(graph, reason, modules, live))
         if reason is not None:
             self._warn(reason)
