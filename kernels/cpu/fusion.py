@@ -56,14 +56,23 @@ def relu_max_pool2d_backward(gy, idx, y, gx):
                     dst[idx[b, ch, r, q]] += gy[b, ch, r, q]
 
 
-@njit(cache=True, parallel=True)
-def bias_act(y, b, relu):
+def _bias_act(y, b, relu):
     """y: (M, N) += b: (N,), then max(., 0) when relu; in place. NaN stays NaN."""
     m, n = y.shape
     for r in prange(m):
         for j in range(n):
             v = y[r, j] + b[j]
             y[r, j] = v if not relu or v > 0 or v != v else 0
+
+
+bias_act_parallel = njit(cache=True, parallel=True)(_bias_act)
+bias_act_serial = njit(cache=True)(_bias_act)  # (prange runs as range)
+PARALLEL_MIN = 1 << 14  # below this many elements one thread beats waking the pool (as cpu_backend's _FUSED_MIN)
+
+
+def bias_act(y, b, relu):
+    """y: (M, N) += b: (N,), then max(., 0) when relu; in place, on the thread pool when y is large."""
+    (bias_act_parallel if y.size >= PARALLEL_MIN else bias_act_serial)(y, b, relu)
 
 
 def relu_max_pool2d_reference(x, k):
