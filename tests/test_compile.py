@@ -288,3 +288,36 @@ def test_gpt_training_step_matches_eager_bit_for_bit():
     assert runs[0][0] == runs[1][0]
     for a, b in zip(runs[0][1], runs[1][1]):
         np.testing.assert_array_equal(a, b)
+
+
+def test_a_compiled_function_inside_another_is_part_of_its_capture():
+    w = mg.randn(3, 3)
+    inner = mg.compile(lambda x: (x @ w).relu())
+    outer = mg.compile(lambda x: inner(x).sum() * 2, fullgraph=True)
+    x = mg.randn(2, 3)
+    outer(x)
+    np.testing.assert_array_equal(outer(x).array, ((x @ w).relu().sum() * 2).array)
+    assert len(outer.graphs()) == 1 and inner.graphs() == []
+
+
+def test_other_threads_ops_are_not_recorded():
+    import threading
+    started, release = threading.Event(), threading.Event()
+
+    def other():
+        started.set()
+        while not release.is_set():
+            mg.ones(2) * 3  # eager work in another thread while the capture runs
+    t = threading.Thread(target=other)
+    t.start()
+    started.wait()
+    try:
+        cf = mg.compile(lambda x: (x + 1) * 2, fullgraph=True)
+        x = mg.randn(3)
+        cf(x)
+    finally:
+        release.set()
+        t.join()
+    (graph,) = cf.graphs()
+    assert [s.fn.name for s in graph.steps] == ["add", "mul"]
+    np.testing.assert_array_equal(cf(x).array, ((x + 1) * 2).array)

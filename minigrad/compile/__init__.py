@@ -57,6 +57,9 @@ class CompiledFunction:
         self.__doc__ = getattr(fn, "__doc__", None)
 
     def __call__(self, *args, **kwargs):
+        from .capture import Tracer
+        if Tracer.active is not None:  # called while another function is being captured: part of its steps
+            return self.fn(*args, **kwargs)
         key, tensors = _signature(args, kwargs)
         if key is None:
             return self._eager(args, kwargs, tensors)

@@ -20,6 +20,8 @@ and what a fixed list of steps cannot replay is detected and ends the capture wi
     a tensor made outside the recorded ops that has a grad_fn; backward with hooks,
     retain_grad, create_graph, inputs=... or grad()
 """
+import threading
+
 import numpy as np
 
 from .. import autograd_engine, random as mg_random
@@ -65,7 +67,8 @@ class Tracer:
 
     def __init__(self, args, fullgraph):
         self.steps, self.fullgraph, self.reason = [], fullgraph, None
-        self.depth = 0  # > 0 inside a recorded op, a backward or a Call: nothing in there is recorded
+        self._depth = 0  # > 0 inside a recorded op, a backward or a Call: nothing in there is recorded
+        self.thread = threading.get_ident()  # other threads' ops are theirs: never recorded
         self.known = {}  # id(tensor) -> tensor: the values the steps produce (and the arguments)
         self.arrays = {}  # id(array) -> the known tensor that holds it
         self.args = list(args)
@@ -73,6 +76,15 @@ class Tracer:
         self.nodes = set()  # ids of the Functions recorded as Op steps
         for a in self.args:
             self._know(a)
+
+    @property
+    def depth(self):
+        """How deep inside recorded work the running code is; other threads count as inside."""
+        return self._depth if threading.get_ident() == self.thread else 1
+
+    @depth.setter
+    def depth(self, value):
+        self._depth = value
 
     # ------------------------------------------------------------ bookkeeping
     def _know(self, t):
@@ -216,6 +228,8 @@ class Tracer:
 
     # ------------------------------------------------------------ Python calls and reads
     def call(self, method, args, kwargs):
+        if threading.get_ident() != self.thread:
+            return method(*args, **kwargs)
         if self.reason is None and not self.depth:
             if kwargs.get("closure") is not None or any(callable(a) for a in args):
                 self.graph_break(f"{type(method.__self__).__name__}.{method.__name__} with a closure")
