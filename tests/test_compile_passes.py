@@ -124,3 +124,23 @@ def test_depth_first_batch_tiling_matches_eager():
         mg.compile(model, options={"batch_tile": -1})
     with pytest.raises(ValueError, match=r"compile: unknown options \['mode'\]"):
         mg.compile(model, options={"mode": 1})
+
+
+def test_planned_buffers_are_reused_but_never_for_a_returned_value():
+    conv1, conv2 = nn.Conv2d(1, 4, 3), nn.Conv2d(4, 4, 3)
+
+    def f(x):
+        y = mg.nn.functional.max_pool2d(conv1(x).relu(), 2)  # fused, an intermediate: its buffer is reused
+        return mg.nn.functional.max_pool2d(conv2(y).relu(), 2)  # fused, returned: a new array every call
+
+    cf = mg.compile(f)
+    with mg.no_grad():
+        x1, x2 = mg.randn(2, 1, 14, 14), mg.randn(2, 1, 14, 14)
+        cf(x1)
+        first = cf(x1)
+        kept = first.array.copy()
+        second = cf(x2)
+        np.testing.assert_array_equal(first.array, kept)
+        np.testing.assert_array_equal(second.array, f(x2).array)
+    inner, outer = [s for s in cf.graphs()[0].steps if type(s) is ConvReluPool]
+    assert inner.buffers.reuse and not outer.buffers.reuse

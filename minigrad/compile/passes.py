@@ -24,19 +24,37 @@ from .graph import Backward, Op
 _NO_INDICES = np.empty((1, 1, 1, 1), np.int64)
 
 
+class Buffers:
+    """Arrays a fused step writes, planned once and reused by every replay (never for a value the graph
+    returns: the caller keeps that one). Within one replay each buffer holds one value; the next replay
+    overwrites it, by which time that value is dead (the graph drops its holders after every replay)."""
+
+    def __init__(self, reuse):
+        self.reuse, self.arrays = reuse, {}
+
+    def get(self, name, shape, dtype):
+        a = self.arrays.get(name)
+        if a is None or a.shape != shape or a.dtype != dtype:
+            a = np.empty(shape, dtype)
+            if self.reuse:
+                self.arrays[name] = a
+        return a
+
+
 class ConvReluPool:
     """y = relu(max_pool_k(conv2d(x, w, b))) with the ReLU applied after pooling."""
 
-    __slots__ = ("conv", "ins", "out", "k", "out_shapes")
+    __slots__ = ("conv", "ins", "out", "k", "out_shapes", "buffers")
 
     def __init__(self, conv, ins, out, k):
         self.conv, self.ins, self.out, self.k = conv, ins, out, k
+        self.buffers = Buffers(False)  # (optimize() plans them)
 
     def run(self, graph):
         from minigrad.kernels.cpu import fusion
         y = self.conv.forward(*[h.array for h in self.ins])
         n, c, h, w = y.shape
-        pooled = np.empty((n, c, h // self.k, w // self.k), y.dtype)
+        pooled = self.buffers.get("y", (n, c, h // self.k, w // self.k), y.dtype)
         fusion.relu_max_pool2d(y, self.k, pooled, _NO_INDICES, False)
         self.out.array = pooled
 
@@ -72,8 +90,8 @@ class ConvReluPoolTrain(ConvReluPool):
         y = self.conv.forward(*[h.array for h in self.ins])
         n, c, h, w = y.shape
         self.out_shapes = (n, c, h, w)
-        pooled = np.empty((n, c, h // self.k, w // self.k), y.dtype)
-        self.idx = np.empty(pooled.shape, np.int64)
+        pooled = self.buffers.get("y", (n, c, h // self.k, w // self.k), y.dtype)
+        self.idx = self.buffers.get("idx", pooled.shape, np.int64)
         fusion.relu_max_pool2d(y, self.k, pooled, self.idx, True)
         self.out.array = pooled
 
@@ -94,7 +112,7 @@ class PoolReluBackward:
         from minigrad.kernels.cpu import fusion
         gy, f = gys[0], self.forward
         n, c, h, w = f.out_shapes
-        gx = np.empty((n * c, h * w), gy.dtype)
+        gx = f.buffers.get("gx", (n * c, h * w), gy.dtype)
         fusion.relu_max_pool2d_backward(np.ascontiguousarray(gy.array), f.idx, f.out.array, gx)
         return (type(gy)._make(gx.reshape(n, c, h, w), gy.device),)
 
@@ -353,5 +371,27 @@ def optimize(graph, batch_tile=0):
             i += 1
     if passes is PASSES and batch_tile:
         out = tile_batch(graph, out, batch_tile)
+    returned = _returned(graph)
+    for step in out:
+        if isinstance(step, ConvReluPool):
+            step.buffers = Buffers(reuse=id(step.out) not in returned)
     graph.steps = out
     return graph
+
+
+def _returned(graph):
+    """ids of the holders the graph's output reads."""
+    found = set()
+
+    def walk(node):
+        kind, v = node
+        if kind == "t":
+            found.add(id(v))
+        elif kind is dict:
+            for x in v.values():
+                walk(x)
+        elif kind != "c":
+            for x in v:
+                walk(x)
+    walk(graph.output.template)
+    return found
