@@ -107,8 +107,10 @@ class Backward:
     """The backward pass, planned once.
 
     nodes:  the graph nodes in the order the eager engine runs them (each Function after every
-            node that sends it a gradient); AccumulateGrad nodes are replaced by their leaf's holder
+            node that sends it a gradient), leaves' AccumulateGrad nodes among them
     edges:  per node, one (node index, output index) or None per input
+    leaves: per node, None for a Function; for a leaf, where its gradient goes: the argument's
+            position (an int) or the tensor itself (a parameter)
     roots:  one (node index, output index) per root tensor, and `root_grads` the holders (or
             constants) of their starting gradients
     """
