@@ -321,3 +321,18 @@ def test_other_threads_ops_are_not_recorded():
     (graph,) = cf.graphs()
     assert [s.fn.name for s in graph.steps] == ["add", "mul"]
     np.testing.assert_array_equal(cf(x).array, ((x + 1) * 2).array)
+
+
+def test_a_graph_holds_no_activations_between_calls():
+    model, _, step = _trainer(_cnn, lambda p: mg.optim.Adam(p, lr=1e-2), compiled=True)
+    x, y = _batches(1)[0]
+    step(x, y)
+    step(x, y)
+    (graph,) = step.graphs()
+    assert all(h.array is None for h in graph.temporaries)
+    from minigrad.compile.graph import Op
+    ops = [s for s in graph.steps if type(s) is Op]
+    assert sum(len(s.scratch) for s in ops) > 0  # (dropout's mask, cross-entropy's gradient, ...)
+    for s in ops:
+        for attr in s.scratch + ("_y",):
+            assert getattr(s.fn, attr, None) is None, (s, attr)

@@ -120,6 +120,7 @@ class Tracer:
         ins = [self._input(fn, x) for x in inputs]
         for attr, value in list(vars(fn).items()):
             self._attribute(fn, attr, value, inputs)
+        before = dict(vars(fn))
         self.depth += 1
         try:
             out = call(fn, *inputs)
@@ -129,7 +130,10 @@ class Tracer:
             outs = out if type(out) is tuple else (out,)
             for t in outs:
                 self._know(t)
-            self.steps.append(Op(fn, ins, outs))
+            step = Op(fn, ins, outs)
+            # arrays forward kept for backward (a mask, argmax indices): dropped after each replay
+            step.scratch = tuple(k for k, v in vars(fn).items() if type(v) is np.ndarray and before.get(k) is not v)
+            self.steps.append(step)
             self.nodes.add(id(fn))
         return out
 
@@ -284,8 +288,7 @@ class Tracer:
         temporaries += [s.alias for s in self.steps if type(s) is Alias]
         graph = Graph(arg_holders, self.steps, output, temporaries)
         self.result = output.build()  # the caller gets new Tensors; the holders are the graph's
-        for h in temporaries:
-            h.array = None  # what the capture computed was returned; the graph holds no activations
+        graph.release()  # what the capture computed was returned; the graph holds no activations
         return graph
 
 

@@ -29,10 +29,11 @@ from ..grad_mode import set_grad_enabled
 class Op:
     """One Function call: outs = fn.forward(*(h.array for h in ins))."""
 
-    __slots__ = ("fn", "ins", "outs", "keep_y", "out_shapes")
+    __slots__ = ("fn", "ins", "outs", "keep_y", "out_shapes", "scratch")
 
     def __init__(self, fn, ins, outs):
         self.fn, self.ins, self.outs = fn, list(ins), list(outs)
+        self.scratch = ()  # names of the arrays forward keeps on fn for backward
         self.out_shapes = [tuple(h.array.shape) for h in self.outs]  # (for reading and for the passes)
         self.keep_y = fn.saves_output and fn.inputs is not None  # Function.__call__ keeps forward's result
 
@@ -178,6 +179,7 @@ class Graph:
     def __init__(self, arg_holders, steps, output, temporaries):
         self.arg_holders, self.steps, self.output, self.temporaries = arg_holders, steps, output, temporaries
         self._args = ()
+        self._scratch = None  # (Function, attribute) pairs: arrays forward kept for backward
 
     def leaf(self, leaf):
         """The tensor a gradient accumulates into: an argument (by position) or a live tensor (a parameter)."""
@@ -194,8 +196,16 @@ class Graph:
             return self.output.build()
         finally:
             self._args = ()
-            for h in self.temporaries:
-                h.array = None
+            self.release()
+
+    def release(self):
+        """Drop what a replay computed (between replays a graph holds no activations)."""
+        for h in self.temporaries:
+            h.array = None
+        if self._scratch is None:  # (the Op steps as captured: the passes only take some away)
+            self._scratch = [(s.fn, a) for s in self.steps if type(s) is Op for a in s.scratch + ("_y",) * s.keep_y]
+        for fn, attr in self._scratch:
+            setattr(fn, attr, None)
 
     def __repr__(self):
         return "Graph(\n  " + "\n  ".join(map(repr, self.steps)) + "\n)"
