@@ -336,3 +336,26 @@ def test_a_graph_holds_no_activations_between_calls():
     for s in ops:
         for attr in s.scratch + ("_y",):
             assert getattr(s.fn, attr, None) is None, (s, attr)
+
+
+def test_an_optimizer_with_its_own_step_is_replayed():
+    class HalfSGD(mg.optim.SGD):
+        def step(self, closure=None):
+            for group in self.param_groups:
+                for p in group["params"]:
+                    p.array -= 0.5 * group["lr"] * p.grad.array
+
+    w = nn.Parameter(mg.ones(3))
+    opt = HalfSGD([w], lr=1.0)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (w * x).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    cf = mg.compile(step, fullgraph=True)
+    for _ in range(3):
+        cf(mg.ones(3))
+    np.testing.assert_array_equal(w.array, np.full(3, -0.5, np.float32))

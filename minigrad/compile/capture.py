@@ -316,10 +316,9 @@ class _CaptureLeaves:
 # ---------------------------------------------------------------------- the swapped entry points
 def _patches(tracer):
     """(owner, name, recording version) for every entry point a capture swaps."""
-    from .. import nn
     from ..nn import functional as F
     from ..nn.module import Module
-    from ..optim.lr_scheduler import LRScheduler
+    from ..optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
     from ..optim.optimizer import Optimizer
     from ..ops.convert import Cast
     from .ops import dropout, dropout2d
@@ -340,10 +339,20 @@ def _patches(tracer):
         return module_call(self, *args, **kwargs)
     patches.append((Module, "__call__", modules))
 
-    for cls, name in ((Optimizer, "step"), (Optimizer, "zero_grad"), (LRScheduler, "step")):
-        def replayed(self, *args, __original=getattr(cls, name), **kwargs):
-            return tracer.call(__original.__get__(self), args, kwargs)
-        patches.append((cls, name, replayed))
+    for base, names in ((Optimizer, ("step", "zero_grad")), (LRScheduler, ("step",))):
+        for cls in _with_subclasses(base):  # (a subclass may define its own step)
+            for name in names:
+                if name in cls.__dict__:
+                    def replayed(self, *args, __original=cls.__dict__[name], **kwargs):
+                        return tracer.call(__original.__get__(self), args, kwargs)
+                    patches.append((cls, name, replayed))
+
+    def plateau_step(self, *args, **kwargs):
+        if not tracer.depth:
+            tracer.graph_break("ReduceLROnPlateau.step reads a metric's value: call it outside the compiled function")
+        return plateau(self, *args, **kwargs)
+    plateau = ReduceLROnPlateau.step
+    patches.append((ReduceLROnPlateau, "step", plateau_step))
 
     for name in ("item", "__bool__", "numpy", "tolist", "__float__", "__int__", "__index__", "__array__"):
         def read(self, *args, __original=getattr(Tensor, name), __name=name, **kwargs):
@@ -364,8 +373,16 @@ def _patches(tracer):
     patches.append((mg_random.default_generator, "numpy", _WatchedRNG(mg_random.default_generator.numpy, tracer)))
     cast_call = Cast.__call__
     patches.append((Cast, "__call__", lambda fn, x: tracer.op_outside_graph(cast_call, fn, x)))
-    del nn
     return patches
+
+
+def _with_subclasses(cls):
+    found, stack = [], [cls]
+    while stack:
+        c = stack.pop()
+        found.append(c)
+        stack.extend(c.__subclasses__())
+    return found
 
 
 class _WatchedRNG:
