@@ -125,7 +125,7 @@ class LinearActTrain(LinearAct):
 
     def run(self, graph):
         from minigrad.kernels.cpu import fusion
-        w_t, mm_out = self.holders[:2]
+        w_t = self.holders[0]  # permute's output: matmul's backward reads it
         w_t.array = self.w.array.T
         y = self.matmul.forward(self.x.array, w_t.array)
         fusion.bias_act(y, self.b.array, self.relu)
