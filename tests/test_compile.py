@@ -359,3 +359,20 @@ def test_an_optimizer_with_its_own_step_is_replayed():
     for _ in range(3):
         cf(mg.ones(3))
     np.testing.assert_array_equal(w.array, np.full(3, -0.5, np.float32))
+
+
+@pytest.mark.parametrize("plane", [False, True])
+def test_dropout_op(plane):
+    """The op a capture uses for dropout draws the eager function's mask and routes the gradient through it."""
+    from minigrad.compile.ops import Dropout
+    x = mg.randn(4, 3, 5, 5, dtype=mg.float64, requires_grad=True)
+    mg.manual_seed(7)
+    y = Dropout(0.4, plane)(x)
+    mg.manual_seed(7)
+    eager = (F.dropout2d if plane else F.dropout)(x, 0.4)
+    np.testing.assert_array_equal(y.array, eager.array)
+    g = mg.randn(*x.shape, dtype=mg.float64)
+    y.backward(g)
+    mask = y.grad_fn.mask
+    np.testing.assert_array_equal(x.grad.array, g.array * mask)
+    assert set(np.unique(mask)) <= {0.0, 1 / 0.6} and len(np.unique(mask)) == 2
