@@ -11,7 +11,19 @@ module that ran. A new signature is captured anew (up to `cache_size_limit` of t
 capture meets what a fixed list of steps cannot replay (Python reading a tensor's value:
 item(), if tensor:, numpy(); in-place changes outside an op; ...), that signature runs eagerly
 and one warning says why (with fullgraph=True: an error). Passes (passes.py) rewrite a graph
-before it is first replayed: the fused kernels of inference, and depth-first batch tiling.
+before it is first replayed: fused kernels for inference and training, and (asked for) depth-first
+batch tiling. To see what was recorded, print a graph:
+
+    >>> print(step.graphs()[0])
+    Graph(
+      Call(Adam.zero_grad)
+      ConvReluPoolTrain(k=2)               conv2d + relu + max_pool2d, fused (passes.py)
+      ...
+      Rebind(crossentropy.target)          this call's targets into the cross-entropy op
+      Op(crossentropy -> ())
+      Backward(13 nodes)                   the backward pass, planned once
+      Call(Adam.step)                      replayed as it is: it reads the lr and step count itself
+    )
 """
 import warnings
 
