@@ -376,3 +376,14 @@ def test_dropout_op(plane):
     mask = y.grad_fn.mask
     np.testing.assert_array_equal(x.grad.array, g.array * mask)
     assert set(np.unique(mask)) <= {0.0, 1 / 0.6} and len(np.unique(mask)) == 2
+
+
+def test_assigning_a_new_parameter_recaptures():
+    model = nn.Linear(3, 2)
+    cf = mg.compile(model)
+    x = mg.randn(4, 3)
+    with mg.no_grad():
+        cf(x)
+        model.weight = nn.Parameter(mg.zeros(2, 3))
+        np.testing.assert_array_equal(cf(x).array, model(x).array)
+    assert len(cf.graphs()) == 2

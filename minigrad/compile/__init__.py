@@ -41,12 +41,13 @@ class _Entry:
 
     def __init__(self, graph, reason, modules, live):
         self.graph, self.reason = graph, reason
-        self.modules = [(m, m.training) for m in modules]  # train/eval of every module that ran
+        # every module that ran: its train/eval flag, and which tensors its parameters and buffers are
+        self.modules = [(m, m.training, _tensor_ids(m)) for m in modules]
         self.live = [(t, t.array.shape, t.array.dtype, t._requires_grad) for t in live]
 
     def guards_hold(self):
-        for m, training in self.modules:
-            if m.training is not training:
+        for m, training, ids in self.modules:
+            if m.training is not training or _tensor_ids(m) != ids:
                 return False
         for t, shape, dtype, requires_grad in self.live:
             if t._requires_grad is not requires_grad or t.array.shape != shape or t.array.dtype != dtype:
@@ -137,6 +138,13 @@ def _signature(args, kwargs):
         tensors = [a for a in args if isinstance(a, Tensor)] + [kwargs[k] for k in sorted(kwargs)
                                                                  if isinstance(kwargs[k], Tensor)]
     return tuple(parts), tensors
+
+
+def _tensor_ids(module):
+    """ids of a module's own parameters and buffers: a graph reads those tensors, so a new one (an
+    assigned nn.Parameter, a loaded buffer object) needs a new capture."""
+    d = module.__dict__
+    return tuple(id(t) for key in ("_parameters", "_buffers") for t in d.get(key, {}).values())
 
 
 def _live_inputs(graph):
