@@ -6,10 +6,11 @@ While a capture runs, a few entry points of the engine are swapped for recording
     Function.__call__            every op at the top level becomes an Op step
     autograd_engine.run_backward the backward pass becomes one Backward step (run by that step,
                                  so capture and replay take the same path)
-    Optimizer.step / zero_grad,  Call steps, replayed as they are
+    Optimizer.step / zero_grad,  Call steps, replayed as they are (also a subclass's own step)
     LRScheduler.step
     Module.__call__              notes which modules ran: their train/eval flags guard the graph
     nn.functional.dropout(2d)    the mask is drawn inside an op (so that replay draws a new one)
+    Cast.__call__                a cast to integers makes its output outside the engine: an Op too
 
 and what a fixed list of steps cannot replay is detected and ends the capture with a reason
 (the call itself still finishes eagerly, with eager's result):
@@ -18,7 +19,12 @@ and what a fixed list of steps cannot replay is detected and ends the capture wi
                                  control flow that may go another way next time
     in-place changes (x.add_(), x[i] = v) outside an op; random draws outside an op;
     a tensor made outside the recorded ops that has a grad_fn; backward with hooks,
-    retain_grad, create_graph, inputs=... or grad()
+    retain_grad, create_graph, inputs=... or grad(); module hooks; ReduceLROnPlateau.step
+
+What it cannot see: a tensor computed with numpy from a traced tensor's array outside an op
+(Tensor._make(x.array * 2)) looks like a constant and would be replayed as one. minigrad's own
+ops never do that; the arrays they keep from their inputs (cross-entropy's targets, an embedding's
+indices) are found by identity and refreshed (Rebind).
 """
 import threading
 
