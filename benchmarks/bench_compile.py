@@ -4,7 +4,8 @@
 
   capture        the first call of a compiled seed-CNN training step (eager step + recording) vs an eager step
   mlp-b8-step    seed MLP training step at batch 8, where Python bookkeeping dominates: eager vs replay
-  cnn-b64-step   seed CNN training step at batch 64: eager vs replay
+                 without and with the fusion passes
+  cnn-b64-step   seed CNN training step at batch 64: the same three
   cnn-infer      seed CNN inference at batch 1000: eager vs replay without passes vs replay with the fusion passes
 
 Medians (and ranges) of `rounds` timed blocks per variant; variants alternate within every round.
@@ -79,8 +80,10 @@ def main(argv=None):
           f"{statistics.median(steady):.1f} ms")
 
     cases = {
-        "mlp-b8-step": ({"eager": _step(mg, F, "mlp", 8, False), "replay": _step(mg, F, "mlp", 8, True)}, 200),
-        "cnn-b64-step": ({"eager": _step(mg, F, "cnn", 64, False), "replay": _step(mg, F, "cnn", 64, True)}, 5),
+        "mlp-b8-step": ({"eager": _step(mg, F, "mlp", 8, False), "replay": _step(mg, F, "mlp", 8, True, False),
+                         "replay+passes": _step(mg, F, "mlp", 8, True)}, 200),
+        "cnn-b64-step": ({"eager": _step(mg, F, "cnn", 64, False), "replay": _step(mg, F, "cnn", 64, True, False),
+                          "replay+passes": _step(mg, F, "cnn", 64, True)}, 5),
     }
     infer = {"eager": _infer(mg, False, False), "replay": _infer(mg, True, False),
              "replay+passes": _infer(mg, True, True)}
