@@ -253,27 +253,50 @@ w.grad = None  # reset
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/02_autograd.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. Add `__pow__` (integer exponent), `relu` and `exp` to the scalar `Value` class, each with its
-#    local derivative. Check against minigrad on $L = \mathrm{relu}(a^3 + e^{b})\cdot a$.
+# 1. Give the scalar `Value` class `__pow__` (integer exponent), `relu` and `exp`, each with its
+#    local derivative (the check compares $L = \mathrm{relu}(a^3 + e^{b})\cdot a$ and its gradients with minigrad).
 # 2. `linear_backward(x, W, gy)`: for $y = xW + b$ with $x$ of shape $(n, d)$ and $W$ of shape $(d, k)$,
-#    return $(\bar x, \bar W, \bar b)$ computed by hand with numpy, given $\bar y$. Compare with autograd.
-# 3. `grad_at(f, x)`: a function that returns $f'(x)$ for a Python float `x`, using minigrad (float64).
+#    return $(\bar x, \bar W, \bar b)$ computed by hand with numpy, given $\bar y$.
+# 3. `grad_at(f, x)`: $f'(x)$ for a Python float `x`, using minigrad (float64).
+#
+# **Questions to think about.** Why does `Value.backward` need the topological order: what goes
+# wrong if it simply recursed into the parents? In `(w * w).sum()`, which node receives two
+# contributions, and where in the code are they added?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.02_autograd")
 
-a, bb = sol.Value(1.5), sol.Value(-0.5)
-L = (a ** 3 + bb.exp()).relu() * a
-L.backward()
-print("Value:   ", a.grad, bb.grad)
-A = mg.tensor(1.5, dtype=mg.float64, requires_grad=True)
-Bt = mg.tensor(-0.5, dtype=mg.float64, requires_grad=True)
-((A ** 3 + Bt.exp()).relu() * A).backward()
-print("minigrad:", A.grad.item(), Bt.grad.item())
-print("d/dx x^2 sin x at x=2:", sol.grad_at(lambda t: t ** 2 * t.sin(), 2.0))
+def value_pow(self, k):
+    """self ** k for an int k: a new Value whose _backward adds k * self.data ** (k - 1) * out.grad."""
+    raise NotImplementedError("your code here")
+
+
+def value_relu(self):
+    """max(self, 0): the gradient passes where the input was positive."""
+    raise NotImplementedError("your code here")
+
+
+def value_exp(self):
+    """e ** self: its derivative is its own value."""
+    raise NotImplementedError("your code here")
+
+
+Value.__pow__, Value.relu, Value.exp = value_pow, value_relu, value_exp
+
+
+def linear_backward(x, W, gy):
+    """x: (n, d), W: (d, k), gy: (n, k) -> (dx (n, d), dW (d, k), db (k,)) for y = x W + b."""
+    raise NotImplementedError("your code here")
+
+
+def grad_at(f, x):
+    """f'(x) for a Python float x, where f maps a minigrad tensor to a scalar tensor."""
+    raise NotImplementedError("your code here")
+
+
+check("02", Value=Value, linear_backward=linear_backward, grad_at=grad_at)

@@ -157,17 +157,35 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/04_linear_regression.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `closed_form(x, y)`: the least-squares $(m, b)$: $m = \frac{\sum (x_i-\bar x)(y_i - \bar y)}{\sum (x_i - \bar x)^2}$, $b = \bar y - m \bar x$.
 # 2. `gd_step(m, b, x, y, lr)`: one gradient-descent step by hand, returning the new `(m, b)`.
 # 3. `fit(x, y, lr, steps)`: fit $(m, b)$ with minigrad autograd and `optim.SGD`, returning floats.
+#
+# **Questions to think about.** Compute $\lambda_{\max}$ for data with $x$ in $[-10, 10]$ instead of
+# $[-1, 1]$: which learning rates still converge? Standardising $x$ first changes the Hessian how?
+# With momentum, where is the divergence threshold?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.04_linear_regression")
-print("closed form:", sol.closed_form(x, y))
-print("fit:        ", sol.fit(x, y, lr=0.1, steps=300))
+
+def closed_form(x, y):
+    """x, y: (n,) numpy arrays -> (m, b) minimising the mean squared error."""
+    raise NotImplementedError("your code here")
+
+
+def gd_step(m, b, x, y, lr):
+    """One step of gradient descent on the MSE of m * x + b; returns the new (m, b)."""
+    raise NotImplementedError("your code here")
+
+
+def fit(x, y, lr=0.1, steps=100):
+    """(m, b) as Python floats after `steps` steps of optim.SGD on nn.Linear(1, 1) (or two tensors)."""
+    raise NotImplementedError("your code here")
+
+
+check("04", closed_form=closed_form, gd_step=gd_step, fit=fit)

@@ -209,18 +209,46 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/06_regularisation.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `l2_grad_step(w, g, lr, lam)`: one gradient step on $J + \lambda\lVert w\rVert^2$ (numpy); show it equals $(1-2\alpha\lambda)w - \alpha g$.
-# 2. `dropout_mask(shape, p, rng)`: the inverted-dropout multiplier: 0 with probability $p$, else $1/(1-p)$.
-# 3. `EarlyStopping(patience)`: a class with `step(val_loss) -> bool` (True when training should stop) and a `best_epoch` attribute.
+# 1. `l2_grad_step(w, g, lr, lam)`: one gradient step on $J + \lambda\lVert w\rVert^2$ (numpy); it equals $(1-2\alpha\lambda)w - \alpha g$.
+# 2. `soft_threshold(w, t)`: the proximal step of $t\,|w|$, $\operatorname{sign}(w)\max(|w| - t, 0)$.
+# 3. `dropout_mask(shape, p, rng)`: the inverted-dropout multiplier: 0 with probability $p$, else $1/(1-p)$.
+# 4. `EarlyStopping(patience)`: a class with `step(val_loss) -> bool` (True when training should stop) and a `best_epoch` attribute (epochs count from 0).
+#
+# **Questions to think about.** Give `early stopping` a patience of 1 and of 20: what happens to
+# the epoch it stops at and to the accuracy? Run L1 with the subgradient and with the proximal
+# step at the same $\lambda$ and count the exact zeros. Why does dropout need `model.eval()`?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.06_regularisation")
-stopper = sol.EarlyStopping(patience=5)
-stop_at = next(i for i, v in enumerate(runs["no regularisation"]["val"] + [np.inf] * 10) if stopper.step(v))
-print("early stopping on the unregularised curve: best epoch", stopper.best_epoch, "stop at", stop_at)
+
+def l2_grad_step(w, g, lr, lam):
+    """w, g: arrays of one shape -> the weights after one step on J + lam * sum(w ** 2), g = dJ/dw."""
+    raise NotImplementedError("your code here")
+
+
+def soft_threshold(w, t):
+    """Shrink every entry of w towards 0 by t; entries with |w| <= t become exactly 0."""
+    raise NotImplementedError("your code here")
+
+
+def dropout_mask(shape, p, rng):
+    """An array of `shape`: 0 with probability p, else 1 / (1 - p); rng: np.random.Generator."""
+    raise NotImplementedError("your code here")
+
+
+class EarlyStopping:
+    def __init__(self, patience=5):
+        self.patience = patience
+
+    def step(self, val_loss):
+        """Record one epoch's validation loss; True once `patience` epochs in a row did not improve."""
+        raise NotImplementedError("your code here")
+
+
+check("06", l2_grad_step=l2_grad_step, soft_threshold=soft_threshold, dropout_mask=dropout_mask,
+      EarlyStopping=EarlyStopping)

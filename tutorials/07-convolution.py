@@ -252,19 +252,67 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/07_convolution.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `conv_output_size(h, k, stride=1, padding=0, dilation=1)`: $\lfloor (h + 2p - d(k-1) - 1)/s \rfloor + 1$.
 # 2. `conv2d_direct(x, w, stride=1, padding=0)`: the direct-loop convolution with stride and padding (numpy in, numpy out); compare with `F.conv2d`.
 # 3. `max_pool_2x2(x)`: 2×2 max pooling of an `(N, C, H, W)` numpy array with even `H, W`, using only `reshape` and `max`.
+# 4. **Conv2d as your own `Function`.** `Conv2dIm2col(stride, padding)(x, w)`: `forward` builds the
+#    columns with your own `im2col` (one strided slice per kernel tap, as in the picture above) and
+#    multiplies by the reshaped weights; `backward` returns $\bar w = \sum_n \bar y_n\,\text{cols}_n^\top$
+#    and $\bar x = \text{col2im}(W^\top \bar y)$, where your `col2im` *adds* each column entry back onto
+#    the pixel it came from (overlapping patches share pixels). Gradients are returned as tensors
+#    (`mg.tensor(array, dtype=x.dtype)`); the check compares with `F.conv2d` and runs `mg.gradcheck`.
+#
+# **Questions to think about.** How many times larger than the input is the column matrix of a
+# $3\times3$, stride-1 convolution, and what does that cost on a $224\times224$ image with 64 channels?
+# Why must `col2im` add rather than assign? What changes for stride 2?
 
 # %%
-import importlib
-import sys
+from minigrad.autograd import Function
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.07_convolution")
-xs = np.random.default_rng(1).normal(size=(2, 3, 9, 9)).astype(np.float32)
-ws = np.random.default_rng(2).normal(size=(4, 3, 3, 3)).astype(np.float32)
-ref = F.conv2d(mg.tensor(xs), mg.tensor(ws), stride=2, padding=1).numpy()
-print(sol.conv_output_size(9, 3, 2, 1), np.abs(sol.conv2d_direct(xs, ws, stride=2, padding=1) - ref).max())
+
+def conv_output_size(h, k, stride=1, padding=0, dilation=1):
+    raise NotImplementedError("your code here")
+
+
+def conv2d_direct(x, w, stride=1, padding=0):
+    """x: (N, C, H, W), w: (O, C, KH, KW) -> (N, O, OH, OW)."""
+    raise NotImplementedError("your code here")
+
+
+def max_pool_2x2(x):
+    """x: (N, C, H, W), H and W even -> (N, C, H // 2, W // 2)."""
+    raise NotImplementedError("your code here")
+
+
+def im2col(x, kh, kw, stride, padding):
+    """x: (N, C, H, W) -> cols: (N, C*KH*KW, OH*OW), column p = the patch under output pixel p."""
+    raise NotImplementedError("your code here")
+
+
+def col2im(cols, x_shape, kh, kw, stride, padding):
+    """cols: (N, C*KH*KW, OH*OW) -> (N, C, H, W): the adjoint of im2col (overlaps add up)."""
+    raise NotImplementedError("your code here")
+
+
+class Conv2dIm2col(Function):
+    differentiable_backward = False  # backward computes on raw arrays
+
+    def __init__(self, stride=1, padding=0):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, w):
+        """x: (N, C, H, W), w: (O, C, KH, KW) arrays -> (N, O, OH, OW)."""
+        raise NotImplementedError("your code here")
+
+    def backward(self, gy):
+        """gy: Tensor (N, O, OH, OW) -> (gx, gw) as Tensors."""
+        raise NotImplementedError("your code here")
+
+
+check("07", conv_output_size=conv_output_size, conv2d_direct=conv2d_direct, max_pool_2x2=max_pool_2x2,
+      Conv2dIm2col=Conv2dIm2col)

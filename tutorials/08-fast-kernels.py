@@ -256,18 +256,33 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/08_fast_kernels.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `matmul_gflops(m, n, k, seconds)`: the speed of an $(m\times k)(k\times n)$ product that took `seconds`.
-# 2. `conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0)`: the FLOPs of a forward convolution ($2 \cdot$ outputs $\cdot\, C K_h K_w$).
-# 3. `blocked_matmul(A, B, bs=64)`: a numpy matrix product computed tile by tile (`bs × bs` blocks), the blocking idea without the machine code.
+# 1. `matmul_gflops(m, n, k, seconds)`: the GFLOP/s of an $(m\times k)(k\times n)$ product that took `seconds`.
+# 2. `conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0)`: the FLOPs of a convolution (two per multiply-add).
+# 3. `blocked_matmul(a, b, bs)`: $AB$ computed block by block ($bs\times bs$ tiles, edge tiles smaller), with numpy inside each tile.
+#
+# **Questions to think about.** With the peak you measured above, how long should the CNN's
+# forward convolutions take for one batch of 64, and how far is the measured training step from
+# that? Which block size makes three float32 tiles fit in a 32 KiB L1 cache?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.08_fast_kernels")
-A = rng.standard_normal((100, 70))
-B = rng.standard_normal((70, 130))
-print(np.abs(sol.blocked_matmul(A, B, 32) - A @ B).max(), sol.conv2d_flops(64, 32, 13, 13, 64, 3, 3) / 1e6, "MFLOP")
+
+def matmul_gflops(m, n, k, seconds):
+    raise NotImplementedError("your code here")
+
+
+def conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0):
+    raise NotImplementedError("your code here")
+
+
+def blocked_matmul(a, b, bs):
+    """a: (M, K), b: (K, N) -> (M, N), one (bs x bs) tile of the result at a time."""
+    raise NotImplementedError("your code here")
+
+
+check("08", matmul_gflops=matmul_gflops, conv2d_flops=conv2d_flops, blocked_matmul=blocked_matmul)

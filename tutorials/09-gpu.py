@@ -188,19 +188,35 @@ else:
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/09_gpu.py`. They run on the CPU too.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `launch_geometry(total, threads=256, max_blocks=65536)`: the number of blocks for a grid-stride kernel over `total` elements (enough to cover them once, at most `max_blocks`).
-# 2. `bias_relu_reference(x, b)`: what `bias_relu_fwd` computes for `x` of shape `(N, C, *S)` and `b` of shape `(C,)`, in numpy, written the way the kernel indexes: flatten, then channel $= (e / S) \bmod C$.
-# 3. `to_device_and_back(t, device)`: move a tensor to `device` and back to the CPU, returning the numpy array (a no-op round trip on the CPU).
+# 1. `launch_geometry(n, threads=256, max_blocks=65536)`: the number of blocks for an
+#    elementwise kernel over `n` elements (enough to cover them, but at most `max_blocks`; the kernel
+#    then loops with a grid stride).
+# 2. `bias_relu_reference(x, b)`: the numpy reference of the fused bias + ReLU kernel, for `x` of shape $(N, C, H, W)$ and `b` of shape $(C,)$.
+# 3. `to_device_and_back(t, device)`: move a tensor to `device` and back, returning a numpy array.
+#
+# **Questions to think about.** Why would a 1,000-element addition run slower on the GPU than on
+# the CPU? Where in a training step does the data cross between the two, and how would you make
+# it cross once?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.09_gpu")
-xx = np.random.default_rng(0).normal(size=(2, 3, 4, 5)).astype(np.float32)
-bb = np.array([0.5, -1.0, 0.0], np.float32)
-print(sol.launch_geometry(10 ** 6), np.array_equal(sol.bias_relu_reference(xx, bb), np.maximum(xx + bb[:, None, None], 0)))
-print(sol.to_device_and_back(mg.arange(3), "cuda" if GPU else "cpu"))
+
+def launch_geometry(n, threads=256, max_blocks=65536):
+    raise NotImplementedError("your code here")
+
+
+def bias_relu_reference(x, b):
+    raise NotImplementedError("your code here")
+
+
+def to_device_and_back(t, device):
+    raise NotImplementedError("your code here")
+
+
+check("09", launch_geometry=launch_geometry, bias_relu_reference=bias_relu_reference,
+      to_device_and_back=to_device_and_back)

@@ -165,17 +165,43 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/10_rnn.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh)`: one LSTM step in numpy, PyTorch's gate order $i, f, g, o$; it must match `nn.LSTMCell`.
-# 2. `gru_step(x, h, w_ih, w_hh, b_ih, b_hh)`: one GRU step in numpy (gate order $r, z, n$; $n = \tanh(x_n + r\odot h_n)$ where $h_n$ includes its bias); match `nn.GRUCell`.
-# 3. `rnn_param_count(cell, input_size, hidden)`: the parameter count of a one-layer `RNN`/`LSTM`/`GRU` with biases.
+# 1. `lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh)`: one LSTM step in numpy, PyTorch's gate order
+#    (input, forget, cell, output), returning `(h', c')`.
+# 2. `gru_step(x, h, w_ih, w_hh, b_ih, b_hh)`: one GRU step (reset, update, new), returning `h'`.
+# 3. `rnn_param_count(kind, input_size, hidden)` for `"RNN"`, `"LSTM"`, `"GRU"` (two bias vectors each, as PyTorch).
+# 4. `clip_by_global_norm(grads, max_norm)`: numpy's version of `nn.utils.clip_grad_norm_`, returning
+#    `(clipped grads, norm before clipping)`.
+#
+# **Questions to think about.** Run the unclipped RNN with a learning rate ten times smaller: does
+# it still blow up? What does truncating BPTT at 7 steps prevent the model from learning? Why does
+# the LSTM's cell state carry a gradient further than the RNN's hidden state?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.10_rnn")
-print({c: sol.rnn_param_count(c, 28, 64) for c in ("RNN", "LSTM", "GRU")},
-      sum(p.numel() for p in runs["LSTM"][0].rnn.parameters()))
+
+def lstm_step(x, h, c, w_ih, w_hh, b_ih, b_hh):
+    """x: (N, I), h, c: (N, H), w_ih: (4H, I), w_hh: (4H, H), biases (4H,) -> (h', c')."""
+    raise NotImplementedError("your code here")
+
+
+def gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
+    """x: (N, I), h: (N, H), w_ih: (3H, I), w_hh: (3H, H), biases (3H,) -> h'."""
+    raise NotImplementedError("your code here")
+
+
+def rnn_param_count(kind, input_size, hidden):
+    raise NotImplementedError("your code here")
+
+
+def clip_by_global_norm(grads, max_norm):
+    """grads: list of arrays -> (list of arrays scaled by one common factor, total L2 norm before)."""
+    raise NotImplementedError("your code here")
+
+
+check("10", lstm_step=lstm_step, gru_step=gru_step, rnn_param_count=rnn_param_count,
+      clip_by_global_norm=clip_by_global_norm)

@@ -187,20 +187,37 @@ plt.show()
 # lets the features adapt to the new digits without wiping out what they learned; with this little
 # data it gains little over freezing, and it pays off as the new data set grows. That is the seed
 # articles' recipe: freeze the base when data is scarce; fine-tune more layers, gently, as data grows.
-#
+
+# %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/12_fine_tuning.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `count_trainable(model)`: the number of parameters (elements) with `requires_grad`.
-# 2. `freeze_all_but_last(model)`: for an `nn.Sequential`, freeze every child except the last one; return the model.
-# 3. `param_groups(base, head, lr, base_factor=0.1)`: the optimiser parameter groups for discriminative learning rates.
+# 1. `count_trainable(model)`: the number of parameters that require a gradient.
+# 2. `freeze_all_but_last(model)`: for an `nn.Sequential`, freeze every parameter except the last layer's; return the model.
+# 3. `param_groups(base, head, lr)`: optimiser parameter groups giving `base` one tenth of `lr` and `head` the full `lr`.
+#
+# **Questions to think about.** In the sweep above, at what number of images per class does
+# fine-tuning everything overtake the frozen base, and why? What would happen to the frozen
+# features if the new task were letters instead of digits?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.12_fine_tuning")
-m = sol.freeze_all_but_last(nn.Sequential(make_base(), make_head()))
-print(sol.count_trainable(m), [g["lr"] for g in sol.param_groups(m[0], m[1], 1e-3)])
+
+def count_trainable(model):
+    raise NotImplementedError("your code here")
+
+
+def freeze_all_but_last(model):
+    raise NotImplementedError("your code here")
+
+
+def param_groups(base, head, lr):
+    """-> [{"params": ..., "lr": lr / 10}, {"params": ..., "lr": lr}]"""
+    raise NotImplementedError("your code here")
+
+
+check("12", count_trainable=count_trainable, freeze_all_but_last=freeze_all_but_last, param_groups=param_groups)

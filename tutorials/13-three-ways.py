@@ -233,19 +233,39 @@ plt.show()
 # inputs differ: Keras scales pixels to [0, 1] and ends in a softmax with categorical cross-entropy
 # on one-hot labels; the PyTorch listing standardises the pixels (`Normalize((0.1307,), (0.3081,))`)
 # and feeds logits to `CrossEntropyLoss` on class indices. Train longer (chapter 07) and the gaps shrink.
-#
+
+# %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/13_three_ways.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `keras_mlp()`: the seed's Keras MLP (`Dense(64, relu)`, `Dense(64, relu)`, `Dense(10, softmax)`, input 784) as a `minigrad.keras` `Sequential`, compiled with `Adam(0.01)` and `categorical_crossentropy`.
-# 2. `TorchMLP`: the same network as an `nn.Module` subclass (returning logits).
-# 3. `count_params(model)`: the number of parameters of either kind of model (hint: both offer `.parameters()` or `count_params()`).
+# 1. `keras_mlp()`: the 784-64-64-10 MLP in Keras form (ReLU, softmax output), compiled.
+# 2. `TorchMLP`: the same network as an `nn.Module` (logits out).
+# 3. `count_params(model)`: the number of parameters of either.
+#
+# **Questions to think about.** Why does the Keras model end in a softmax while the PyTorch one
+# returns logits, and which loss goes with each? Time both `fit` loops: where does the difference come from?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.13_three_ways")
-print(sol.count_params(sol.keras_mlp()), sol.count_params(sol.TorchMLP()))
+
+def keras_mlp():
+    raise NotImplementedError("your code here")
+
+
+class TorchMLP(nn.Module):
+    def __init__(self):
+        super().__init__()
+
+    def forward(self, x):
+        raise NotImplementedError("your code here")
+
+
+def count_params(model):
+    raise NotImplementedError("your code here")
+
+
+check("13", keras_mlp=keras_mlp, TorchMLP=TorchMLP, count_params=count_params)
