@@ -119,10 +119,10 @@ except ValueError as e:
 # incoming gradient back down to each input's shape. Here is the op that a broadcast records:
 
 # %%
-import inspect
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
-print(inspect.getsource(mg.ops.shape.Expand))
-print(inspect.getsource(mg.ops.shape.sum_to))
+show(mg.ops.shape.Expand)
+show(mg.ops.shape.sum_to)
 
 # %% [markdown]
 # ## Reductions

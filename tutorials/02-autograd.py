@@ -16,7 +16,6 @@
 # - how to look at the graph with `minigrad.viz.draw`.
 
 # %%
-import inspect
 import math
 import os
 
@@ -25,6 +24,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.viz import draw
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 _ = mg.manual_seed(0)
@@ -145,7 +145,7 @@ assert abs(W1.grad.item() - w1.grad) < 1e-12
 # followed by `sum_to` to undo any broadcasting (chapter 01):
 
 # %%
-print(inspect.getsource(mg.ops.elementwise.Mul))
+show(mg.ops.elementwise.Mul)
 
 # %% [markdown]
 # For a matrix product $Y = AB$ the same reasoning gives $\bar A = \bar Y B^\top$ and $\bar B = A^\top \bar Y$:
@@ -153,7 +153,7 @@ print(inspect.getsource(mg.ops.elementwise.Mul))
 # %%
 from minigrad.ops.matmul import MatMul
 
-print(inspect.getsource(MatMul))
+show(MatMul)
 
 # %% [markdown]
 # Calling a `Function` runs `forward` and, when an input requires a gradient, records the
@@ -164,7 +164,7 @@ print(inspect.getsource(MatMul))
 # and the leaves; a leaf's `AccumulateGrad` node comes right after the last node that uses it:
 
 # %%
-print(inspect.getsource(mg.autograd_engine._topological_order))
+show(mg.autograd_engine._topological_order)
 
 # %% [markdown]
 # and walks them, adding each input's gradient into a dictionary until all consumers have
@@ -191,15 +191,23 @@ print(inspect.getsource(mg.autograd_engine._topological_order))
 #
 # `minigrad.viz.draw(t)` draws the graph behind `t`: one box per Function (blue) or leaf
 # (green: requires grad, grey: a constant), with shape, dtype and device. After a backward pass
-# that kept the graph (`retain_graph=True`) the boxes also show the gradient's norm.
+# that kept the graph (`retain_graph=True`), a box also shows the norm of its tensor's `.grad`.
+# Only leaves keep a `.grad` by default: the gradients of intermediate tensors are passed on and
+# dropped, to save memory. `h.retain_grad()` asks autograd to keep one, as in PyTorch; here the
+# hidden activation `h` and the loss keep theirs, so their boxes show a norm too, and the matrix
+# product and addition in between, which were not asked, show none.
 
 # %%
 x = mg.randn(4, 3)
 W = mg.randn(3, 2, requires_grad=True)
 b = mg.zeros(2, requires_grad=True)
-loss = ((x @ W + b).tanh() ** 2).mean()
+h = (x @ W + b).tanh()
+h.retain_grad()            # keep dL/dh after backward (intermediate gradients are dropped otherwise)
+loss = (h ** 2).mean()
+loss.retain_grad()         # dL/dL = 1
 loss.backward(retain_graph=True)
-draw(loss, names={"x": x, "W": W, "b": b, "loss": loss})
+print("|dL/dh| =", float(np.linalg.norm(h.grad.numpy())), "| |dL/dW| =", float(np.linalg.norm(W.grad.numpy())))
+draw(loss, names={"x": x, "W": W, "b": b, "h": h, "loss": loss})
 
 # %% [markdown]
 # Values or gradients that hold NaN or inf are drawn in red, which makes it easy to find the op

@@ -18,7 +18,6 @@
 # finite differences is the cheapest insurance there is.
 
 # %%
-import inspect
 import os
 
 import matplotlib.pyplot as plt
@@ -26,6 +25,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.autograd import Function
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 _ = mg.manual_seed(0)
@@ -73,6 +73,13 @@ for name, err in errors.items():
     print(f"{name}: best error {err[i]:.1e} at eps = {epsilons[i]:.0e}")
 
 # %% [markdown]
+# **The flat float32 line at the left.** float32 keeps 24 significant bits, so next to $0.7$ its
+# numbers are $2^{-24} \approx 6\times10^{-8}$ apart (`np.spacing(np.float32(0.7))`). For $\varepsilon$ below
+# half that spacing, about $3\times10^{-8}$, `x0 + eps` and `x0 - eps` are both rounded back to
+# `x0`. The numerator is then exactly 0, the "derivative" is 0, and the error is simply
+# $|0 - f'(x_0)| = \cos(0.7)\,e^{\sin 0.7} \approx 1.46$, whatever $\varepsilon$ is. (Just above that, the
+# numerator is a difference of a few rounding units, so the estimate jumps around.) float64 hits the same wall near $10^{-16}$, left of the plot.
+#
 # In float32 the rounding term is so large that the curve bottoms out orders of magnitude above
 # float64's (compare the two printed minima), and only at a large $\varepsilon$ where the truncation
 # error is already growing: the tolerance needed would hide real but small bugs. In float64 the
@@ -89,7 +96,7 @@ for name, err in errors.items():
 # central difference, within `atol + rtol * |numeric|`:
 
 # %%
-print(inspect.getsource(mg.gradcheck)[:2200])
+show(mg.gradcheck, 50)
 
 # %% [markdown]
 # Every op in minigrad passes it, for example a small network's loss with respect to its weights:

@@ -16,7 +16,6 @@
 # - how they compare on the same network, loss curves side by side.
 
 # %%
-import inspect
 import os
 import time
 
@@ -26,6 +25,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 if "MINIGRAD_DATA_DIR" not in os.environ and os.path.isdir("../../shared/data/mnist"):
@@ -83,7 +83,7 @@ print("parameters:", sum(p.numel() for p in make_mlp().parameters()))
 # In minigrad each optimiser implements `_update` on raw arrays; here is Adam's:
 
 # %%
-print(inspect.getsource(mg.optim.Adam._update))
+show(mg.optim.Adam._update)
 
 # %% [markdown]
 # ## The training loop

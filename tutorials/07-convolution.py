@@ -17,7 +17,6 @@
 # - the CNN from the seed article (`Conv2D(32) → MaxPool → Conv2D(64) → MaxPool → Dense(64) → Dense(10)`) trained to **≥ 99 %** test accuracy on MNIST.
 
 # %%
-import inspect
 import os
 import time
 
@@ -28,6 +27,7 @@ import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
 from minigrad.backend import numpy_backend
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 if "MINIGRAD_DATA_DIR" not in os.environ and os.path.isdir("../../shared/data/mnist"):
@@ -89,8 +89,8 @@ def conv2d_loops(x, w, b):
 # minigrad's numpy backend fills the columns with one strided slice per kernel tap:
 
 # %%
-print(inspect.getsource(numpy_backend.im2col))
-print(inspect.getsource(numpy_backend.conv2d_forward))
+show(numpy_backend.im2col)
+show(numpy_backend.conv2d_forward)
 
 # %% [markdown]
 # Backward reuses the same trick: $\bar w = \bar y \cdot \text{cols}^\top$, and $\bar x$ is the
@@ -141,7 +141,7 @@ plt.show()
 # for the others, so backward sends each gradient to the winner, remembered during forward:
 
 # %%
-print(inspect.getsource(numpy_backend.max_pool2d_backward))
+show(numpy_backend.max_pool2d_backward)
 
 # %% [markdown]
 # ## The seed article's CNN

@@ -16,7 +16,6 @@
 # - an experiment: **sequential MNIST**, where each image is a sequence of 28 rows of 28 pixels.
 
 # %%
-import inspect
 import os
 import time
 
@@ -26,6 +25,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 if "MINIGRAD_DATA_DIR" not in os.environ and os.path.isdir("../../shared/data/mnist"):
@@ -66,7 +66,7 @@ y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
 # %%
 from minigrad.nn.layers import rnn as rnn_module
 
-print(inspect.getsource(rnn_module._rnn_step))
+show(rnn_module._rnn_step)
 
 # %% [markdown]
 # ## Sequential MNIST

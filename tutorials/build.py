@@ -14,6 +14,7 @@ notebooks whose library excerpts (printed by helpers.show) come from files chang
 """
 import argparse
 import datetime
+import importlib.util
 import os
 import subprocess
 import sys
@@ -82,9 +83,12 @@ def shown_files(nb):
     for cell in nb.cells:
         text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
         for module, _, _ in shown(text):
-            path = REPO / Path(*module.split("."))
-            path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-            files.add(path.relative_to(REPO).as_posix())
+            spec = importlib.util.find_spec(module)  # where the module lives (minigrad.kernels is kernels/)
+            if spec is None or spec.origin is None:
+                continue
+            path = Path(spec.origin).resolve()
+            if path.is_relative_to(REPO):
+                files.add(path.relative_to(REPO).as_posix())
     return sorted(files)
 
 
