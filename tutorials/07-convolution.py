@@ -66,18 +66,26 @@ print(x_train.shape, x_test.shape)
 # %% [markdown]
 # ## Direct loops
 #
-# The formula, transcribed literally (one batch, no padding, stride 1):
+# The formula, transcribed literally: one loop per index, one multiply-add per term of the sum
+# (stride 1, no padding). Seven nested loops in Python are slow, which is the point of what follows.
 
 # %%
 def conv2d_loops(x, w, b):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    out = np.zeros((n, o, h - kh + 1, wd - kw + 1), dtype=x.dtype)
-    for i in range(out.shape[2]):
-        for j in range(out.shape[3]):
-            patch = x[:, :, i:i + kh, j:j + kw]                    # (N, C, KH, KW)
-            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
-    return out
+    """x: (N, C, H, W), w: (O, C, KH, KW), b: (O,) -> y: (N, O, H - KH + 1, W - KW + 1)."""
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    y = np.zeros((N, O, H - KH + 1, W - KW + 1), dtype=x.dtype)
+    for n in range(N):                                     # every image
+        for o in range(O):                                 # every output channel
+            for i in range(H - KH + 1):                    # every output pixel (i, j)
+                for j in range(W - KW + 1):
+                    total = b[o]
+                    for c in range(C):                     # the sum over c, m, q
+                        for m in range(KH):
+                            for q in range(KW):
+                                total += x[n, c, i + m, j + q] * w[o, c, m, q]
+                    y[n, o, i, j] = total
+    return y
 
 
 # %% [markdown]
@@ -86,7 +94,46 @@ def conv2d_loops(x, w, b):
 # Copy, for every output pixel, the $C K_h K_w$ input values under the kernel into a column.
 # The convolution is then a single matrix product of the $(O,\ C K_h K_w)$ weight matrix with this
 # $(C K_h K_w,\ H_{out} W_{out})$ column matrix, the operation that BLAS libraries run fastest.
-# minigrad's numpy backend fills the columns with one strided slice per kernel tap:
+# The picture, for a $4\times4$ image and a $2\times2$ kernel (one channel): nine output pixels, so
+# nine columns of four values; every input pixel appears in as many columns as patches cover it.
+
+# %%
+def draw_im2col(h=4, k=2):
+    img = np.arange(h * h).reshape(h, h)
+    oh = h - k + 1
+    cols = np.stack([img[i:i + k, j:j + k].ravel() for i in range(oh) for j in range(oh)], axis=1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 2.2]})
+    colors = plt.cm.tab10.colors
+    ax1.imshow(np.ones((h, h)), cmap="Greys", vmin=0, vmax=4)
+    for v in range(h * h):
+        ax1.text(v % h, v // h, str(v), ha="center", va="center")
+    for p, (i, j) in enumerate([(0, 0), (0, 1), (oh - 1, oh - 1)]):  # three of the patches
+        pad = 0.08 * (p + 1)
+        ax1.add_patch(plt.Rectangle((j - 0.5 + pad, i - 0.5 + pad), k - 2 * pad, k - 2 * pad,
+                                    fill=False, lw=2, edgecolor=colors[p]))
+    ax1.set_title(f"image {h}x{h}, three of the {oh * oh} {k}x{k} patches", fontsize=9)
+    ax2.imshow(np.ones_like(cols), cmap="Greys", vmin=0, vmax=4)
+    for r in range(cols.shape[0]):
+        for c in range(cols.shape[1]):
+            ax2.text(c, r, str(cols[r, c]), ha="center", va="center")
+    for p, c in enumerate([0, 1, oh * oh - 1]):
+        ax2.add_patch(plt.Rectangle((c - 0.45, -0.45), 0.9, cols.shape[0] - 0.1, fill=False, lw=2,
+                                    edgecolor=colors[p]))
+    ax2.set_title(f"cols: ({k}*{k}, {oh}*{oh}), one column per output pixel; y = W (O, {k * k}) @ cols",
+                  fontsize=9)
+    ax2.set_xlabel("output pixel (i, j), row by row")
+    ax2.set_ylabel("kernel tap (m, n)")
+    for ax in (ax1, ax2):
+        ax.set_xticks([]), ax.set_yticks([])
+    plt.tight_layout()
+    plt.show()
+
+
+draw_im2col()
+
+# %% [markdown]
+# minigrad's numpy backend fills the columns with one strided slice per kernel tap (a row of the
+# picture's right half at a time), not one patch at a time:
 
 # %%
 show(numpy_backend.im2col)
@@ -98,7 +145,7 @@ show(numpy_backend.conv2d_forward)
 # Both implementations agree; im2col hands the work to one big matrix product:
 
 # %%
-xb = x_train[:64]
+xb = x_train[:4]  # the literal loops make 4 x 32 x 26 x 26 x 9 = 780,000 Python multiply-adds
 w = np.random.default_rng(0).normal(0, 0.1, (32, 1, 3, 3)).astype(np.float32)
 b = np.zeros(32, np.float32)
 t = time.perf_counter()

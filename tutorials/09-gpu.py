@@ -18,6 +18,12 @@
 # This notebook runs anywhere. Cells that need a GPU check `minigrad.cuda.is_available()` and skip
 # cleanly when it is False (no CuPy, no driver, or no NVIDIA device). To run them, install CuPy for
 # your CUDA version (`pip install cupy-cuda12x`) on a machine with an NVIDIA GPU.
+#
+# **Read the first output before the rest.** The outputs committed with this notebook come from
+# whatever machine last executed it; the cell below prints, in capitals, whether a GPU was there.
+# When it says *CPU ONLY*, every GPU cell printed its skip message and there are **no GPU figures
+# in this notebook**: the speed-ups and timings the text talks about are what you will see when
+# you run it on a GPU yourself, not something this copy shows.
 
 # %%
 import importlib.resources
@@ -34,8 +40,11 @@ import minigrad.nn.functional as F
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 GPU = mg.cuda.is_available()
 print("CUDA available:", GPU, "| devices:", mg.cuda.device_count())
-if not GPU:
-    print("No usable GPU here: the GPU cells below will say so and do nothing.")
+if GPU:
+    print("OUTPUTS BELOW: FROM A GPU RUN")
+else:
+    print("OUTPUTS BELOW: CPU ONLY. No usable GPU here: the GPU cells say so and do nothing,\n"
+          "so this copy of the notebook holds no GPU output at all.")
 
 # %% [markdown]
 # ## The programming model

@@ -25,6 +25,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
+from diagrams import draw_lstm_cell, draw_unrolled_rnn  # tutorials/diagrams.py
 from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
@@ -48,7 +49,13 @@ y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
 # After the last step, $h_T$ summarises the whole sequence and a linear layer classifies it. Training
 # unrolls the loop into one long graph and backpropagates through it ("backpropagation through time").
 # The gradient reaching step $t$ is multiplied by $\partial h_{k+1}/\partial h_k = \mathrm{diag}(1 - h_{k+1}^2)\,W_{hh}$ once per
-# step in between, so over many steps it tends to **vanish** (or explode).
+# step in between, so over many steps it tends to **vanish** (or explode). Unrolled, for the first
+# four rows of an image:
+
+# %%
+draw_unrolled_rnn()
+
+# %% [markdown]
 #
 # The **LSTM** adds a cell state $c_t$ that is changed only by gated addition:
 #
@@ -58,7 +65,13 @@ y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
 # \end{aligned}$$
 #
 # With the forget gate $f \approx 1$, $\partial c_t / \partial c_{t-1} \approx 1$: the gradient flows
-# back along $c$ without shrinking. The **GRU** gets a similar effect with two gates (reset $r$,
+# back along $c$ without shrinking. One step of the cell, with $c$ running along the top:
+
+# %%
+draw_lstm_cell()
+
+# %% [markdown]
+# The **GRU** gets a similar effect with two gates (reset $r$,
 # update $z$) and no separate cell: $h_t = (1 - z)\odot n + z \odot h_{t-1}$.
 #
 # minigrad's step function is exactly these equations:
@@ -161,6 +174,137 @@ plt.ylabel("accuracy from h_t")
 plt.title("LSTM: accuracy of an early answer")
 plt.grid(alpha=0.3)
 plt.show()
+
+# %% [markdown]
+# ## How far back does the gradient reach?
+#
+# The equations say that the RNN's gradient shrinks by a factor per step while the LSTM's cell
+# can carry it. We can watch that happen: make the input images require a gradient, compute the
+# loss (which reads only the last hidden state), and measure $\lVert \partial L / \partial x_t \rVert$,
+# the gradient that reaches the input row of step $t$ (averaged over 256 test images), for each
+# network at initialisation and after the training above.
+
+# %%
+def gradient_per_step(model, n=256):
+    x = mg.tensor(x_test[:n], requires_grad=True)
+    F.cross_entropy(model(x), mg.tensor(y_test[:n])).backward()
+    return np.linalg.norm(x.grad.numpy(), axis=2).mean(0)   # (28,): one norm per row
+
+
+fig, axes = plt.subplots(1, 2, figsize=(11, 3.3), sharey=True)
+for cell, color in (("RNN", "tab:blue"), ("LSTM", "tab:orange")):
+    mg.manual_seed(0)
+    axes[0].semilogy(range(1, 29), gradient_per_step(RowReader(cell)), "o-", ms=3, color=color, label=cell)
+    axes[1].semilogy(range(1, 29), gradient_per_step(runs[cell][0]), "o-", ms=3, color=color, label=cell)
+for ax, title in zip(axes, ("at initialisation", "after training")):
+    ax.set_xlabel("time step t (row)")
+    ax.set_title(f"|dL/dx_t| {title}")
+    ax.grid(alpha=0.3)
+    ax.legend()
+plt.show()
+
+# %% [markdown]
+# At initialisation both networks hear almost nothing from the first rows: the gradient falls by
+# orders of magnitude from the last step back to the first (the LSTM's forget gate starts near
+# $\sigma(0) = 1/2$, not near 1). Training changes that for the LSTM, which learns to keep its forget
+# gates open and lets the gradient from the answer reach the early rows; the RNN's gradient still
+# fades step after step, which is why it learns the task more slowly (the loss curves above).
+#
+# ## Truncated backpropagation through time
+#
+# Backpropagating through all $T$ steps costs memory for every step's activations. For long
+# sequences (a book, an audio stream) one cuts the sequence into chunks of $k$ steps and
+# *detaches* the hidden state between chunks: the forward pass still carries information across
+# the whole sequence, but gradients flow back at most $k$ steps. Here with $k$ = 7 and 14 rows:
+
+# %%
+def forward_truncated(model, x, k):
+    """Like model(x), but gradients stop at every k-th step: the state is detached between chunks."""
+    state = None
+    for s in range(0, x.shape[1], k):
+        out, state = model.rnn(x[:, s:s + k], state)
+        state = tuple(t.detach() for t in state)   # (h, c): the next chunk starts from values, not a graph
+    return model.head(out[:, -1])
+
+
+def train_truncated(k, n_train, epochs):
+    mg.manual_seed(0)
+    model = RowReader("LSTM")
+    opt = mg.optim.Adam(model.parameters(), lr=2e-3)
+    rng = np.random.default_rng(0)
+    for _ in range(epochs):
+        order = rng.permutation(n_train)
+        for i in range(0, n_train, 64):
+            idx = order[i:i + 64]
+            loss = F.cross_entropy(forward_truncated(model, mg.tensor(x_train[idx]), k), mg.tensor(y_train[idx]))
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+    return accuracy(model, x_test[:n_test], y_test[:n_test])
+
+
+n_tbptt = 640 if FAST else 12000
+truncated = {k: train_truncated(k, n_tbptt, 1) for k in (7, 14, 28)}
+for k, acc in truncated.items():
+    print(f"LSTM, gradients through the last {k:2d} rows only: test accuracy {acc:.4f}"
+          + ("  (k = 28: full backpropagation through time)" if k == 28 else ""))
+
+# %% [markdown]
+# With $k = 7$ the gradient never reaches the first three quarters of the image, where most of the
+# ink is: the network cannot learn *what to store* from those rows, only how to use the last seven,
+# and it ends well below full backpropagation (the weights are shared, so it still learns
+# something about reading rows in general). Truncation trades what the model can learn for memory
+# and speed; in language models $k$ is the context length.
+#
+# ## A run that fails without clipping
+#
+# Every training loop in this chapter clips the gradient's norm to 1 (`nn.utils.clip_grad_norm_`).
+# What happens without it? A plain RNN whose recurrent matrix starts twice as large as the default,
+# trained with SGD (momentum 0.9, learning rate 0.1) on the same batches, with and without clipping:
+
+# %%
+def train_sgd(clip, steps):
+    mg.manual_seed(0)
+    model = RowReader("RNN")
+    with mg.no_grad():
+        model.rnn.weight_hh_l0.mul_(2.0)                 # a recurrent matrix twice too large
+    opt = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(0)
+    losses, norms = [], []
+    for i in rng.permutation(len(x_train))[:steps * 64].reshape(steps, 64):
+        loss = F.cross_entropy(model(mg.tensor(x_train[i])), mg.tensor(y_train[i]))
+        opt.zero_grad()
+        loss.backward()
+        norms.append(nn.utils.clip_grad_norm_(model.parameters(), clip).item())  # the norm before clipping
+        opt.step()
+        losses.append(loss.item())
+    return losses, norms
+
+
+steps = 20 if FAST else 100
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 3.3))
+for clip, color in ((float("inf"), "tab:red"), (1.0, "tab:green")):
+    losses, norms = train_sgd(clip, steps)
+    label = "no clipping" if clip == float("inf") else f"clipped to norm {clip}"
+    ax1.plot(losses, color=color, label=f"{label}: last-10 loss {np.mean(losses[-10:]):.2f}")
+    ax2.semilogy(norms, color=color, label=label)
+ax1.set_xlabel("step")
+ax1.set_ylabel("training loss")
+ax1.legend()
+ax2.set_xlabel("step")
+ax2.set_ylabel("gradient norm (before clipping)")
+ax2.legend()
+plt.tight_layout()
+plt.show()
+
+# %% [markdown]
+# Both runs see gradients of norm 10 and more. Unclipped, each of those becomes a step of
+# $0.1 \times 10 = 1$ in weight space, momentum adds the next ones on top, and the weights are
+# thrown far from where the gradient was measured: the loss climbs above its starting value
+# ($\ln 10 \approx 2.3$) and stays there. Clipping keeps the direction and caps the length, so the
+# same run learns. (Adam, used above, divides by a running gradient scale and is hurt less, which
+# is one reason it is the default for recurrent networks; clipping is still the usual guard.)
 
 # %% [markdown]
 # ## Exercises
