@@ -114,6 +114,8 @@ def _solution_chapters():
 def test_solutions_pass_the_checks(chapter):
     """The checks a learner runs in the notebook accept the reference solution (strict: raise on failure)."""
     practice = _practice()
+    if chapter not in practice.EXERCISES:
+        pytest.fail(f"solutions/{chapter}_*.py has no checks in tutorials/practice.py (add them there)")
     module = sol(next((TUTORIALS / "solutions").glob(f"{chapter}_*.py")).stem)
     needs = {n for _, names, _ in practice.EXERCISES[chapter] for n in names}
     missing = needs - set(vars(module))

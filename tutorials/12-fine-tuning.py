@@ -12,7 +12,7 @@
 # **What you will learn**
 # - the idea behind fine-tuning from the seed articles: reuse a model trained on a big task, **freeze its base**, add a **new head**, and train with a **smaller learning rate**;
 # - how to do each step in minigrad: `state_dict` / `minigrad.save`, `requires_grad_(False)`, parameter groups with their own learning rates;
-# - why it wins when the new task has little data: a comparison with training from scratch.
+# - when it wins: a comparison with training from scratch, as the new task's data grows from 5 to 500 images per class.
 
 # %%
 import os
@@ -58,22 +58,23 @@ print(f"task A: {len(a_train)} images; task B: {len(b_train)} training images, {
 # %% [markdown]
 # ## The model: a base and a head
 #
-# The **base** is everything but the last layer: two convolutions, then a dense layer that turns
-# the $32 \times 5 \times 5 = 800$ convolutional features into 64 (edges, strokes, then their
-# combinations). The **head** is the last layer alone, 64 features to 5 classes. The base holds
-# almost all of the weights, so freezing it leaves only the head's few hundred to learn.
+# The **base** is everything but the last layer: three convolutions that turn an image into
+# $128 \times 3 \times 3 = 1{,}152$ features (edges, then strokes, then their combinations). The
+# **head** is one linear layer from those features to the classes. The base holds almost all
+# of the weights, so freezing it leaves only the head's few thousand to learn.
 
 # %%
 def make_base():
     return nn.Sequential(
-        nn.Conv2d(1, 16, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(800, 64), nn.ReLU(),
+        nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2),      # (N, 32, 13, 13)
+        nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2),     # (N, 64, 5, 5)
+        nn.Conv2d(64, 128, 3), nn.ReLU(),                     # (N, 128, 3, 3)
+        nn.Flatten(),                                         # (N, 1152)
     )
 
 
 def make_head():
-    return nn.Linear(64, 5)
+    return nn.Linear(1152, 5)
 
 
 def n_params(module, trainable_only=False):
@@ -187,15 +188,15 @@ plt.show()
 
 # %% [markdown]
 # With 100 images, a network trained from scratch has to learn edges, strokes and the
-# classification all at once, from very little evidence: it starts slowly and stays behind. The
-# pretrained base already computes useful features, so the new head learns from the first epochs
-# and ends ahead. A frozen base is never updated, so its 56,000 weights cannot be bent out of
+# classification all at once, from very little evidence. The pretrained base already computes
+# useful features, so the new head has less to learn: in a trial run (12,000 pretraining images)
+# both pretrained recipes ended a couple of points ahead (78 and 80 % against 76 %). A frozen base is never updated, so its 93,000 weights cannot be bent out of
 # shape by 100 noisy examples, and each step is cheaper (no gradients for the base's weights).
 #
 # ## Experiment: how many images per class before fine-tuning pays?
 #
 # Unfreezing the base with a small learning rate lets the features adapt to the new digits, at
-# the price of 56,000 more weights to fit. The sweep below repeats the three recipes with 5 to 500
+# the price of 93,000 more weights to fit. The sweep below repeats the three recipes with 5 to 500
 # images per class, each trained for the same number of steps (batches of 20) and averaged over
 # seeds, so that only the amount of data changes.
 
@@ -231,13 +232,26 @@ plt.grid(alpha=0.3)
 plt.show()
 
 # %% [markdown]
-# Read the curves from the left. With a handful of images per class, the pretrained features are
-# worth far more than anything the images themselves can teach: both pretrained recipes beat
-# training from scratch by a wide margin, and freezing is as good as fine-tuning (there is too
-# little data to improve 56,000 weights). As the data grows, training from scratch catches up, and
-# fine-tuning everything pulls ahead of the frozen base: the features learned on 0–4 are good for
-# 5–9 but not perfect, and with enough images it pays to adapt them. That is the seed articles'
-# recipe: freeze the base when data is scarce; fine-tune more layers, gently, as data grows.
+# %%
+for k, *accs in zip(sizes, *(sweep[h] for h in HOWS)):
+    best = HOWS[int(np.argmax(accs))]
+    print(f"{k:4d} images per class: best is '{best}'"
+          f" (pretrained frozen {accs[1] - accs[0]:+.1%}, fine-tuned {accs[2] - accs[0]:+.1%} vs from scratch)")
+
+# %% [markdown]
+# Read the curves from the left. With 5 or 20 images per class the pretrained base is worth a few
+# points over training from scratch: its features come from thousands of images, the scratch
+# network's from a hundred. The margin is modest because MNIST digits are easy; a small CNN
+# learns a good deal from 100 images. As the data grows, training from scratch catches up and
+# passes the pretrained recipes: features learned for 0–4 suit 5–9 well but not perfectly, and once
+# the data can pin down 93,000 weights, a network trained for 5–9 itself does better. Between the
+# two pretrained recipes, the frozen base keeps its 0–4 features no matter how much data there is,
+# while fine-tuning can adapt them, so fine-tuning pulls ahead of freezing as the data grows.
+# (A trial run with 12,000 pretraining images, 2 seeds and 200 steps gave, from scratch / frozen /
+# fine-tuned: 68 / 71 / 71 % at 5 images per class, 86 / 88 / 87 % at 20, 94 / 93 / 93 % at 100 and
+# 96 / 93 / 95 % at 500.) That is the seed articles' recipe: freeze the base when data is scarce;
+# fine-tune more layers, gently, as data grows; and with plenty of data for the task itself,
+# check whether pretraining still helps at all.
 
 # %% [markdown]
 # ## Exercises
