@@ -12,8 +12,8 @@
 # **What you will learn**
 # - what **overfitting** looks like: training loss keeps falling while validation loss turns up;
 # - five remedies from the seed articles, each a few lines in minigrad: **L2** (weight decay), **L1**,
-#   **dropout**, **data augmentation** and **early stopping**;
-# - how to compare them fairly, on train/validation curves.
+#   **dropout**, **data augmentation** and **early stopping**, and the proximal step that makes L1 weights exactly zero;
+# - how to compare them fairly: train/validation curves averaged over seeds, and what each remedy does (and does not do) to accuracy.
 
 # %%
 import os
@@ -243,9 +243,9 @@ for name, h in runs.items():
 # - **L1, proximal**: the same accuracy as L1 by subgradient, but with a large share of the
 #   first layer's weights *exactly* zero (printed below), for instance the weights of border pixels
 #   that are 0 in almost every image: they get no gradient, and the threshold removes them.
-# - **Dropout** slows the memorisation of the training set (its training loss stays well above
-#   the others') and also lands close to the baseline here; it helps more in larger networks
-#   trained longer.
+# - **Dropout** makes memorising harder (every step trains a different thinned network), which
+#   shows in its validation loss; its accuracy lands close to the baseline or a little below it
+#   here. It helps more in larger networks trained longer.
 # - **Augmentation** is the one remedy that adds information (shifted and rotated digits the
 #   network has not seen), and the one that clearly raises validation accuracy.
 # - **Early stopping** restores the weights of the epoch with the lowest validation *loss*, and

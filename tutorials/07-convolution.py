@@ -13,6 +13,7 @@
 # - the convolution formula, and why a convolution layer needs so few weights;
 # - two ways to compute it: **direct loops**, and **im2col** (unfold patches into a matrix, then one matrix product), which is how minigrad's numpy backend does it;
 # - max pooling, and how its gradient is routed;
+# - (exercise) writing the convolution as your own autograd `Function`, im2col forward and col2im backward, and gradchecking it;
 # - what filters and feature maps look like;
 # - the CNN from the seed article (`Conv2D(32) → MaxPool → Conv2D(64) → MaxPool → Dense(64) → Dense(10)`) trained to **≥ 99 %** test accuracy on MNIST.
 

@@ -13,7 +13,8 @@
 # - the recurrent idea from the seed articles: a network that reads a **sequence** one step at a time, carrying a **hidden state**;
 # - the update equations of a plain RNN, an **LSTM** and a **GRU**, and why gates help gradients survive long sequences;
 # - how minigrad implements them (one matrix product for all time steps' inputs, a loop for the recurrence; backpropagation through time is just autograd);
-# - an experiment: **sequential MNIST**, where each image is a sequence of 28 rows of 28 pixels.
+# - an experiment: **sequential MNIST**, where each image is a sequence of 28 rows of 28 pixels;
+# - how far back the gradient reaches in an RNN and an LSTM, **truncated** backpropagation through time, and a run that fails without **gradient clipping**.
 
 # %%
 import os
