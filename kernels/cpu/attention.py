@@ -12,52 +12,97 @@ Arrays: q (N, L, E), k (N, S, E), v (N, S, Ev), C-contiguous, float32 or float64
 mask (M, Lm, Sm) additive (-inf = masked out), Lm in {1, L}, Sm in {1, S}, picked per batch row
 by mask_index (N,). Work is split over the batch*heads (and, in the forward pass, query blocks)
 with prange. A row with nothing to attend to gets output 0 and lse = +inf (its gradients are 0).
+ibits/fbits: per-task scratch rows (int and the same memory as floats) for the exponentials.
 """
 import numpy as np
 from numba import njit, prange
 
-# Reassociation lets LLVM vectorise the sums; no flag about NaN or inf: masks rely on -inf.
-_FLAGS = {"reassoc", "contract"}
+from .matmul import _pack_a, _pack_b, slp_vectorized
+from .micro import MR, NR, micro_kernel
+
+# As for the GEMM (matmul.py): FMA contraction only, so that the SLP vectoriser keeps the micro-kernel's
+# register tile; and no flag about NaN or inf, since masks rely on -inf.
+_FLAGS = {"contract"}
 
 
-@njit(inline="always", fastmath=_FLAGS)
-def _mm_acc(a, b, c, m, kk, n):
-    """c[:m, :n] += a[:m, :kk] @ b[:kk, :n] (b's rows contiguous; zeros in a are skipped)."""
-    for i in range(m):
-        ci = c[i]
-        for p in range(kk):
-            x = a[i, p]
-            if x != 0:
-                bp = b[p]
-                for j in range(n):
-                    ci[j] += x * bp[j]
+@njit(cache=True, fastmath=_FLAGS)
+def _tile(A, a_km, B, b_nk, C, m, n, kk, add, ap, bp):
+    """C[:m, :n] (+= when add, else =) A[:m, :kk] @ B[:kk, :n] on the GEMM's packed micro-kernel.
+
+    A is stored (kk, m) when a_km, B is stored (n, kk) when b_nk: packing absorbs the transposes.
+    ap, bp: packing buffers of at least (ceil(m / MR), kk * MR) and (ceil(n / NR), kk * NR).
+    """
+    _pack_a(ap, A, a_km, 0, m, 0, kk)
+    _pack_b(bp, B, b_nk, 0, n, 0, kk)
+    for jp in range((n + NR - 1) // NR):
+        cols = min(NR, n - jp * NR)
+        for ip in range((m + MR - 1) // MR):
+            micro_kernel(kk, ap[ip], bp[jp], C, ip * MR, jp * NR, min(MR, m - ip * MR), cols, add)
 
 
-@njit(inline="always", fastmath=_FLAGS)
-def _mm_tn_acc(a, b, c, m, kk, n):
-    """c[:m, :n] += a[:kk, :m]^T @ b[:kk, :n]."""
-    for p in range(kk):
-        ap = a[p]
-        bp = b[p]
-        for i in range(m):
-            x = ap[i]
-            if x != 0:
-                ci = c[i]
-                for j in range(n):
-                    ci[j] += x * bp[j]
+# exp(x) = 2^n exp(r), n = round(x / ln 2), |r| <= ln(2) / 2: a polynomial for exp(r), and 2^n made by
+# writing n + bias into a float's exponent bits (an int array seen through a float view). libm's exp,
+# which Numba calls one element at a time, would be the scores' main cost (~15 ns each).
+_LN2_HI, _LN2_LO = 0.693145751953125, 1.42860682030941723212e-6  # ln 2 split: n * _LN2_HI is exact
 
 
-@njit(inline="always", fastmath=_FLAGS)
-def _scores(qs, kt, s, rows, cols, mask, mi, has_mask, causal, i0, j0, E):
-    """s[:rows, :cols] = qs @ kt (qs: scaled query rows i0.., kt: (E, bc) keys j0.. transposed), plus
-    the mask, -inf where key j > query i when causal."""
-    ninf = -np.inf
-    lm, sm = mask.shape[1], mask.shape[2]
+@njit(inline="always")
+def _exp_rows(s, rows, cols, shift, ibits, fbits):
+    """s[r, :cols] = exp(s[r, :cols] - shift[r]) for r < rows; exactly 0 where that is below the dtype's
+    smallest normal exponent (and for -inf, the masked scores); NaN stays NaN. ibits: (>= cols,) int32
+    (float32) or int64 (float64) scratch, fbits: the same memory seen as s's dtype."""
+    f = s.dtype.type
+    single = s.itemsize == 4
+    lo = f(-87.0) if single else f(-708.0)
+    log2e, hi_, lo_ = f(1.4426950408889634), f(_LN2_HI), f(_LN2_LO)
+    magic = f(12582912.0) if single else f(6755399441055744.0)  # 1.5 * 2^23, 1.5 * 2^52: rounds on adding
+    bias, mant = (127, 23) if single else (1023, 52)
+    it = ibits.dtype.type
     for r in range(rows):
         sr = s[r]
+        sh = shift[r]
         for c in range(cols):
-            sr[c] = 0
-    _mm_acc(qs, kt, s, rows, E, cols)
+            x = sr[c] - sh
+            xc = lo if x < lo else x
+            nf = (xc * log2e + magic) - magic
+            y = xc - nf * hi_ - nf * lo_
+            if single:
+                p = f(1 / 5040) + y * f(1 / 40320)
+            else:
+                p = f(1 / 6227020800) + y * f(1 / 87178291200)
+                p = f(1 / 479001600) + y * p
+                p = f(1 / 39916800) + y * p
+                p = f(1 / 3628800) + y * p
+                p = f(1 / 362880) + y * p
+                p = f(1 / 40320) + y * p
+                p = f(1 / 5040) + y * p
+            p = f(1 / 720) + y * p
+            p = f(1 / 120) + y * p
+            p = f(1 / 24) + y * p
+            p = f(1 / 6) + y * p
+            p = f(0.5) + y * p
+            p = f(1) + y * p
+            p = f(1) + y * p
+            sr[c] = f(0) if x <= lo else p
+            ibits[c] = (it(nf) + bias) << mant
+        for c in range(cols):
+            sr[c] *= fbits[c]
+
+
+@njit(inline="always")
+def _buffers(dt, E, Ev, br, bc):
+    """Packing buffers big enough for every tile product of the attention kernels."""
+    big = max(E, Ev, br, bc)
+    return (np.empty(((big + MR - 1) // MR, big * MR), dt), np.empty(((big + NR - 1) // NR, big * NR), dt))
+
+
+@njit(inline="always")
+def _scores(qs, kj, s, rows, cols, mask, mi, has_mask, causal, i0, j0, E, ap, bp):
+    """s[:rows, :cols] = qs @ kj^T (qs: scaled query rows i0.., kj: keys j0.., (cols, E)), plus the
+    mask, -inf where key j > query i when causal."""
+    ninf = -np.inf
+    lm, sm = mask.shape[1], mask.shape[2]
+    _tile(qs, False, kj, True, s, rows, cols, E, False, ap, bp)
     for r in range(rows):
         sr = s[r]
         if has_mask:
@@ -69,8 +114,9 @@ def _scores(qs, kt, s, rows, cols, mask, mi, has_mask, causal, i0, j0, E):
                 sr[c] = ninf
 
 
+@slp_vectorized
 @njit(cache=True, parallel=True, fastmath=_FLAGS)
-def attention_forward(q, k, v, mask, mask_index, has_mask, causal, scale, out, lse, br, bc):
+def attention_forward(q, k, v, mask, mask_index, has_mask, causal, scale, out, lse, br, bc, ibits, fbits):
     """Fill out (N, L, Ev) = softmax(q k^T scale + mask) v and lse (N, L), block by block."""
     n_batch, L, E = q.shape
     S, Ev = k.shape[1], v.shape[2]
@@ -84,43 +130,41 @@ def attention_forward(q, k, v, mask, mask_index, has_mask, causal, scale, out, l
         i0 = (task % blocks) * br
         rows = min(L, i0 + br) - i0
         qs = np.empty((rows, E), dt)
-        kt = np.empty((E, bc), dt)
         s = np.empty((rows, bc), dt)
+        ap, bp = _buffers(dt, E, Ev, br, bc)
         acc = np.zeros((rows, Ev), dt)
         m = np.full(rows, ninf, dt)
         tot = np.zeros(rows, dt)
+        shift = np.empty(rows, dt)
         for r in range(rows):
             for d in range(E):
                 qs[r, d] = q[n, i0 + r, d] * sc
         jend = min(S, i0 + rows) if causal else S
         for j0 in range(0, jend, bc):
             cols = min(jend, j0 + bc) - j0
-            for c in range(cols):
-                for d in range(E):
-                    kt[d, c] = k[n, j0 + c, d]
-            _scores(qs, kt, s, rows, cols, mask, mask_index[n], has_mask, causal, i0, j0, E)
+            _scores(qs, k[n, j0:], s, rows, cols, mask, mask_index[n], has_mask, causal, i0, j0, E, ap, bp)
             for r in range(rows):
                 sr = s[r]
                 mx = m[r]
                 for c in range(cols):
                     mx = max(mx, sr[c])
-                if mx == ninf:  # nothing to attend to in this row so far
-                    for c in range(cols):
-                        sr[c] = 0
+                shift[r] = np.inf if mx == ninf else mx  # nothing to attend to so far: exp gives 0s
+            _exp_rows(s, rows, cols, shift, ibits[task], fbits[task])
+            for r in range(rows):
+                if shift[r] == np.inf:
                     continue
-                alpha = np.exp(m[r] - mx)
+                sr = s[r]
+                alpha = np.exp(m[r] - shift[r])
                 t = f(0)
                 for c in range(cols):
-                    p = np.exp(sr[c] - mx)
-                    sr[c] = p
-                    t += p
+                    t += sr[c]
                 tot[r] = tot[r] * alpha + t
-                m[r] = mx
+                m[r] = shift[r]
                 if alpha != 1:
                     ar = acc[r]
                     for e in range(Ev):
                         ar[e] *= alpha
-            _mm_acc(s, v[n, j0:], acc, rows, cols, Ev)
+            _tile(s, False, v[n, j0:], False, acc, rows, Ev, cols, True, ap, bp)
         for r in range(rows):
             if tot[r] == 0:
                 lse[n, i0 + r] = np.inf
@@ -133,8 +177,10 @@ def attention_forward(q, k, v, mask, mask_index, has_mask, causal, scale, out, l
                     out[n, i0 + r, e] = acc[r, e] * inv
 
 
+@slp_vectorized
 @njit(cache=True, parallel=True, fastmath=_FLAGS)
-def attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, causal, scale, gq, gk, gv, br, bc):
+def attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, causal, scale, gq, gk, gv, br, bc,
+                       ibits, fbits):
     """Fill gq, gk, gv (the shapes of q, k, v) from gout (N, L, Ev) and the forward's out and lse.
 
     One head per task: for each key block j, for each query block i (from the diagonal on when
@@ -158,9 +204,8 @@ def attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, caus
             for d in range(E):
                 gqn[i, d] = 0
         qs = np.empty((br, E), dt)
-        kt = np.empty((E, bc), dt)
-        vt = np.empty((Ev, bc), dt)
         s = np.empty((br, bc), dt)
+        ap, bp = _buffers(dt, E, Ev, br, bc)
         dp = np.empty((br, bc), dt)
         gk_acc = np.empty((bc, E), dt)
         gv_acc = np.empty((bc, Ev), dt)
@@ -168,10 +213,8 @@ def attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, caus
             cols = min(S, j0 + bc) - j0
             for c in range(cols):
                 for d in range(E):
-                    kt[d, c] = k[n, j0 + c, d]
                     gk_acc[c, d] = 0
                 for e in range(Ev):
-                    vt[e, c] = v[n, j0 + c, e]
                     gv_acc[c, e] = 0
             first = (j0 // br) * br if causal else 0
             for i0 in range(first, L, br):
@@ -179,26 +222,19 @@ def attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, caus
                 for r in range(rows):
                     for d in range(E):
                         qs[r, d] = q[n, i0 + r, d] * sc
-                _scores(qs, kt, s, rows, cols, mask, mask_index[n], has_mask, causal, i0, j0, E)
-                for r in range(rows):
-                    sr = s[r]
-                    lr = lse[n, i0 + r]
-                    for c in range(cols):
-                        sr[c] = np.exp(sr[c] - lr)
-                    dr = dp[r]
-                    for c in range(cols):
-                        dr[c] = 0
+                _scores(qs, k[n, j0:], s, rows, cols, mask, mask_index[n], has_mask, causal, i0, j0, E, ap, bp)
+                _exp_rows(s, rows, cols, lse[n, i0:], ibits[n], fbits[n])
                 go = gout[n, i0:]
-                _mm_tn_acc(s, go, gv_acc, cols, rows, Ev)
-                _mm_acc(go, vt, dp, rows, Ev, cols)
+                _tile(s, True, go, False, gv_acc, cols, Ev, rows, True, ap, bp)
+                _tile(go, False, v[n, j0:], True, dp, rows, cols, Ev, False, ap, bp)
                 for r in range(rows):
                     sr = s[r]
                     dr = dp[r]
                     dl = delta[i0 + r]
                     for c in range(cols):
                         dr[c] = sr[c] * (dr[c] - dl) * sc
-                _mm_acc(dp, k[n, j0:], gqn[i0:], rows, cols, E)
-                _mm_tn_acc(dp, q[n, i0:], gk_acc, cols, rows, E)
+                _tile(dp, False, k[n, j0:], False, gqn[i0:], rows, E, cols, True, ap, bp)
+                _tile(dp, True, q[n, i0:], False, gk_acc, cols, E, rows, True, ap, bp)
             for c in range(cols):
                 for d in range(E):
                     gk[n, j0 + c, d] = gk_acc[c, d]

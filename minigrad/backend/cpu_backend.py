@@ -459,6 +459,12 @@ def _attention_args(q, k, v, mask, mask_index):
     return q, k, v, mask, mask_index
 
 
+def _exp_scratch(dtype, tasks):
+    """Per-task scratch for the kernels' exponentials: int rows, and the same memory as `dtype` floats."""
+    ints = np.empty((tasks, _ATTENTION_BLOCK), np.int32 if dtype == np.float32 else np.int64)
+    return ints, ints.view(dtype)
+
+
 def _attention_ok(q, k, v, mask):
     return (q.dtype in _FLOATS and k.dtype == v.dtype == q.dtype and (mask is None or mask.dtype == q.dtype)
             and q.shape[0] * q.shape[1] * k.shape[1] > 0)
@@ -475,7 +481,8 @@ def attention_forward(q, k, v, mask, mask_index, is_causal, scale):
     out = np.empty(q.shape[:2] + v.shape[2:], q.dtype)
     lse = np.empty(q.shape[:2], q.dtype)
     _attention.attention_forward(q, k, v, mask, mask_index, has_mask, bool(is_causal), float(scale), out, lse,
-                                 _ATTENTION_BLOCK, _ATTENTION_BLOCK)
+                                 _ATTENTION_BLOCK, _ATTENTION_BLOCK,
+                                 *_exp_scratch(q.dtype, q.shape[0] * -(-q.shape[1] // _ATTENTION_BLOCK)))
     return out, lse
 
 
@@ -490,5 +497,6 @@ def attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, sca
     gout, out, lse = (np.ascontiguousarray(a, dtype=q.dtype) for a in (gout, out, lse))
     gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
     _attention.attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, bool(is_causal),
-                                  float(scale), gq, gk, gv, _ATTENTION_BLOCK, _ATTENTION_BLOCK)
+                                  float(scale), gq, gk, gv, _ATTENTION_BLOCK, _ATTENTION_BLOCK,
+                                  *_exp_scratch(q.dtype, q.shape[0]))
     return gq, gk, gv
