@@ -149,3 +149,50 @@ def test_helper_ops_match_torch():
         mg.tensor(a).masked_fill(mg.ones(3, dtype=mg.bool), 0.0)
     with pytest.raises(ValueError, match="bmm: expected"):
         mg.bmm(mg.tensor(b1), mg.tensor(b1))
+
+
+# ---------------------------------------------------------------- attention.cu, without a GPU
+@pytest.fixture
+def emulated_cuda(monkeypatch):
+    """cuda_backend on test_cuda.py's CuPy stand-in, its .cu kernels compiled with g++ and run on the CPU."""
+    import sys
+
+    import minigrad.backend as pkg
+    import test_cuda as tc
+    if not tc._emulator_usable():
+        pytest.skip("needs g++ with C++20 <barrier> on x86-64/aarch64")
+    saved = sys.modules.get(tc.BACKEND), pkg.__dict__.get("cuda_backend")
+    yield tc._import_backend_with(monkeypatch, tc._stub_cupy())
+    for table, key, value in ((sys.modules, tc.BACKEND, saved[0]), (pkg.__dict__, "cuda_backend", saved[1])):
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_cuda_kernels_match_the_reference_emulated(emulated_cuda, dtype):
+    cb, ref = emulated_cuda, contract.reference(np)
+    rng = np.random.default_rng(0)
+    q, k, v, g = (rng.standard_normal(s).astype(dtype) for s in ((3, 21, 8), (3, 13, 8), (3, 13, 5), (3, 21, 5)))
+    mask = np.where(rng.random((2, 1, 13)) > 0.3, rng.standard_normal((2, 1, 13)), -np.inf).astype(dtype)
+    mask[1] = -np.inf  # batch rows using mask 1 attend to nothing
+    tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=1e-11, atol=1e-12)
+    for args in ((None, None, True), (mask, np.array([0, 1, 0]), False), (None, None, False)):
+        o, lse = cb.attention_forward(q, k, v, *args, 0.4)
+        o_ref, lse_ref = ref.attention_forward(q, k, v, *args, 0.4)
+        assert o.dtype == dtype
+        np.testing.assert_allclose(o, o_ref, **tol)
+        np.testing.assert_allclose(lse, lse_ref, **tol)
+        for a, b in zip(cb.attention_backward(g, q, k, v, o, lse, *args, 0.4),
+                        ref.attention_backward(g, q, k, v, o_ref, lse_ref, *args, 0.4)):
+            np.testing.assert_allclose(a, b, **tol)
+
+
+def test_cuda_attention_plan(emulated_cuda):
+    plan = emulated_cuda.attention_plan((2, 300, 64), (2, 70, 64), (2, 70, 32), (1, 300, 1))
+    assert (plan["N"], plan["L"], plan["S"], plan["E"], plan["Ev"], plan["Lm"], plan["Sm"]) == (2, 300, 70, 64, 32,
+                                                                                               300, 1)
+    assert plan["rows_grid"] == ((3,), (256,)) and plan["cols_grid"] == ((1,), (256,)) and plan["has_mask"] == 1
+    assert emulated_cuda.attention_plan((1, 4, 257), (1, 4, 257), (1, 4, 8), None) is None  # head too wide
+    assert emulated_cuda.attention_plan((1, 0, 8), (1, 4, 8), (1, 4, 8), None) is None  # nothing to launch

@@ -42,6 +42,7 @@ def test_contract_lists_the_kernels():
                         "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
                         "avg_pool2d_backward")
     assert set(OPTIONAL) == {"relu_forward", "relu_backward", "softmax_cross_entropy", "adam_update", "sgd_update", "erf",
+                             "attention_forward", "attention_backward",
                              "on_device", "to_host", "from_host"}
     assert contract.parameters("sgd_update") == ("p", "g", "buf", "lr", "momentum", "dampening", "wd", "nesterov",
                                                  "first")
