@@ -7,7 +7,8 @@ is not float32/64. Convolution takes one of three routes, chosen by measurement 
 benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
 GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
 It also has the contract's optional fused kernels, one parallel pass each: relu_forward/backward,
-softmax_cross_entropy, adam_update, sgd_update, and the tiled attention_forward/backward; arrays they do not suit go to the reference.
+softmax_cross_entropy, adam_update, sgd_update, and the tiled attention_forward/backward; arrays
+they do not suit go to the reference.
 
 Before its first kernel runs, the backend applies the process settings listed by
 `minigrad.backend.tuning()` (process_tuning.py): nothing changes at import.
