@@ -204,19 +204,21 @@ class GPT(nn.Module):
             raise ValueError(f"GPT: token ids must be in [0, {self.config.vocab_size}), got range "
                              f"[{int(a.min())}, {int(a.max())}]")
 
-    def forward(self, idx, targets=None, past=None):
+    def forward(self, idx, targets=None, past=None, use_cache=False):
         """idx: (B, T); targets: (B, T) or None; past: the `present` of an earlier call (KV cache).
 
-        Returns logits (B, T, vocab_size); with targets, (logits, loss); with past given, (logits,
-        present), where present is the list of (k, v) per layer to pass as `past` next time.
+        Returns logits (B, T, vocab_size); with targets, (logits, loss); with use_cache=True or past
+        given, (logits, present), where present is the list of (k, v) per layer, each
+        (B, n_head, T_past + T, head_size), to pass as `past` with the next tokens.
         """
+        use_cache = use_cache or past is not None
         past_length = 0 if past is None else past[0][0].shape[2]
         self._check_idx(idx, past_length)
         B, T = idx.shape
         pos = arange(past_length, past_length + T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         presents = []
-        use_ckpt = self.config.gradient_checkpointing and self.training and past is None
+        use_ckpt = self.config.gradient_checkpointing and self.training and not use_cache
         for i, block in enumerate(self.transformer.h):
             if use_ckpt:
                 x = checkpoint(block.forward_train, x)
@@ -224,7 +226,7 @@ class GPT(nn.Module):
                 x, present = block(x, None if past is None else past[i])
                 presents.append(present)
         logits = self.lm_head(self.transformer.ln_f(x))
-        if past is not None:
+        if use_cache:
             return logits, presents
         if targets is None:
             return logits
@@ -252,22 +254,10 @@ class GPT(nn.Module):
         if past is not None and past[0][0].shape[2] + 1 > bs:
             past = None  # the window moves: positions are learned, so the cache is rebuilt on the crop
         if past is None:
-            logits, past = self._prefill(idx[:, -bs:])
+            logits, past = self(idx[:, -bs:], use_cache=True)
         else:
             logits, past = self(idx[:, T - 1:], past=past)
         return logits[:, -1, :], past
-
-    def _prefill(self, idx):
-        """Run idx (B, T) with an empty cache: (logits, present)."""
-        B, T = idx.shape
-        self._check_idx(idx)
-        pos = arange(0, T, device=idx.device)
-        x = self.transformer.wte(idx) + self.transformer.wpe(pos)
-        presents = []
-        for block in self.transformer.h:
-            x, present = block(x)
-            presents.append(present)
-        return self.lm_head(self.transformer.ln_f(x)), presents
 
     @no_grad()
     def generate(self, idx, max_new_tokens, temperature=1.0, top_k=None, do_sample=True, use_cache=True,
@@ -278,7 +268,8 @@ class GPT(nn.Module):
         tokens (do_sample=False: the most likely token, greedy). With use_cache (the default) each
         step feeds only the newest token and reuses the earlier keys and values; once the text is
         longer than block_size the window is cropped to the last block_size tokens and the cache
-        rebuilt from it (positions are learned, so cached keys cannot shift).
+        rebuilt from it (positions are learned, so cached keys cannot shift): past block_size every
+        step is a full pass over the window, as without the cache.
         """
         self._check_idx(idx[:, -self.config.block_size:] if isinstance(idx, Tensor) and idx.ndim == 2 else idx)
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, (int, np.integer)) \
