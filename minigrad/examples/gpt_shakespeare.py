@@ -59,6 +59,8 @@ def _parser():
     a("--out", default=os.path.join("runs", "gpt_shakespeare"), help="output folder")
     a("--checkpoint", default=None, help="write a resumable checkpoint here at each evaluation")
     a("--resume", default=None, help="resume from a checkpoint written with --checkpoint")
+    a("--stop-after", type=int, default=None, help="stop after this iteration (an evaluation point), as if "
+      "interrupted; --resume carries on")
     a("--no-progress", action="store_true", help="no tqdm progress bar")
     return p
 
@@ -147,7 +149,7 @@ def main(argv=None):
             if args.checkpoint and it > start:
                 mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "iter": it,
                          "rng": mg.get_rng_state(), "history": json.dumps(history)}, args.checkpoint)
-        if it == args.iters:
+        if it == args.iters or (args.stop_after is not None and it >= args.stop_after):
             break
         t0 = time.perf_counter()
         for group in opt.param_groups:
