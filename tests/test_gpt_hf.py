@@ -69,6 +69,7 @@ def test_logits_match_transformers(layout, request):
 def test_greedy_generation_matches_transformers_float64(layout, request):
     directory = request.getfixturevalue(layout)
     ours = GPT.from_pretrained(directory, dtype=mg.float64)
+    assert ours.lm_head.weight is ours.transformer.wte.weight and ours.lm_head.weight.dtype == mg.float64
     hf = _hf_model(dtype=torch.float64)
     idx = _tokens(2, (2, 4))
     # 20 new tokens from 4: past block_size (16), where our cache is cropped and rebuilt; transformers

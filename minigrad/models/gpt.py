@@ -233,9 +233,10 @@ class GPT(nn.Module):
         loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(B * T), ignore_index=-1)
         return logits, loss
 
-    def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), eps=1e-8):
+    def configure_optimizers(self, weight_decay, learning_rate, betas=(0.9, 0.95), device_type=None, eps=1e-8):
         """AdamW with two parameter groups: weight decay on the 2-D weights (matmuls, embeddings),
-        none on biases and LayerNorm parameters (as nanoGPT does)."""
+        none on biases and LayerNorm parameters (as nanoGPT does; device_type is accepted for its
+        call signature and not needed)."""
         from ..optim import AdamW
         return AdamW(self.param_groups(weight_decay), lr=learning_rate, betas=betas, eps=eps)
 

@@ -109,7 +109,9 @@ def from_pretrained(directory, dtype=None, device=None, **overrides):
     directory = Path(directory)
     config_path = directory / "config.json"
     if not config_path.is_file():
-        raise FileNotFoundError(f"GPT.from_pretrained: {config_path} does not exist")
+        raise FileNotFoundError(f"GPT.from_pretrained: {config_path} does not exist; pass a local directory "
+                                "holding a Hugging Face GPT-2 checkpoint (config.json + model.safetensors) -- "
+                                "nothing is downloaded")
     config = config_from_hf(json.loads(config_path.read_text()), config_path, **overrides)
     dtype = np.dtype(dtype if dtype is not None else get_default_dtype())
     model = GPT(config)
