@@ -115,14 +115,14 @@ def test_generate_greedy_with_and_without_cache_past_block_size():
     model = _tiny(block_size=6)
     with mg.no_grad():  # a wide init so greedy decoding does not settle on one token
         for p in model.parameters():
-            p.copy_(mg.randn(*p.shape) * 0.5)
+            p.copy_(mg.randn(*p.shape))
     idx = _idx((2, 3))
     cached = model.generate(idx, 12, do_sample=False)
     plain = model.generate(idx, 12, do_sample=False, use_cache=False)
     assert cached.shape == (2, 15)
     np.testing.assert_array_equal(cached.numpy(), plain.numpy())
     np.testing.assert_array_equal(cached.numpy()[:, :3], idx.numpy())
-    assert len(np.unique(cached.numpy()[:, 3:])) > 2
+    assert all(len(np.unique(row)) > 1 for row in cached.numpy()[:, 3:])  # not one token repeated
     assert model.training  # generate restores the mode
 
 

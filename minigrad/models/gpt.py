@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import nn, ops
 from ..grad_mode import no_grad
+from ..random import rng as default_rng
 from ..nn import functional as F
 from ..factories import arange
 from ..tensor import Tensor
@@ -57,6 +58,21 @@ class GPTConfig:
         return asdict(self)
 
 
+class Linear(nn.Linear):
+    """nn.Linear without torch's default init: GPT._init_weights sets every weight (drawing the
+    default first would cost time and, for a 50k-vocabulary head, a float64 temporary of 300 MB)."""
+
+    def reset_parameters(self):
+        pass
+
+
+class Embedding(nn.Embedding):
+    """nn.Embedding without the default init, for the same reason."""
+
+    def reset_parameters(self):
+        pass
+
+
 class CausalSelfAttention(nn.Module):
     """Multi-head causal self-attention.  x: (B, T, C) -> (B, T, C).
 
@@ -67,8 +83,8 @@ class CausalSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
         self.n_head, self.n_embd, self.dropout = config.n_head, config.n_embd, config.dropout
-        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
-        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)
+        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def _heads(self, t, B, T):
@@ -96,9 +112,9 @@ class MLP(nn.Module):
 
     def __init__(self, config):
         super().__init__()
-        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
         self.gelu = nn.GELU(approximate="tanh")
-        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x):
@@ -146,13 +162,13 @@ class GPT(nn.Module):
             raise TypeError(f"GPT: config must be a GPTConfig, got {type(config).__name__}")
         self.config = config
         self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(config.vocab_size, config.n_embd),
-            wpe=nn.Embedding(config.block_size, config.n_embd),
+            wte=Embedding(config.vocab_size, config.n_embd),
+            wpe=Embedding(config.block_size, config.n_embd),
             drop=nn.Dropout(config.dropout),
             h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
             ln_f=LayerNorm(config.n_embd, config.bias, config.layer_norm_epsilon),
         ))
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied: one tensor, both roles
         self._init_weights()
 
@@ -160,11 +176,14 @@ class GPT(nn.Module):
         """GPT-2's: normal(0, 0.02) weights and embeddings, zero biases, LayerNorm (1, 0), and the
         residual projections (attn.c_proj, mlp.c_proj) at 0.02 / sqrt(2 n_layer), so the residual
         stream's variance does not grow with depth."""
+        rng = default_rng()
         for name, p in self.named_parameters():
-            if name.endswith("c_proj.weight"):
-                nn.init.normal_(p, 0.0, 0.02 / math.sqrt(2 * self.config.n_layer))
-            elif name.endswith(".weight") and p.ndim == 2:
-                nn.init.normal_(p, 0.0, 0.02)
+            if p.ndim == 2:
+                std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj.weight") else 0.02
+                if p.dtype in (np.float32, np.float64):  # drawn in the parameter's dtype: no float64 copy
+                    p.array[...] = p.xp.asarray(rng.standard_normal(p.shape, dtype=p.dtype) * p.dtype.type(std))
+                else:
+                    nn.init.normal_(p, 0.0, std)
             elif name.endswith(".bias"):
                 nn.init.zeros_(p)
             else:  # LayerNorm weights
