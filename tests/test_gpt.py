@@ -161,3 +161,11 @@ def test_dropout_only_in_training():
     np.testing.assert_array_equal(model(idx).numpy(), model(idx).numpy())
     model.train()
     assert not np.allclose(model(idx).numpy(), model(idx).numpy())
+
+
+def test_bias_false_has_no_biases():
+    model = _tiny(bias=False)
+    assert not [n for n, _ in model.named_parameters() if n.endswith(".bias")]
+    _, loss = model(_idx(), _idx(seed=1))
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
