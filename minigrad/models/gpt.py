@@ -171,8 +171,9 @@ class GPT(nn.Module):
         for name, p in self.named_parameters():
             if p.ndim == 2:
                 std = 0.02 / math.sqrt(2 * self.config.n_layer) if name.endswith("c_proj.weight") else 0.02
-                if p.dtype in (np.float32, np.float64):  # drawn in the parameter's dtype: no float64 copy
-                    p.array[...] = p.xp.asarray(rng.standard_normal(p.shape, dtype=p.dtype) * p.dtype.type(std))
+                if p.dtype in (np.float32, np.float64) and isinstance(p.array, np.ndarray):
+                    rng.standard_normal(dtype=p.dtype, out=p.array)  # drawn in place: no temporary copy
+                    p.array *= p.dtype.type(std)
                 else:
                     nn.init.normal_(p, 0.0, std)
             elif name.endswith(".bias"):
