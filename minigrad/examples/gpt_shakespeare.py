@@ -4,6 +4,7 @@
     python -m minigrad.examples.gpt_shakespeare --iters 20 --eval-interval 10 --eval-batches 4   # smoke run
     minigrad train gpt --checkpoint runs/gpt.ckpt                   # save a resumable checkpoint at each eval
     minigrad train gpt --resume runs/gpt.ckpt                       # carry on from it
+    mpiexec -n 2 python -m minigrad.examples.gpt_shakespeare --ddp  # data-parallel over MPI ranks
 
 The recipe (nanoGPT's config/train_shakespeare_char.py with its CPU settings): a GPT with 4 layers,
 4 heads, 128 wide, context 64; batch 12; 2,000 iterations of AdamW (lr 1e-3, 100 warm-up steps,
@@ -15,6 +16,12 @@ fixed set of --eval-batches batches (the same ones each time, so the curve is no
 At the end a fixed-seed sample is printed, and --out (default runs/gpt_shakespeare) receives
 the model (config.json + model.safetensors, loadable by transformers' GPT2LMHeadModel), the
 tokenizer (tokenizer.json), the sample (sample.txt) and the figures (metrics.json).
+
+With --ddp (under mpiexec, see docs/distributed.md) every rank trains on --batch-size sequences of its
+own per step (the global batch is batch_size x ranks), gradients are averaged by
+DistributedDataParallel, the validation batches are shared out between the ranks, and only rank 0
+prints and writes files. A rank's batches at iteration i come from a stream seeded by (seed, rank, i),
+so a resumed data-parallel run draws the same batches it would have drawn.
 """
 import argparse
 import json
@@ -62,6 +69,8 @@ def _parser():
     a("--stop-after", type=int, default=None, help="stop after this iteration (an evaluation point), as if "
       "interrupted; --resume carries on")
     a("--no-progress", action="store_true", help="no tqdm progress bar")
+    a("--ddp", action="store_true", help="data-parallel over the MPI ranks mpiexec started")
+    a("--threads", type=int, default=None, help="kernel threads per rank with --ddp (default: cores / ranks)")
     return p
 
 
@@ -83,14 +92,21 @@ def batch(data, starts, T):
 
 
 @mg.no_grad()
-def evaluate(model, data, starts, T, per_pass=48):
-    """Mean loss over the fixed batches whose offsets are `starts` (run per_pass sequences at a time)."""
+def evaluate(model, data, starts, T, per_pass=48, dist=None):
+    """Mean loss over the fixed batches whose offsets are `starts` (run per_pass sequences at a time).
+
+    With `dist` (minigrad.distributed, initialised) each rank takes every world_size-th sequence and
+    the sums are added up across ranks: the same estimate, computed in parallel."""
     model.eval()
-    total = 0.0
-    for i in range(0, len(starts), per_pass):
-        x, y = batch(data, starts[i:i + per_pass], T)
+    total, mine = 0.0, starts if dist is None else starts[dist.get_rank()::dist.get_world_size()]
+    for i in range(0, len(mine), per_pass):
+        x, y = batch(data, mine[i:i + per_pass], T)
         _, loss = model(x, y)
         total += loss.item() * len(x)
+    if dist is not None:
+        acc = mg.tensor([total], dtype=mg.float64)
+        dist.all_reduce(acc)
+        total = acc.item()
     model.train()
     return total / len(starts)
 
@@ -107,6 +123,15 @@ def _progress(args, start, total):
 
 def main(argv=None):
     args = _parser().parse_args(argv)
+    dist, rank, world, info = None, 0, 1, sys.stderr  # info: where progress lines go
+    if args.ddp:
+        import minigrad.distributed as dist
+        dist.init_process_group("mpi")
+        rank, world = dist.get_rank(), dist.get_world_size()
+        mg.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
+        if rank != 0:
+            args.no_progress = True
+            sys.stdout = info = open(os.devnull, "w")  # one log, rank 0's (errors still reach stderr)
     mg.manual_seed(args.seed)
     text = load_tinyshakespeare(args.data_dir, download=args.download)
     tok = CharTokenizer.from_text(text)
@@ -118,6 +143,10 @@ def main(argv=None):
                        n_embd=args.n_embd, dropout=args.dropout, gradient_checkpointing=args.gradient_checkpointing)
     model = GPT(config)
     opt = model.configure_optimizers(args.weight_decay, args.lr, betas=(0.9, args.beta2))
+    train_model = model
+    if dist is not None:
+        from minigrad.nn.parallel import DistributedDataParallel
+        train_model = DistributedDataParallel(model)  # rank 0's weights everywhere; gradients averaged
     # the validation batches are drawn once, from their own stream: every estimate sees the same ones
     val_starts = np.random.default_rng(args.seed + 1).integers(0, len(val) - T, args.eval_batches * B)
     history, start = [], 0
@@ -127,9 +156,12 @@ def main(argv=None):
         opt.load_state_dict(ckpt["optimizer"])
         mg.set_rng_state(ckpt["rng"])
         start, history = int(ckpt["iter"]), json.loads(ckpt.get("history", "[]"))
-        print(f"resumed from {args.resume} at iteration {start}", file=sys.stderr)
+        print(f"resumed from {args.resume} at iteration {start}", file=info)
+    if world > 1:
+        print(f"data-parallel: {world} ranks x {mg.get_num_threads()} threads, global batch {B * world}",
+              file=info)
     print(f"GPT: {model.get_num_params() / 1e6:.2f}M parameters, vocab {tok.vocab_size}, {len(train):,} training "
-          f"and {len(val):,} validation characters; {args.iters} iterations of {B}x{T} tokens", file=sys.stderr)
+          f"and {len(val):,} validation characters; {args.iters} iterations of {B}x{T} tokens", file=info)
 
     gen = mg.random.default_generator
     bar = _progress(args, start, args.iters)
@@ -138,7 +170,7 @@ def main(argv=None):
         resumed_here = args.resume and it == start  # that estimate is already in the history
         if (it % args.eval_interval == 0 or it == args.iters) and not resumed_here:
             t0 = time.perf_counter()
-            val_loss = evaluate(model, val, val_starts, T)
+            val_loss = evaluate(model, val, val_starts, T, dist=dist)
             row = {"iter": it, "val_loss": round(val_loss, 4), "train_loss_recent": smooth and round(smooth, 4),
                    "tokens_per_s": round(tokens_seen / t_train) if t_train else None,
                    "eval_s": round(time.perf_counter() - t0, 1)}
@@ -146,7 +178,7 @@ def main(argv=None):
             (bar.write if bar else print)(f"iter {it}: val loss {val_loss:.4f} (over {len(val_starts) // B} "
                                           f"batches), train loss ~{smooth or float('nan'):.4f}, "
                                           f"{row['tokens_per_s'] or 0} tokens/s")
-            if args.checkpoint and it > start:
+            if args.checkpoint and it > start and rank == 0:
                 mg.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "iter": it,
                          "rng": mg.get_rng_state(), "history": json.dumps(history)}, args.checkpoint)
         if it == args.iters or (args.stop_after is not None and it >= args.stop_after):
@@ -154,8 +186,9 @@ def main(argv=None):
         t0 = time.perf_counter()
         for group in opt.param_groups:
             group["lr"] = lr_at(it, args)
-        x, y = batch(train, gen.integers(0, len(train) - T, B), T)
-        _, loss = model(x, y)
+        draw = gen if dist is None else np.random.default_rng((args.seed, rank, it))
+        x, y = batch(train, draw.integers(0, len(train) - T, B), T)
+        _, loss = train_model(x, y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         if args.grad_clip > 0:
@@ -163,7 +196,7 @@ def main(argv=None):
         opt.step()
         value = loss.item()
         t_train += time.perf_counter() - t0
-        tokens_seen += B * T
+        tokens_seen += B * T * world
         smooth = value if smooth is None else 0.9 * smooth + 0.1 * value
         if bar:
             bar.set_postfix(loss=f"{value:.4f}", tok_s=f"{tokens_seen / t_train:,.0f}", refresh=False)
@@ -171,6 +204,10 @@ def main(argv=None):
     if bar:
         bar.close()
 
+    if dist is not None:
+        dist.destroy_process_group()
+        if rank != 0:
+            return None
     prompt = mg.tensor([tok.encode("\n")])
     out = model.generate(prompt, args.sample_tokens, temperature=args.temperature, top_k=args.top_k,
                          generator=mg.Generator().manual_seed(args.seed))
@@ -189,7 +226,7 @@ def main(argv=None):
         json.dump(metrics, f, indent=1)
     os.replace(tmp, os.path.join(args.out, "metrics.json"))
     print(f"final validation loss {metrics['final_val_loss']:.4f}; {metrics['train_tokens_per_s']} training "
-          f"tokens/s; saved to {args.out}", file=sys.stderr)
+          f"tokens/s; saved to {args.out}", file=info)
     return metrics
 
 
