@@ -51,8 +51,14 @@ class GPTConfig:
                 raise ValueError(f"GPTConfig: {name} must be a positive int, got {value!r}")
         if self.n_embd % self.n_head != 0:
             raise ValueError(f"GPTConfig: n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        for name in ("dropout", "layer_norm_epsilon"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+                raise ValueError(f"GPTConfig: {name} must be a number, got {value!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"GPTConfig: dropout must be in [0, 1), got {self.dropout}")
+        if not 0.0 < self.layer_norm_epsilon < 1.0:
+            raise ValueError(f"GPTConfig: layer_norm_epsilon must be in (0, 1), got {self.layer_norm_epsilon}")
 
     def to_dict(self):
         return asdict(self)

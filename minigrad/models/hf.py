@@ -13,7 +13,9 @@ Differences from minigrad's own layout, handled here:
 Tensors are read one at a time with safetensors' safe_open and copied into the parameters, so
 loading needs the model's memory plus one tensor, not twice the file.
 """
+import contextlib
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -35,6 +37,17 @@ def _refuse(path, what):
 
 def config_from_hf(hf, path="config.json", **overrides):
     """A GPTConfig from the fields of a Hugging Face GPT-2 config.json (a dict)."""
+    if not isinstance(hf, dict):
+        _refuse(path, f"it holds a JSON {type(hf).__name__}, not an object of config fields")
+    try:
+        return _config_from_hf(hf, path, **overrides)
+    except (TypeError, ValueError) as e:
+        if str(path) in str(e):
+            raise
+        _refuse(path, str(e))
+
+
+def _config_from_hf(hf, path, **overrides):
     if hf.get("model_type", "gpt2") != "gpt2":
         _refuse(path, f"model_type is {hf.get('model_type')!r}, not 'gpt2'")
     n_embd = hf.get("n_embd", 768)
@@ -79,11 +92,49 @@ def _weight_files(directory):
         return [single]
     index = directory / "model.safetensors.index.json"
     if index.is_file():
-        names = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-        return [directory / n for n in names]
+        try:
+            names = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            files = [directory / n for n in names]
+        except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise ValueError(f"GPT.from_pretrained: {index} is not a safetensors index ({type(e).__name__}: {e})") \
+                from None
+        outside = [f for f in files if f.resolve().parent != directory.resolve()]
+        if outside:
+            raise ValueError(f"GPT.from_pretrained: {index} names files outside {directory}: {outside[:3]}")
+        return files
     found = sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
     raise FileNotFoundError(f"GPT.from_pretrained: no model.safetensors (or model.safetensors.index.json) in "
                             f"{directory}; found {found} (only safetensors checkpoints are read, never pickles)")
+
+
+def _parameter_count(config):
+    """How many numbers a GPT of this config holds (the tied lm_head counted once)."""
+    V, T, L, E = config.vocab_size, config.block_size, config.n_layer, config.n_embd
+    per_block = 12 * E * E + 13 * E  # c_attn 3E^2+3E, c_proj E^2+E, c_fc 4E^2+4E, mlp c_proj 4E^2+E, 2 LayerNorms 4E
+    return V * E + T * E + L * per_block + 2 * E
+
+
+def _stored_count(files):
+    """How many numbers the weight files hold, from their headers alone (nothing is read yet)."""
+    from safetensors import safe_open
+    total = 0
+    for file in files:
+        with _opened(file, safe_open) as f:
+            for key in f.keys():
+                total += math.prod(f.get_slice(key).get_shape())
+    return total
+
+
+@contextlib.contextmanager
+def _opened(file, safe_open):
+    """safe_open(file) whose failures (a truncated or corrupt file) are a ValueError naming the file."""
+    try:
+        handle = safe_open(str(file), framework="numpy")
+    except Exception as e:  # noqa: BLE001 (the reader's own error types: SafetensorError, OSError, ...)
+        raise ValueError(f"GPT.from_pretrained: {file} is not a readable safetensors file "
+                         f"({type(e).__name__}: {e})") from None
+    with handle as f:
+        yield f
 
 
 def _our_name(key):
@@ -112,7 +163,15 @@ def from_pretrained(directory, dtype=None, device=None, **overrides):
         raise FileNotFoundError(f"GPT.from_pretrained: {config_path} does not exist; pass a local directory "
                                 "holding a Hugging Face GPT-2 checkpoint (config.json + model.safetensors) -- "
                                 "nothing is downloaded")
-    config = config_from_hf(json.loads(config_path.read_text()), config_path, **overrides)
+    try:
+        fields = json.loads(config_path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"GPT.from_pretrained: {config_path} is not valid JSON ({e})") from None
+    config = config_from_hf(fields, config_path, **overrides)
+    files = _weight_files(directory)
+    needed, held = _parameter_count(config), _stored_count(files)
+    if needed > held:  # refuse before allocating a model the files cannot fill
+        _refuse(config_path, f"a model of {needed:,} numbers, but the weight files hold {held:,}")
     dtype = np.dtype(dtype if dtype is not None else get_default_dtype())
     model = GPT(config)
     if dtype != model.transformer.wte.weight.dtype:
@@ -120,8 +179,8 @@ def from_pretrained(directory, dtype=None, device=None, **overrides):
     params = dict(model.named_parameters())  # the tied lm_head.weight is listed once, as transformer.wte.weight
     loaded = set()
     with no_grad():
-        for file in _weight_files(directory):
-            with safe_open(str(file), framework="numpy") as f:
+        for file in files:
+            with _opened(file, safe_open) as f:
                 for key in f.keys():
                     name = _our_name(key)
                     if name is None or name == "lm_head.weight":

@@ -39,12 +39,30 @@ def _write_json(path, obj):
 
 
 def _read_json(path, who):
+    """The JSON object in `path`; anything else (not UTF-8, not JSON, not an object) -> ValueError naming it."""
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as e:
         raise FileNotFoundError(f"{who}: cannot read {path} ({e})") from None
-    except json.JSONDecodeError as e:
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{who}: {path} is not valid JSON ({e})") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{who}: {path} holds a JSON {type(obj).__name__}, not a tokenizer object")
+    return obj
+
+
+def _build(path, who, make):
+    """make() a tokenizer from a file's fields; malformed fields -> ValueError naming the file."""
+    malformed = (TypeError, ValueError, KeyError, AttributeError, IndexError)
+    try:
+        import regex
+        malformed += (regex.error,)  # a bad split pattern
+    except ImportError:
+        pass
+    try:
+        return make()
+    except malformed as e:
+        raise ValueError(f"{who}: {path} is not a valid tokenizer file ({type(e).__name__}: {e})") from None
 
 
 def _check_ids(ids, n, who):
@@ -93,7 +111,7 @@ class CharTokenizer:
         obj = _read_json(path, "CharTokenizer.load")
         if obj.get("type") != "char":
             raise ValueError(f"CharTokenizer.load: {path} is not a character tokenizer (type {obj.get('type')!r})")
-        return cls(obj["chars"])
+        return _build(path, "CharTokenizer.load", lambda: cls(obj["chars"]))
 
     def __repr__(self):
         return f"CharTokenizer(vocab_size={self.vocab_size})"
@@ -237,7 +255,8 @@ class BPETokenizer:
         if obj.get("type") != "bpe":
             raise ValueError(f"BPETokenizer.load: {path} is not a minigrad BPE tokenizer (type {obj.get('type')!r}); "
                              "for a Hugging Face tokenizer.json use load_tokenizer or HFTokenizer")
-        return cls(obj["merges"], obj.get("special_tokens"), obj.get("pattern", GPT2_SPLIT_PATTERN))
+        return _build(path, "BPETokenizer.load",
+                      lambda: cls(obj["merges"], obj.get("special_tokens"), obj.get("pattern", GPT2_SPLIT_PATTERN)))
 
     def to_hf(self, path=None):
         """The same tokenizer as a Hugging Face `tokenizers.Tokenizer` (ByteLevel BPE), saved to
@@ -319,5 +338,5 @@ def load_tokenizer(path):
     if kind == "bpe":
         return BPETokenizer.load(path)
     if isinstance(obj, dict) and "model" in obj:
-        return HFTokenizer(path)
+        return _build(path, "load_tokenizer", lambda: HFTokenizer(path))
     raise ValueError(f"load_tokenizer: {path} is neither a minigrad tokenizer nor a Hugging Face tokenizer.json")
