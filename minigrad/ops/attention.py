@@ -141,8 +141,9 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
                          f"{tuple(value.shape)} do not broadcast") from None
     if is_causal and attn_mask is not None:
         raise ValueError(f"{name}: give attn_mask or is_causal=True, not both")
-    if not 0.0 <= dropout_p < 1.0:
-        raise ValueError(f"{name}: dropout_p must be in [0, 1), got {dropout_p}")
+    if isinstance(dropout_p, bool) or not isinstance(dropout_p, (int, float, np.floating)) or \
+            not 0.0 <= dropout_p < 1.0:
+        raise ValueError(f"{name}: dropout_p must be a number in [0, 1), got {dropout_p!r}")
     if scale is None:
         scale = 1.0 / math.sqrt(E) if E else 1.0
     elif not isinstance(scale, (int, float)) or isinstance(scale, bool) or not math.isfinite(scale):

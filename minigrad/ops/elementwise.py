@@ -471,6 +471,9 @@ def masked_fill(input, mask, value):
     if isinstance(value, Tensor) and value.ndim != 0:
         raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
     if not isinstance(value, Tensor):
+        if isinstance(value, (str, bytes)) or not np.isscalar(value):
+            raise TypeError(f"masked_fill: value must be a number or a 0-d tensor, got {type(value).__name__} "
+                            f"{value!r}")
         value = Tensor(input.xp.asarray(value, dtype=input.dtype), device=input.device)
     elif value.dtype != input.dtype:
         value = value.to(input.dtype)
@@ -481,5 +484,7 @@ def masked_fill(input, mask, value):
 def masked_fill_(input, mask, value):
     """In place: input[mask] = value (mask broadcasting to input's shape). -> input."""
     m = _fill_mask("masked_fill_", input, mask)
+    if not isinstance(value, Tensor) and (isinstance(value, (str, bytes)) or not np.isscalar(value)):
+        raise TypeError(f"masked_fill_: value must be a number or a 0-d tensor, got {type(value).__name__} {value!r}")
     v = value.array if isinstance(value, Tensor) else value
     return input._inplace(input.xp.where(m, input.xp.asarray(v, dtype=input.dtype), input.array))

@@ -1,7 +1,10 @@
 """Matrix product with batch broadcasting; the kernel comes from the device's backend."""
+import numbers
+
 import numpy as np
 
 from ..autograd import Function
+from ..tensor import Tensor
 from .convert import promote, with_out
 from .shape import squeeze, sum_to, transpose, unsqueeze
 
@@ -60,8 +63,17 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1):
     """beta * input + alpha * (batch1 @ batch2): batch1 (B, N, M), batch2 (B, M, P), input broadcasting to
     (B, N, P). With beta = 0 the input is ignored (NaN in it does not propagate), as torch does."""
     _check_bmm("baddbmm", batch1, batch2)
+    for name, v in (("beta", beta), ("alpha", alpha)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Number):
+            raise TypeError(f"baddbmm: {name} must be a number, got {type(v).__name__} {v!r}")
+    if not isinstance(input, Tensor):
+        raise TypeError(f"baddbmm: input must be a Tensor, got {type(input).__name__}")
     product = matmul(batch1, batch2)
-    if tuple(np.broadcast_shapes(tuple(input.shape), tuple(product.shape))) != tuple(product.shape):
+    try:
+        fits = tuple(np.broadcast_shapes(tuple(input.shape), tuple(product.shape))) == tuple(product.shape)
+    except ValueError:
+        fits = False
+    if not fits:
         raise ValueError(f"baddbmm: input of shape {tuple(input.shape)} does not broadcast to the product's shape "
                          f"{tuple(product.shape)}")
     product = product if alpha == 1 else product * alpha

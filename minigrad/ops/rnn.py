@@ -10,6 +10,8 @@ xw: (L, N, G*H) input projections in time order (G = 1 RNN, 4 LSTM, 3 GRU); h0: 
 c0: (N, H) (LSTM only); weight_hh: (G*H, H); bias_hh: (G*H,) or None
 -> output (L, N, H) (each step's h, in time order), h_n (N, H), and c_n (N, H) for LSTM.
 """
+import numpy as np
+
 from ..autograd import Function
 from ..tensor import Tensor
 
@@ -57,6 +59,8 @@ def rnn_sequence(input, hx, weight_hh, bias_hh=None, mode="RNN_TANH", reverse=Fa
     """
     if mode not in _GATES:
         raise ValueError(f"rnn_sequence: mode must be one of {sorted(_GATES)}, got {mode!r}")
+    if not isinstance(reverse, (bool, np.bool_)):
+        raise TypeError(f"rnn_sequence: reverse must be a bool, got {type(reverse).__name__} {reverse!r}")
     lstm = mode == "LSTM"
     if lstm:
         if not (isinstance(hx, (tuple, list)) and len(hx) == 2):
@@ -65,6 +69,9 @@ def rnn_sequence(input, hx, weight_hh, bias_hh=None, mode="RNN_TANH", reverse=Fa
     else:
         h0, c0 = hx, None
     g = _GATES[mode]
+    for name, t in (("input", input), ("h0", h0), ("weight_hh", weight_hh)) + ((("c0", c0),) if lstm else ()):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"rnn_sequence: {name} must be a Tensor, got {type(t).__name__}")
     if input.ndim != 3 or weight_hh.ndim != 2:
         raise ValueError(f"rnn_sequence: expected input (L, N, G*H) and weight_hh (G*H, H), got input "
                          f"{input.shape} and weight_hh {weight_hh.shape}")
