@@ -87,6 +87,24 @@ def _np_cross_entropy(x, t):
 
 
 _TARGETS = np.array([2, 0, 1, 2, 1])
+
+
+def _np_sdpa(q, k, v, mask=None, causal=False):
+    """Attention written out in numpy; rows with nothing to attend to give 0 (as torch 2.13)."""
+    s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tri(s.shape[-2], s.shape[-1], dtype=bool), s, -np.inf)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+    dead = np.isneginf(s).all(-1, keepdims=True)
+    e = np.exp(s - np.where(dead, 0, s.max(-1, keepdims=True)))
+    return np.where(dead, 0, e / np.where(dead, 1, e.sum(-1, keepdims=True))) @ v
+
+
+_ATT_BOOL = np.array([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)  # row 1: nothing to attend
+_ATT_FLOAT = np.array([[[0.5, -1.0, 0.0, 2.0, -np.inf]], [[-np.inf] * 5]])  # (2, 1, 5): batch 1 fully masked
+_ATT_SHAPES = ((2, 3, 4), (2, 5, 4), (2, 5, 3))
+_FILL_MASK = np.array([[True, False, False, True]] * 3)
 _INDICES = np.array([[0, 4, 4], [1, 0, 2]])
 
 REGISTRY = [
@@ -199,6 +217,26 @@ REGISTRY = [
     OpInfo("binary_cross_entropy", lambda x, t: F.binary_cross_entropy(x, t, reduction="sum"),
            lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)).sum(), 2, "same", "probability"),
     # conversions
+    # attention and its helpers
+    OpInfo("sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), _np_sdpa, 3, "fixed",
+           fixed_shapes=_ATT_SHAPES, gradgrad=True),
+    OpInfo("sdpa_causal_l_gt_s", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+           lambda q, k, v: _np_sdpa(q, k, v, causal=True), 3, "fixed",
+           fixed_shapes=((2, 1, 6, 4), (2, 1, 4, 4), (2, 1, 4, 3)), gradgrad=True),
+    OpInfo("sdpa_bool_mask", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mg.tensor(_ATT_BOOL)),
+           lambda q, k, v: _np_sdpa(q, k, v, _ATT_BOOL), 3, "fixed", fixed_shapes=_ATT_SHAPES, gradgrad=True),
+    OpInfo("sdpa_float_mask", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=_ATT_FLOAT),
+           lambda q, k, v: _np_sdpa(q, k, v, _ATT_FLOAT), 3, "fixed", fixed_shapes=_ATT_SHAPES, gradgrad=True),
+    OpInfo("sdpa_mask_with_grad", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+           _np_sdpa, 4, "fixed", fixed_shapes=_ATT_SHAPES + ((3, 5),), gradgrad=True,
+           notes="a float mask needing a gradient takes the composed path"),
+    OpInfo("tril", lambda a: a.tril(), np.tril, min_dims=2, gradgrad=True),
+    OpInfo("triu_diagonal", lambda a: mg.triu(a, diagonal=1), lambda a: np.triu(a, 1), min_dims=2, gradgrad=True),
+    OpInfo("masked_fill", lambda a, v: a.masked_fill(mg.tensor(_FILL_MASK), v.reshape(())),
+           lambda a, v: np.where(_FILL_MASK, v.reshape(()), a), 2, "fixed", fixed_shapes=((3, 4), (1,)), gradgrad=True),
+    OpInfo("bmm", mg.bmm, np.matmul, 2, "fixed", fixed_shapes=((2, 3, 4), (2, 4, 5)), gradgrad=True),
+    OpInfo("baddbmm", lambda i, a, b: mg.baddbmm(i, a, b, beta=0.5, alpha=2.0),
+           lambda i, a, b: 0.5 * i + 2.0 * (a @ b), 3, "fixed", fixed_shapes=((3, 1), (2, 3, 4), (2, 4, 1))),
     OpInfo("clone", lambda a: a.clone(), lambda a: a.copy(), gradgrad=True),
 ]
 

@@ -177,6 +177,47 @@ class Backend:
             raise NotImplementedError(f"backend {self.name!r} has no erf kernel (needed by gelu)")
         return _erf_elementwise(x).astype(x.dtype, copy=False)
 
+    def attention_forward(self, q, k, v, mask, mask_index, is_causal, scale):
+        """Scaled dot-product attention, forward: the plain softmax(q k^T scale + mask) v, written to be read.
+
+        q: (N, L, E), k: (N, S, E), v: (N, S, Ev), C-contiguous, one float dtype. mask: None or an
+        additive float mask (M, Lm, Sm) (Lm in {1, L}, Sm in {1, S}; -inf = masked out) of q's dtype,
+        and mask_index (N,) int64 says which of the M masks each of the N rows of the batch uses.
+        is_causal masks key j > query i (top-left aligned). A row with nothing to attend to gives a
+        zero output (as torch 2.13 does). -> (out (N, L, Ev), lse (N, L): the log-sum-exp of each
+        row's scores, +inf on such rows, so that exp(score - lse) is 0 there).
+        """
+        xp = self.xp
+        s = self._attention_scores(q, k, mask, mask_index, is_causal, scale)
+        m = s.max(axis=-1, keepdims=True)
+        dead = m == -xp.inf
+        e = xp.exp(s - xp.where(dead, 0, m))
+        total = e.sum(axis=-1, keepdims=True)
+        out = xp.matmul(e / xp.where(dead, 1, total), v)
+        lse = xp.where(dead, xp.inf, m + xp.log(xp.where(dead, 1, total)))
+        return out, lse[..., 0]
+
+    def attention_backward(self, gout, q, k, v, out, lse, mask, mask_index, is_causal, scale):
+        """Gradients of attention_forward: gout (N, L, Ev) and the forward's out and lse -> (gq, gk, gv)
+        in the shapes of q, k, v. With P = exp(scores - lse) and delta = rowsum(gout * out):
+        gv = P^T gout, gS = P (gout v^T - delta), gq = gS k scale, gk = gS^T q scale."""
+        xp = self.xp
+        p = xp.exp(self._attention_scores(q, k, mask, mask_index, is_causal, scale) - lse[..., None])
+        delta = (gout * out).sum(axis=-1, keepdims=True)
+        gs = p * (xp.matmul(gout, v.swapaxes(-1, -2)) - delta) * scale
+        return xp.matmul(gs, k), xp.matmul(gs.swapaxes(-1, -2), q), xp.matmul(p.swapaxes(-1, -2), gout)
+
+    def _attention_scores(self, q, k, mask, mask_index, is_causal, scale):
+        """(N, L, S) scores q k^T scale, plus the mask, -inf above the diagonal when is_causal."""
+        xp = self.xp
+        s = xp.matmul(q, k.swapaxes(-1, -2)) * q.dtype.type(scale)
+        if mask is not None:
+            s = s + mask[mask_index]
+        if is_causal:
+            L, S = s.shape[-2:]
+            s = xp.where(xp.tri(L, S, dtype=bool), s, -xp.inf)
+        return s
+
     # ------------------------------------------------------------------ memory
     def on_device(self, index):
         """A context in which `xp` allocates on device `index` (None: the default one)."""

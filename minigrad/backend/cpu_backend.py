@@ -7,7 +7,7 @@ is not float32/64. Convolution takes one of three routes, chosen by measurement 
 benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
 GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
 It also has the contract's optional fused kernels, one parallel pass each: relu_forward/backward,
-softmax_cross_entropy, adam_update, sgd_update; arrays they do not suit go to the reference.
+softmax_cross_entropy, adam_update, sgd_update, and the tiled attention_forward/backward; arrays they do not suit go to the reference.
 
 Before its first kernel runs, the backend applies the process settings listed by
 `minigrad.backend.tuning()` (process_tuning.py): nothing changes at import.
@@ -17,6 +17,7 @@ Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding, dilation ar
 import numba
 import numpy as np
 
+from minigrad.kernels.cpu import attention as _attention
 from minigrad.kernels.cpu import conv as _conv
 from minigrad.kernels.cpu import fused as _fused
 from minigrad.kernels.cpu import matmul as _mm
@@ -439,3 +440,63 @@ def softmax_cross_entropy(x, t, weight, ignore_index, eps):
     w = np.zeros(1, x.dtype) if weight is None else np.ascontiguousarray(weight)
     return _fused.softmax_cross_entropy(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
                                         weight is not None, int(ignore_index), float(eps))
+
+
+# Attention tiles: 64 query rows x 64 keys keep the score tile and the key/value tiles in L1/L2.
+_ATTENTION_BLOCK = 64
+
+
+def _attention_args(q, k, v, mask, mask_index):
+    """The kernels' arrays: contiguous q, k, v and (with no mask) a one-element dummy mask and index."""
+    q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
+    if mask is None:
+        return q, k, v, np.zeros((1, 1, 1), q.dtype), np.zeros(q.shape[0], np.int64)
+    mask, mask_index = np.ascontiguousarray(mask), np.ascontiguousarray(mask_index, dtype=np.int64)
+    if not (mask.ndim == 3 and mask.shape[1] in (1, q.shape[1]) and mask.shape[2] in (1, k.shape[1])
+            and mask_index.shape == (q.shape[0],) and (mask_index.size == 0 or
+                                                       0 <= mask_index.min() <= mask_index.max() < mask.shape[0])):
+        _fail("attention", f"mask {mask.shape} / mask_index {mask_index.shape} do not fit q {q.shape}, k {k.shape}")
+    return q, k, v, mask, mask_index
+
+
+def _exp_scratch(dtype, tasks):
+    """Per-task scratch for the kernels' exponentials: int rows, and the same memory as `dtype` floats."""
+    ints = np.empty((tasks, _ATTENTION_BLOCK), np.int32 if dtype == np.float32 else np.int64)
+    return ints, ints.view(dtype)
+
+
+def _attention_ok(q, k, v, mask):
+    return (q.dtype in _FLOATS and k.dtype == v.dtype == q.dtype and (mask is None or mask.dtype == q.dtype)
+            and q.shape[0] * q.shape[1] * k.shape[1] > 0)
+
+
+def attention_forward(q, k, v, mask, mask_index, is_causal, scale):
+    """Tiled attention with an online softmax (the rule: contract.Backend.attention_forward) -> (out, lse)."""
+    if not _attention_ok(q, k, v, mask):
+        return _reference.attention_forward(q, k, v, mask, mask_index, is_causal, scale)
+    if _cold:
+        _warm_up()
+    has_mask = mask is not None
+    q, k, v, mask, mask_index = _attention_args(q, k, v, mask, mask_index)
+    out = np.empty(q.shape[:2] + v.shape[2:], q.dtype)
+    lse = np.empty(q.shape[:2], q.dtype)
+    _attention.attention_forward(q, k, v, mask, mask_index, has_mask, bool(is_causal), float(scale), out, lse,
+                                 _ATTENTION_BLOCK, _ATTENTION_BLOCK,
+                                 *_exp_scratch(q.dtype, q.shape[0] * -(-q.shape[1] // _ATTENTION_BLOCK)))
+    return out, lse
+
+
+def attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, scale):
+    """Its gradients, recomputing the scores tile by tile -> (gq, gk, gv)."""
+    if not _attention_ok(q, k, v, mask) or gout.dtype != q.dtype:
+        return _reference.attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, scale)
+    if _cold:
+        _warm_up()
+    has_mask = mask is not None
+    q, k, v, mask, mask_index = _attention_args(q, k, v, mask, mask_index)
+    gout, out, lse = (np.ascontiguousarray(a, dtype=q.dtype) for a in (gout, out, lse))
+    gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    _attention.attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, bool(is_causal),
+                                  float(scale), gq, gk, gv, _ATTENTION_BLOCK, _ATTENTION_BLOCK,
+                                  *_exp_scratch(q.dtype, q.shape[0]))
+    return gq, gk, gv

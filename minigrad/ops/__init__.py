@@ -7,6 +7,7 @@ public functions.
   reduce       sum mean var std max min amax amin logsumexp argmax argmin norm (+ vector_norm)
   shape        reshape permute transpose flatten squeeze unsqueeze expand cat stack split pad sum_to
   matmul       matmul                      softmax   softmax log_softmax
+  attention    scaled_dot_product_attention (fused; nn.functional re-exports it)
   conv         conv2d conv1d               pool      max_pool2d avg_pool2d
   loss         cross_entropy               nn_ops    embedding binary_cross_entropy
   compare      eq ne lt le gt ge bitwise_and bitwise_or bitwise_not all any (no gradient)
@@ -16,6 +17,7 @@ public functions.
 This file only gathers them, then installs the methods on Tensor.
 """
 from ..tensor import Tensor as _Tensor
+from .attention import *  # noqa: F401,F403
 from .compare import *  # noqa: F401,F403
 from .conv import *  # noqa: F401,F403
 from .convert import *  # noqa: F401,F403

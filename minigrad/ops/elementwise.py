@@ -7,13 +7,16 @@ shape (`sum_to`), undoing the broadcast. Python scalars are welcome as operands 
 """
 import math
 
+import numpy as np
+
 from ..autograd import Function
 from ..tensor import Tensor, get_default_dtype
 from .convert import promote, to, with_out
 from .shape import sum_to
 
 __all__ = ["add", "sub", "mul", "div", "pow", "neg", "abs", "exp", "log", "sqrt", "sin", "cos", "tanh",
-           "sigmoid", "softplus", "relu", "leaky_relu", "gelu", "clamp", "maximum", "minimum", "where"]
+           "sigmoid", "softplus", "relu", "leaky_relu", "gelu", "clamp", "maximum", "minimum", "where",
+           "masked_fill", "masked_fill_"]
 
 
 # ---------------------------------------------------------------- arithmetic
@@ -439,3 +442,39 @@ def where(condition, input, other):
     input, other = promote(input, other)
     condition = condition.array if isinstance(condition, Tensor) else input.xp.asarray(condition)
     return Where(condition.astype(bool, copy=False))(input, other)
+
+
+def _fill_mask(name, input, mask):
+    """mask as a boolean array of input's device, checked to broadcast to input's shape."""
+    m = mask.array if isinstance(mask, Tensor) else input.xp.asarray(mask)
+    if m.dtype != np.bool_:
+        raise TypeError(f"{name}: mask must be a bool tensor, got dtype {m.dtype}")
+    try:
+        ok = np.broadcast_shapes(m.shape, tuple(input.shape)) == tuple(input.shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}: mask of shape {tuple(m.shape)} does not broadcast to input's shape "
+                         f"{tuple(input.shape)}")
+    return m
+
+
+def masked_fill(input, mask, value):
+    """input with `value` (a number or a 0-d tensor, which then gets a gradient) where mask (bool,
+    broadcasting to input's shape) is True; the result keeps input's shape and dtype."""
+    m = _fill_mask("masked_fill", input, mask)
+    if isinstance(value, Tensor) and value.ndim != 0:
+        raise ValueError(f"masked_fill: value must be a number or a 0-d tensor, got shape {tuple(value.shape)}")
+    if not isinstance(value, Tensor):
+        value = Tensor(input.xp.asarray(value, dtype=input.dtype), device=input.device)
+    elif value.dtype != input.dtype:
+        value = value.to(input.dtype)
+    out = Where(m)(*promote(value, input))
+    return out
+
+
+def masked_fill_(input, mask, value):
+    """In place: input[mask] = value (mask broadcasting to input's shape). -> input."""
+    m = _fill_mask("masked_fill_", input, mask)
+    v = value.array if isinstance(value, Tensor) else value
+    return input._inplace(input.xp.where(m, input.xp.asarray(v, dtype=input.dtype), input.array))
