@@ -364,6 +364,9 @@ if ddp:  # record when each bucket's reduction starts and when backward ends (th
         finish()
         timeline["reduced"] = time.perf_counter()
     reducer._start, reducer._finish = timed_start, timed_finish
+    for name, param in model.module.named_parameters():  # and when each parameter's gradient is ready
+        param.register_post_accumulate_grad_hook(
+            lambda p, name=name: timeline.setdefault("ready", {}).setdefault(name, time.perf_counter()))
 
 step_times, losses, epoch = [], [], 0
 while len(step_times) < args.warmup + args.steps:
@@ -389,8 +392,8 @@ while len(step_times) < args.warmup + args.steps:
 timed = sum(step_times[args.warmup:])
 result = {"rank": rank, "world": world, "seconds": timed, "wait": model.reducer.wait_seconds if ddp else 0.0,
           "images_per_s": 64 * args.steps / timed, "losses": losses,
-          "timeline": {k: (np.array(v) - t0).tolist() if k == "bucket_starts" else v - t0
-                       for k, v in timeline.items()}}
+          "timeline": {k: (np.array(v) - t0).tolist() if k == "bucket_starts" else
+                       {n: t - t0 for n, t in v.items()} if k == "ready" else v - t0 for k, v in timeline.items()}}
 with open(f"{args.out}.rank{rank}.json", "w") as f:
     json.dump(result, f)
 if ddp:
@@ -469,14 +472,21 @@ if HAVE_MPI:
                  label="waiting for the reductions" if row == 0 else None)
         ax2.barh(row, t["step_end"] - t["reduced"], left=t["reduced"], color="tab:purple",
                  label="optimiser step" if row == 0 else None)
-        ax2.plot(t["bucket_starts"], [row] * len(t["bucket_starts"]), "k|", ms=22,
+        ax2.plot(list(t["ready"].values()), [row - 0.25] * len(t["ready"]), "bv", ms=6,
+                 label="a parameter's gradient is ready" if row == 0 else None)
+        ax2.plot(t["bucket_starts"], [row + 0.25] * len(t["bucket_starts"]), "k^", ms=6,
                  label="a bucket's all-reduce starts" if row == 0 else None)
     ax2.set_yticks(range(len(names) - 1), names[1:])
     ax2.set_xlabel("seconds since the start of the step (rank 0, last step)")
     ax2.set_title("one DDP step: communication against backward")
-    ax2.legend(fontsize=7, loc="lower right")
+    ax2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3)
     plt.tight_layout()
     plt.show()
+
+    ready = runs["2 ranks, small buckets"][-1][0]["timeline"]
+    print("when each gradient was ready, ms after backward started (rank 0, small buckets):")
+    for name, t in sorted(ready["ready"].items(), key=lambda kv: kv[1]):
+        print(f"  {name:14s} {1000 * (t - ready['backward_start']):7.1f}")
 
     plt.figure(figsize=(6, 3.5))
     for name in names:
@@ -492,17 +502,28 @@ if HAVE_MPI:
 # How to read this (the figures above come from one shared 2-core machine, often under heavy load from
 # other work; they move from run to run, so look at their shape rather than the digits):
 #
-# - **Scaling.** Two ranks of one thread each process close to twice the images per second of one rank,
-#   because each rank computes its own 64 images on its own core, and they meet only once a step. The
-#   gap to 2x is the communication, the Python that runs twice, and the cores shared with anything else
-#   running on the machine. `benchmarks/bench_ddp.py` measures the same thing more carefully (alternated
-#   rounds, several repeats), including one process with two threads for comparison.
-# - **Overlap.** With one bucket, every reduction starts at the *end* of backward (the tick at the right
-#   edge of the green bar), and the red wait follows. With small buckets, the ticks spread *inside*
-#   backward: the last layers' gradients travel while the convolutions' gradients are still being
-#   computed. On one machine the reduction is a memory copy that costs little, so there is little to
-#   hide, and the extra small messages cost as much as they save; between machines, where the all-reduce
-#   of this CNN takes tens of milliseconds, the overlap is what keeps the scaling.
+# - **Scaling.** With a free core for each rank, two ranks of one thread process close to twice the
+#   images per second of one rank (`benchmarks/README.md` reports 1.4x to 1.8x on this kind of machine),
+#   because each rank computes its own 64 images on its own core and they meet only once a step. The gap
+#   to 2x is the communication and the waiting for the slower rank. When other programs occupy the cores,
+#   as they did when these outputs were made, the two ranks compete with them for the cores and the gain
+#   shrinks, possibly to nothing: that is the machine, not the method. `benchmarks/bench_ddp.py` measures
+#   the same more carefully (alternated rounds, several repeats), with one process of two threads too.
+# - **Overlap.** With one bucket, the reduction starts at the *end* of backward (the black mark at the
+#   right edge of the green bar), and the red wait follows. Small buckets can start *inside* backward,
+#   but only once every gradient in them is ready, and only in order (bucket $k$ after buckets
+#   $0, \dots, k-1$: MPI needs every rank to start its collectives in the same order). So the blue
+#   marks, when each parameter's gradient is ready, decide everything. Look at the list printed above
+#   the loss plot: when this chapter was written, the biases of the linear layers were ready at once and
+#   the convolutions' gradients as their backward finished, but `fc1.weight` and `fc2.weight` only at
+#   the very end of backward: `F.linear` computes `x @ weight.T`, and minigrad's backward pass runs the
+#   small `weight.T` node after the whole branch below it (PyTorch's engine runs the newest nodes
+#   first, which makes a layer's weight gradient ready right after that layer). The first bucket holds
+#   `fc2.weight`, so nothing could start early, and the small buckets behaved like one big one. The
+#   lesson holds for any framework: overlap needs the gradients of the *last* layers to be ready
+#   *early*. On one machine the reduction is a memory copy that costs little, so there is little to
+#   hide anyway; between machines, where the all-reduce of this CNN takes tens of milliseconds, the
+#   overlap is what keeps the scaling.
 # - **What does not scale:** the communication per step is the model's size whatever the batch, so a
 #   small batch per rank (little compute per step) or a large model on a slow network makes it dominate.
 #   The usual answers: larger batches per rank (then keep the learning rate that suits the larger global
