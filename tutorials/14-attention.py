@@ -393,7 +393,10 @@ for L in lengths:
     fn(q, k, v).sum().backward()  # a first pass loads (or compiles) the kernels this size uses
     q.grad = k.grad = v.grad = None
     gc.collect()
-    ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand the memory malloc kept for reuse back to the system
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # hand the memory malloc kept for reuse back to the system
+    except (OSError, AttributeError):
+        pass  # not glibc: the figures may then undercount
     before = status_mb("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the peak to the current RSS
@@ -464,4 +467,4 @@ ref_out = F.scaled_dot_product_attention(mg.tensor(qa), mg.tensor(ka), mg.tensor
 print("attention_np matches the fused op:", np.allclose(out_np, ref_out.numpy()))
 xs = rng.normal(size=10)
 print("online_softmax matches:", np.allclose(sol.online_softmax(xs, 3), np.exp(xs) / np.exp(xs).sum()))
-print("positions:", sol.sinusoidal_positions(64, 32).shape, np.allclose(sol.sinusoidal_positions(64, 32), sinusoidal(64, 32)))
+print("sinusoidal_positions matches:", np.allclose(sol.sinusoidal_positions(64, 32), sinusoidal(64, 32)))

@@ -25,6 +25,7 @@
 # the MPI cells say so and skip. The reference for everything used here is `docs/distributed.md`.
 
 # %%
+import importlib.util
 import json
 import os
 import shutil
@@ -48,11 +49,7 @@ _ = mg.manual_seed(0)
 
 beside = Path(sys.executable).parent / "mpiexec"  # the mpich wheel puts it next to python
 MPIEXEC = str(beside) if beside.exists() else shutil.which("mpiexec")
-try:
-    import mpi4py  # noqa: F401
-    HAVE_MPI = MPIEXEC is not None
-except ImportError:
-    HAVE_MPI = False
+HAVE_MPI = MPIEXEC is not None and importlib.util.find_spec("mpi4py") is not None
 if not HAVE_MPI:
     print("mpi4py or mpiexec is missing: the cells that launch several processes will skip.\n"
           "To run them: pip install 'minigrad[distributed]'")
@@ -65,7 +62,8 @@ def launch(script, *args, n=2, threads=1, timeout=600):
     cmd = [MPIEXEC, "-n", str(n), sys.executable, str(script), *map(str, args)]
     run = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
     if run.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}):\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+        raise RuntimeError(f"{' '.join(cmd)} failed ({run.returncode}):\n"
+                           f"{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
     return run.stdout
 
 
@@ -76,8 +74,8 @@ def launch(script, *args, n=2, threads=1, timeout=600):
 # into $R$ shards of $B/R$ examples, one per worker. The mean over the batch is the mean of the shards'
 # means, and the gradient is linear, so
 #
-# $$\nabla_\theta \frac{1}{B}\sum_{i=1}^{B} \ell_i
-#   = \frac{1}{R}\sum_{r=1}^{R} \underbrace{\nabla_\theta \frac{R}{B}\sum_{i \in \text{shard } r} \ell_i}_{g_r,\ \text{what worker } r \text{ computes}}.$$
+# $$\nabla_\theta \frac{1}{B}\sum_{i=1}^{B} \ell_i = \frac{1}{R}\sum_{r=1}^{R} g_r, \qquad
+#   g_r = \nabla_\theta \frac{R}{B}\sum_{i \in \text{shard } r} \ell_i \ \text{(what worker } r \text{ computes)}.$$
 #
 # So if every worker holds the **same weights**, computes $g_r$ on its own shard, and all of them then
 # replace their gradient by the **average** $\frac{1}{R}\sum_r g_r$, each takes exactly the step one
@@ -460,7 +458,8 @@ if HAVE_MPI:
     ax1.axhline(2 * base, color="k", ls=":", label="perfect scaling (2x one rank)")
     ax1.set_ylabel("images / s (all ranks)")
     ax1.set_title("weak scaling, 64 images per rank per step")
-    ax1.legend()
+    ax1.set_ylim(0, 1.3 * max(2 * base, *(v[0] for v in table.values())))
+    ax1.legend(loc="upper left")
     ax1.tick_params(axis="x", labelsize=8)
 
     for row, name in enumerate(names[1:]):
