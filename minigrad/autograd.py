@@ -24,6 +24,8 @@ import numpy as np
 
 from .autograd_engine import (AccumulateGrad, Node, _NodeName, _topological_order, backward, grad,
                               grad_accumulator, run_backward)
+from .anomaly import (AnomalyMode, detect_anomaly, is_anomaly_check_nan_enabled, is_anomaly_enabled,
+                      record_creation, set_detect_anomaly)
 from .autograd_function import FunctionCtx, adopt_torch_style, apply_torch_style, once_differentiable
 from .grad_buffers import SliceGrad
 from .grad_hooks import RemovableHandle, add_hook
@@ -33,7 +35,8 @@ from .grad_mode import (GradMode, enable_grad, inference_mode, is_grad_enabled, 
 __all__ = ["Function", "FunctionCtx", "once_differentiable", "Node", "AccumulateGrad", "BackwardHookFunction",
            "DelayedError", "SliceGrad", "RemovableHandle", "GradMode", "no_grad", "enable_grad", "set_grad_enabled",
            "inference_mode", "is_grad_enabled", "is_inference_mode_enabled", "backward", "grad", "run_backward",
-           "grad_accumulator", "_topological_order"]  # (the last for tutorial 02, which prints its source)
+           "grad_accumulator", "_topological_order", "detect_anomaly", "set_detect_anomaly", "is_anomaly_enabled",
+           "is_anomaly_check_nan_enabled"]  # (the last for tutorial 02, which prints its source)
 
 _ndarray, _generic, _asarray = np.ndarray, np.generic, np.asarray
 
@@ -85,12 +88,17 @@ class Function(Node, FunctionCtx):
 
     def __call__(self, *inputs):
         x0 = inputs[0]
-        device = x0.device
-        requires_grad = x0._requires_grad  # the slots, not the checked properties: this is the hot path
-        for x in inputs[1:]:
-            if x.device is not device and x.device != device:
-                raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and {x.device}")
-            requires_grad = requires_grad or x._requires_grad
+        try:
+            device = x0.device
+            requires_grad = x0._requires_grad  # the slots, not the checked properties: this is the hot path
+            for x in inputs[1:]:
+                if x.device is not device and x.device != device:
+                    raise RuntimeError(f"{self.name}: expected all tensors on the same device, got {device} and "
+                                       f"{x.device}")
+                requires_grad = requires_grad or x._requires_grad
+        except AttributeError:  # not a Tensor
+            bad = next(i for i, x in enumerate(inputs) if not hasattr(x, "_requires_grad"))
+            raise TypeError(f"{self.name}: input {bad} must be a Tensor, got {type(inputs[bad]).__name__}") from None
         self.device = device
         self.needs_grad = record = requires_grad and GradMode.enabled  # forward may skip what only backward uses
         try:
@@ -99,7 +107,11 @@ class Function(Node, FunctionCtx):
             if str(e).startswith(self.name + ":"):
                 raise
             shapes = ", ".join(f"{tuple(x.shape)} {x.dtype}" for x in inputs)
-            raise type(e)(f"{self.name}: {e} (inputs: {shapes})") from None
+            if "could not be broadcast" in str(e):  # numpy's wording, in torch's terms
+                raise ValueError(f"{self.name}: the shapes of the inputs ({shapes}) cannot be broadcast "
+                                 "together") from None
+            kind = next(c for c in (IndexError, TypeError, ValueError) if isinstance(e, c))  # (not numpy's subclasses)
+            raise kind(f"{self.name}: {e} (inputs: {shapes})") from None
         if type(y) is not _ndarray:
             if type(y) is tuple:
                 return self._several_outputs(inputs, y, record)
@@ -117,6 +129,8 @@ class Function(Node, FunctionCtx):
             self._out_version = out._version[0]
             if self.saves_output:
                 self._y = y  # the array, so backward can rebuild the output if its Tensor is gone
+            if AnomalyMode.enabled:
+                record_creation(self)
         return out
 
     def _several_outputs(self, inputs, ys, record):
@@ -138,6 +152,8 @@ class Function(Node, FunctionCtx):
         self.inputs = tuple(inputs)
         self._versions = [x._version[0] for x in inputs] if self.backward_reads_inputs else None
         self.n_outputs = len(outs)
+        if AnomalyMode.enabled:
+            record_creation(self)
         is_tensor = [hasattr(out, "_version") for out in outs]  # torch style: any value may come out
         refs = [weakref.ref(out) if t else None for out, t in zip(outs, is_tensor)]
         versions = [out._version[0] if t else None for out, t in zip(outs, is_tensor)]

@@ -14,6 +14,7 @@ several outputs, and freeing what each node saved once it has run. The slice-gra
 """
 import weakref
 
+from .anomaly import AnomalyMode, checked_backward
 from .grad_buffers import dense, sum_grads
 from .grad_hooks import NodeHooks
 from .grad_mode import set_grad_enabled
@@ -228,7 +229,10 @@ def _run_backward(roots, root_grads, retain_graph=False, create_graph=False, inp
                 if must_run is not None and node not in must_run:
                     continue  # nothing wanted lies further back
 
-            gxs = _node_backward(node, gys, edges[node], create_graph)  # 2. the node's backward
+            if AnomalyMode.enabled:  # 2. the node's backward
+                gxs = checked_backward(node, lambda: _node_backward(node, gys, edges[node], create_graph))
+            else:
+                gxs = _node_backward(node, gys, edges[node], create_graph)
             for e, gx in zip(edges[node], gxs):  # 3. each input's gradient goes to the node that made it
                 if e is not None and gx is not None:
                     _send(grads, e[0], e[1], gx, create_graph)

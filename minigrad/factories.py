@@ -54,15 +54,17 @@ def _shape(size, op="size"):
         size = size[0]
     if not all(isinstance(n, (int, np.integer)) for n in size):
         raise TypeError(f"{op}: size must be ints or one tuple of ints, got {size!r}")
+    if any(n < 0 for n in size):
+        raise ValueError(f"{op}: sizes must be non-negative, got {tuple(int(n) for n in size)}")
     return tuple(int(n) for n in size)
 
 
-def _new(make, size, dtype, device, requires_grad):
+def _new(make, size, dtype, device, requires_grad, op="size"):
     """A tensor whose array make(xp, shape, dtype) allocates straight on the device."""
     dev = default_device(device)
     dtype = np.dtype(dtype) if dtype is not None else get_default_dtype()
     with dev.backend.on_device(dev.index):
-        array = make(dev.xp, _shape(size), dtype)
+        array = make(dev.xp, _shape(size, op), dtype)
     t = Tensor._make(array, dev)
     if requires_grad:
         t.requires_grad = True
@@ -70,22 +72,22 @@ def _new(make, size, dtype, device, requires_grad):
 
 
 def zeros(*size, dtype=None, device=None, requires_grad=False):
-    return _new(lambda xp, s, d: xp.zeros(s, dtype=d), size, dtype, device, requires_grad)
+    return _new(lambda xp, s, d: xp.zeros(s, dtype=d), size, dtype, device, requires_grad, "zeros")
 
 
 def ones(*size, dtype=None, device=None, requires_grad=False):
-    return _new(lambda xp, s, d: xp.ones(s, dtype=d), size, dtype, device, requires_grad)
+    return _new(lambda xp, s, d: xp.ones(s, dtype=d), size, dtype, device, requires_grad, "ones")
 
 
 def empty(*size, dtype=None, device=None, requires_grad=False):
-    return _new(lambda xp, s, d: xp.empty(s, dtype=d), size, dtype, device, requires_grad)
+    return _new(lambda xp, s, d: xp.empty(s, dtype=d), size, dtype, device, requires_grad, "empty")
 
 
 def full(size, fill_value, dtype=None, device=None, requires_grad=False):
     if dtype is None and isinstance(fill_value, (bool, int)) and not isinstance(fill_value, float):
         dtype = np.bool_ if isinstance(fill_value, bool) else np.int64
     return _new(lambda xp, s, d: xp.full(s, fill_value, dtype=d), (size,) if isinstance(size, int) else size,
-                dtype, device, requires_grad)
+                dtype, device, requires_grad, "full")
 
 
 def _from_host(array, dtype, device, requires_grad):
@@ -99,13 +101,13 @@ def _from_host(array, dtype, device, requires_grad):
 
 def rand(*size, dtype=None, device=None, requires_grad=False, generator=None):
     """Uniform samples in [0, 1) of shape `size`."""
-    draws = rng(generator).random(_shape(size))
+    draws = rng(generator).random(_shape(size, "rand"))
     return _from_host(draws, np.dtype(dtype or get_default_dtype()), device, requires_grad)
 
 
 def randn(*size, dtype=None, device=None, requires_grad=False, generator=None):
     """Standard normal samples of shape `size`."""
-    draws = rng(generator).standard_normal(_shape(size))
+    draws = rng(generator).standard_normal(_shape(size, "randn"))
     return _from_host(draws, np.dtype(dtype or get_default_dtype()), device, requires_grad)
 
 
@@ -126,14 +128,24 @@ def arange(start, end=None, step=1, dtype=None, device=None, requires_grad=False
         start, end = 0, start
     is_int = all(isinstance(v, (int, np.integer)) for v in (start, end, step))
     dtype = np.dtype(dtype) if dtype is not None else (np.dtype(np.int64) if is_int else get_default_dtype())
+    if step == 0:
+        raise ValueError(f"arange: step must be nonzero, got {step!r}")
+    if (end - start) * step < 0:
+        raise ValueError(f"arange: upper bound and lower bound inconsistent with step sign "
+                         f"(start={start!r}, end={end!r}, step={step!r})")
     return _from_host(np.arange(start, end, step), dtype, device, requires_grad)
 
 
 def linspace(start, end, steps, dtype=None, device=None, requires_grad=False):
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"linspace: steps must be a non-negative int, got {steps!r}")
     return _from_host(np.linspace(start, end, steps), np.dtype(dtype or get_default_dtype()), device, requires_grad)
 
 
 def eye(n, m=None, dtype=None, device=None, requires_grad=False):
+    for name, v in (("n", n), ("m", m)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
+            raise ValueError(f"eye: {name} must be a non-negative int, got {v!r}")
     return _from_host(np.eye(n, m), np.dtype(dtype or get_default_dtype()), device, requires_grad)
 
 

@@ -10,6 +10,8 @@ numpy's global generator. `manual_seed(s)` seeds both, so one call makes a whole
 A `Generator` (torch's name) wraps a numpy Generator; pass one as `generator=` to rand, randn,
 randint, random_split, DataLoader and the nn.init functions for a private stream of numbers.
 """
+import json
+
 import numpy as np
 
 
@@ -81,13 +83,45 @@ def initial_seed():
     return default_generator.initial_seed()
 
 
+_RNG_FORMAT = "minigrad-rng/1"
+
+
 def get_rng_state():
-    """The default Generator's state (a dict)."""
-    return default_generator.get_state()
+    """Every stream minigrad draws from by default, as a uint8 Tensor (torch's ByteTensor):
+    the default Generator (init, dropout, rand*, Keras shuffles) and numpy's global one (the
+    DataLoader's shuffles, random_split, vision transforms). mg.save stores it;
+    set_rng_state(state) goes back to it. Explicit Generator objects keep their own state
+    (g.get_state())."""
+    from .tensor import Tensor
+    mt = np.random.get_state(legacy=False)
+    mt = {**mt, "state": {**mt["state"], "key": mt["state"]["key"].tolist()}}
+    text = json.dumps({"format": _RNG_FORMAT, "default": default_generator.get_state(), "numpy_global": mt})
+    return Tensor(np.frombuffer(text.encode("ascii"), dtype=np.uint8).copy())
 
 
 def set_rng_state(state):
-    default_generator.set_state(state)
+    """Restore what get_rng_state returned (a uint8 Tensor or numpy array, as mg.load gives it back)."""
+    raw = state
+    if isinstance(raw, (bytes, bytearray)):
+        raw = np.frombuffer(raw, dtype=np.uint8)
+    elif hasattr(raw, "numpy") and not isinstance(raw, np.ndarray):  # a Tensor
+        raw = raw.numpy()
+    if not isinstance(raw, np.ndarray) or raw.dtype != np.uint8 or raw.ndim != 1:
+        raise TypeError(f"set_rng_state: expected the uint8 state that get_rng_state returns, got "
+                        f"{type(state).__name__}" + (f" of dtype {raw.dtype} and shape {raw.shape}"
+                                                     if isinstance(raw, np.ndarray) else ""))
+    try:
+        parsed = json.loads(raw.tobytes().decode("ascii"))
+        assert parsed["format"] == _RNG_FORMAT
+        mt = parsed["numpy_global"]
+        mt["state"]["key"] = np.asarray(mt["state"]["key"], dtype=np.uint32)
+        probe = np.random.RandomState()
+        probe.set_state(mt)  # validate both before changing anything
+        Generator().set_state(parsed["default"])
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AssertionError) as e:
+        raise ValueError(f"set_rng_state: not a state from get_rng_state ({type(e).__name__}: {e})") from None
+    default_generator.set_state(parsed["default"])
+    np.random.set_state(mt)
 
 
 def rng(generator=None):

@@ -1,4 +1,9 @@
-"""minigrad.save / minigrad.load: tensors in the safetensors format, read and written here.
+"""minigrad.save / minigrad.load: checkpoints in the safetensors format, read and written here.
+
+mg.save(m.state_dict(), path) writes a plain safetensors file (any safetensors reader opens it).
+mg.save(obj, path) with a nested obj (dicts/lists/tuples of tensors, numpy arrays, int, float, str,
+bool, None: optimizer and scheduler state_dicts, epochs, rng states) stores the tensors the same way
+and the structure as JSON in __metadata__ (see checkpoint_format.py); mg.load gives obj back.
 
 File layout (https://github.com/huggingface/safetensors):
     8 bytes     N, the header length, unsigned little-endian
@@ -26,6 +31,8 @@ def _array(value, key):
         arr = value.numpy()
     elif hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor
         arr = value.detach().cpu().numpy()
+    elif type(value).__module__.startswith("cupy"):
+        arr = value.get()
     else:
         arr = np.asarray(value)
     if arr.dtype.newbyteorder("=") not in _CODES:
@@ -33,20 +40,39 @@ def _array(value, key):
     return arr
 
 
-def save(state_dict, path, metadata=None):
-    """Write a dict name -> Tensor (or numpy array) to `path` atomically.
+def _is_flat(obj):
+    """A dict name -> Tensor/array: stored as a plain safetensors file, as before nested checkpoints."""
+    from .tensor import Tensor
+    return isinstance(obj, dict) and bool(obj) and all(
+        isinstance(k, str) and k != "__metadata__" and (isinstance(v, (Tensor, np.ndarray))
+                                                         or type(v).__module__.startswith("torch"))
+        for k, v in obj.items())
 
-    The bytes go to a temporary file in the same directory, are fsynced, then renamed
-    over `path`: a crash leaves either the old file or the complete new one.
+
+def save(obj, path, metadata=None):
+    """Write a checkpoint to `path` atomically.
+
+    obj: a dict name -> Tensor (a state_dict: a plain safetensors file), or any nesting of
+    dicts (str/int keys), lists and tuples of Tensors, numpy arrays, int, float, str, bool and
+    None. Anything else raises TypeError naming its key path. metadata: extra str -> str
+    entries for the header. The bytes go to a temporary file in the same directory, are
+    fsynced, then renamed over `path`: a crash leaves either the old file or the complete new one.
     """
-    if not isinstance(state_dict, dict):
-        raise TypeError(f"save: expected a dict of tensors, got {type(state_dict).__name__}")
+    from . import checkpoint_format as fmt
     header, chunks, offset = {}, [], 0
     if metadata:
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
             raise TypeError("save: metadata must map strings to strings")
+        if {fmt.STRUCTURE_KEY, fmt.FORMAT_KEY} & set(metadata):
+            raise ValueError(f"save: metadata keys {fmt.STRUCTURE_KEY!r} and {fmt.FORMAT_KEY!r} are reserved")
         header["__metadata__"] = dict(metadata)
-    for key, value in state_dict.items():
+    if _is_flat(obj):
+        tensors = obj
+    else:
+        structure, tensors = fmt.flatten(obj, _array)
+        header["__metadata__"] = {**header.get("__metadata__", {}), fmt.FORMAT_KEY: fmt.FORMAT,
+                                  fmt.STRUCTURE_KEY: structure}
+    for key, value in tensors.items():
         if not isinstance(key, str) or key == "__metadata__":
             raise TypeError(f"save: tensor names must be strings other than '__metadata__', got {key!r}")
         arr = _array(value, key)
@@ -108,7 +134,7 @@ def _read_header(path, blob):
                          f"the file has {size} bytes")
     try:
         header = json.loads(bytes(blob[8:8 + n]).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
         raise ValueError(f"load: {path!r} has a corrupted header (invalid JSON: {e})") from None
     if not isinstance(header, dict):
         raise ValueError(f"load: {path!r} has a corrupted header (expected a JSON object)")
@@ -154,18 +180,23 @@ def _entries(path, header, data_len):
     return entries
 
 
-def load(path, device=None):
-    """Read a safetensors file into {name: Tensor} (file order), validating it first.
+def load(path, device=None, *, map_location=None):
+    """Read what mg.save wrote: the nested object back, or {name: Tensor} (file order) for a plain
+    safetensors file (also one written by other tools). device (or torch's map_location): where
+    the Tensors go.
 
     Raises ValueError naming the file (and the tensor) when the file is truncated,
-    corrupted, or not a safetensors file at all (e.g. a pickle).
+    corrupted, tampered with, or not a safetensors file at all (e.g. a pickle).
     """
+    from . import checkpoint_format as fmt
     from .tensor import Tensor
+    device = device if device is not None else map_location
     path = os.fspath(path)
     with open(path, "rb") as f:
         blob = bytearray(f.read())  # bytearray: the arrays made from it are writable
     header, start = _read_header(path, blob)
     entries = _entries(path, header, len(blob) - start)
+    structure = header.get("__metadata__", {}).get(fmt.STRUCTURE_KEY)
     out = {}
     for key, dtype, shape, begin, end in entries:
         arr = np.frombuffer(blob, dtype=dtype, count=math.prod(shape), offset=start + begin).reshape(shape)
@@ -173,7 +204,11 @@ def load(path, device=None):
             arr = arr.astype(arr.dtype.newbyteorder("="))
         elif arr.dtype.byteorder == "<":
             arr = arr.view(arr.dtype.newbyteorder("="))
-        out[key] = Tensor(arr, device=device)
+        out[key] = arr if structure is not None else Tensor(arr, device=device)
+    if structure is not None:
+        if not isinstance(structure, str):
+            raise ValueError(f"load: {path!r} is corrupted: its {fmt.STRUCTURE_KEY!r} entry is not a string")
+        return fmt.unflatten(structure, out, path, device)
     return out
 
 

@@ -74,6 +74,26 @@ def _np_conv2d(x, w, stride=1, padding=0):
     return y
 
 
+def _np_rnn(mode, xw, h, c, w, b, reverse=False):
+    """A recurrent layer's time loop in numpy -> (outputs (L, N, H), h_n, c_n); gates as torch's."""
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    H, out = h.shape[1], [None] * len(xw)
+    for t in (range(len(xw) - 1, -1, -1) if reverse else range(len(xw))):
+        a, hw = xw[t], h @ w.T + (0 if b is None else b)
+        if mode == "GRU":
+            r, z = sig(a[:, :H] + hw[:, :H]), sig(a[:, H:2 * H] + hw[:, H:2 * H])
+            n = np.tanh(a[:, 2 * H:] + r * hw[:, 2 * H:])
+            h = (1 - z) * n + z * h
+        elif mode == "LSTM":
+            a = a + hw
+            c = sig(a[:, H:2 * H]) * c + sig(a[:, :H]) * np.tanh(a[:, 2 * H:3 * H])
+            h = sig(a[:, 3 * H:]) * np.tanh(c)
+        else:
+            h = np.tanh(a + hw)
+        out[t] = h
+    return np.stack(out), h, c
+
+
 def _np_pool(x, k, reduce):
     n, c, h, w = x.shape
     oh, ow = h // k, w // k
@@ -216,6 +236,15 @@ REGISTRY = [
            fixed_shapes=((5, 3),), gradgrad=True),
     OpInfo("binary_cross_entropy", lambda x, t: F.binary_cross_entropy(x, t, reduction="sum"),
            lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)).sum(), 2, "same", "probability"),
+    # whole-sequence recurrent op (tests/test_rnn_fused.py: every mode against the step path and torch)
+    OpInfo("rnn_sequence_tanh", lambda x, h, w, b: mg.ops.rnn_sequence(x, h, w, b)[0],
+           lambda x, h, w, b: _np_rnn("RNN_TANH", x, h, None, w, b)[0], 4, "fixed",
+           fixed_shapes=((3, 2, 4), (2, 4), (4, 4), (4,))),
+    OpInfo("rnn_sequence_lstm", lambda x, h, c, w: mg.ops.rnn_sequence(x, (h, c), w, mode="LSTM", reverse=True)[2],
+           lambda x, h, c, w: _np_rnn("LSTM", x, h, c, w, None, True)[2], 4, "fixed", fixed_shapes=((3, 2, 12), (2, 3), (2, 3), (12, 3))),
+    OpInfo("rnn_sequence_gru", lambda x, h, w, b: mg.ops.rnn_sequence(x, h, w, b, mode="GRU")[1],
+           lambda x, h, w, b: _np_rnn("GRU", x, h, None, w, b)[1], 4, "fixed",
+           fixed_shapes=((3, 2, 9), (2, 3), (9, 3), (9,))),
     # conversions
     # attention and its helpers
     OpInfo("sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), _np_sdpa, 3, "fixed",
@@ -264,4 +293,5 @@ COVERED_ELSEWHERE = {
     "ToDevice": "tests/test_cuda.py (needs a GPU)",
     "DelayedError": "tests/test_autograd_function.py (once_differentiable; its backward only raises)",
     "BackwardHookFunction": "tests/test_hooks.py (the identity node for module backward hooks)",
+    "Dropout": "tests/test_compile.py::test_dropout_op (minigrad.compile's; a new mask per call defeats gradcheck)",
 }

@@ -171,8 +171,8 @@ def test_load_state_dict_mismatches():
 
 
 def test_save_rejects_bad_input(tmp_path):
-    with pytest.raises(TypeError, match="dict"):
-        mg.save([mg.zeros(1)], tmp_path / "a")
+    with pytest.raises(TypeError, match="set at key path '0'"):  # nested checkpoints: see test_reliability.py
+        mg.save([{1, 2}], tmp_path / "a")
     with pytest.raises(TypeError, match="'c'"):
         mg.save({"c": np.zeros(2, dtype=np.complex128)}, tmp_path / "a")
     assert os.listdir(tmp_path) == []

@@ -83,8 +83,8 @@ MASKS = {
 def test_mha_cross_attention_with_masks_and_kdim_vdim(mask, need_weights):
     mm, tm = _pair(nn.MultiheadAttention, tnn.MultiheadAttention, E, H, kdim=3, vdim=5, batch_first=True)
     assert mm.in_proj_weight is None and list(mm.state_dict()) == list(tm.state_dict())
-    _run(mm, tm, [_x(N, L, E), _x(N, S, 3, seed=1), _x(N, S, 5, seed=2)], dict(MASKS[mask](), need_weights=need_weights),
-         call=lambda m, xs, kw: m(*xs, **kw))
+    _run(mm, tm, [_x(N, L, E), _x(N, S, 3, seed=1), _x(N, S, 5, seed=2)],
+         dict(MASKS[mask](), need_weights=need_weights), call=lambda m, xs, kw: m(*xs, **kw))
 
 
 def test_mha_unbatched_and_causal_hint():

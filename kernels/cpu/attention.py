@@ -6,7 +6,8 @@ query rows, and keep per row only the running maximum m, the running sum l of ex
 and the running output. A new block with a larger maximum rescales what was summed so far by
 exp(m_old - m_new). The forward pass saves the output and each row's log-sum-exp
 lse = m + log(l); the backward pass recomputes each score tile and its probabilities
-P = exp(score - lse) from them, so its extra memory is a few tiles per thread.
+P = exp(score - lse) from them, so its extra memory is a few tiles per thread. Each tile product
+runs on the GEMM's 8x16 register micro-kernel (micro.py) after packing its two operands.
 
 Arrays: q (N, L, E), k (N, S, E), v (N, S, Ev), C-contiguous, float32 or float64 (one dtype);
 mask (M, Lm, Sm) additive (-inf = masked out), Lm in {1, L}, Sm in {1, S}, picked per batch row

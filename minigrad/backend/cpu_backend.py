@@ -7,7 +7,9 @@ is not float32/64. Convolution takes one of three routes, chosen by measurement 
 benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
 GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
 It also has the contract's optional fused kernels, one parallel pass each: relu_forward/backward,
-softmax_cross_entropy, adam_update, sgd_update, and the tiled attention_forward/backward; arrays they do not suit go to the reference.
+softmax_cross_entropy, adam_update, sgd_update, the whole-sequence recurrent kernels
+(rnn_sequence_forward/backward) and the tiled attention_forward/backward; arrays they do not
+suit go to the reference.
 
 Before its first kernel runs, the backend applies the process settings listed by
 `minigrad.backend.tuning()` (process_tuning.py): nothing changes at import.
@@ -22,6 +24,7 @@ from minigrad.kernels.cpu import conv as _conv
 from minigrad.kernels.cpu import fused as _fused
 from minigrad.kernels.cpu import matmul as _mm
 from minigrad.kernels.cpu import pool as _pool
+from minigrad.kernels.cpu import rnn as _rnn
 
 from . import numpy_backend, process_tuning
 from .contract import reference
@@ -440,6 +443,58 @@ def softmax_cross_entropy(x, t, weight, ignore_index, eps):
     w = np.zeros(1, x.dtype) if weight is None else np.ascontiguousarray(weight)
     return _fused.softmax_cross_entropy(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
                                         weight is not None, int(ignore_index), float(eps))
+
+
+# ---------------------------------------------------------------- whole-sequence recurrent kernels
+def _rnn_suits(*arrays):
+    return all(a is None or a.dtype == arrays[0].dtype for a in arrays) and arrays[0].dtype in _FLOATS
+
+
+def rnn_sequence_forward(mode, xw, h0, c0, w_hh, b_hh, reverse):
+    """All L steps of one direction in one kernel call -> workspace (hs, cs, gates, hn) (see the contract)."""
+    if not _rnn_suits(xw, h0, c0, w_hh, b_hh) or 0 in xw.shape:
+        return _reference.rnn_sequence_forward(mode, xw, h0, c0, w_hh, b_hh, reverse)
+    if _cold:
+        _warm_up()
+    L, N, GH = xw.shape
+    H = h0.shape[1]
+    dt = xw.dtype
+    hs = np.empty((L + 1, N, H), dt)
+    hs[0] = h0
+    cs = np.empty((L + 1, N, H) if mode == "LSTM" else (1, 1, 1), dt)
+    if mode == "LSTM":
+        cs[0] = c0
+    gates = np.empty((L, N, GH) if mode in ("LSTM", "GRU") else (1, 1, 1), dt)
+    hn = np.empty((L, N, H) if mode == "GRU" else (1, 1, 1), dt)
+    b = np.zeros(GH, dt) if b_hh is None else np.ascontiguousarray(b_hh)
+    kernel = _rnn.sequence_forward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_forward_serial
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(xw), np.ascontiguousarray(w_hh), b,
+                          bool(reverse), hs, cs, gates, hn)
+    return (hs, cs if mode == "LSTM" else None, gates if mode in ("LSTM", "GRU") else None,
+            hn if mode == "GRU" else None)
+
+
+def rnn_sequence_backward(mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, cs, gates, hn):
+    """Backpropagation through time in one kernel call; the weight gradient is one GEMM afterwards."""
+    if not _rnn_suits(gout, gh_n, gc_n, w_hh, hs) or 0 in gout.shape:
+        return _reference.rnn_sequence_backward(mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, cs, gates, hn)
+    if _cold:
+        _warm_up()
+    L, N, H = gout.shape
+    GH = w_hh.shape[0]
+    dt = gout.dtype
+    dummy = np.empty((1, 1, 1), dt)
+    dxw = np.empty((L, N, GH), dt)
+    dhw = np.empty((L, N, GH), dt)
+    dh = np.array(gh_n, dtype=dt, order="C")  # copies: the kernel turns them into dh0, dc0
+    dc = np.array(gc_n, dtype=dt, order="C") if mode == "LSTM" else dh  # dc: read by the LSTM only
+    kernel = _rnn.sequence_backward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_backward_serial
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(gout), dh, dc, np.ascontiguousarray(w_hh),
+                           bool(reverse), hs, dummy if cs is None else cs, dummy if gates is None else gates,
+                           dummy if hn is None else hn, dxw, dhw)
+    dw_hh = blas_limit.call(np.matmul, dhw.reshape(L * N, GH).T, hs[:L].reshape(L * N, H))
+    db_hh = dhw.sum(axis=(0, 1)) if has_bias else None
+    return dxw, dh, dc if mode == "LSTM" else None, dw_hh, db_hh
 
 
 # Attention tiles: 64 query rows x 64 keys keep the score tile and the key/value tiles in L1/L2.

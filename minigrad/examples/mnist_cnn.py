@@ -18,6 +18,12 @@ the test accuracy, images/s and the wall time; at the end the weights (safetenso
 of the loss and accuracy curves (PNG) and the figures (metrics.json) go to --out (default
 runs/mnist_cnn).
 
+Checkpoints: every --checkpoint-every steps and at each epoch's end, the model, optimiser, random
+state and the DataLoader's position go to --checkpoint (default <out>/checkpoint.safetensors, one
+pickle-free file written atomically). After a crash, the same command with --resume continues from
+it and ends bit-identical to an uninterrupted run, on the same backend with the same thread count
+(NUMBA_NUM_THREADS / OMP_NUM_THREADS): parallel reductions add in an order that depends on them.
+
 MNIST comes from --data-dir, else $MINIGRAD_DATA_DIR, else ~/.cache/minigrad (the four
 .gz files, in that folder or its mnist/ subfolder); --download fetches what is missing.
 
@@ -125,6 +131,11 @@ def parse_args(argv=None):
     p.add_argument("--out", default=os.path.join("runs", "mnist_cnn"), help="output folder (default runs/mnist_cnn)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--no-progress", action="store_true", help="no tqdm progress bars")
+    p.add_argument("--checkpoint", default=None,
+                   help="checkpoint file (default <out>/checkpoint.safetensors)")
+    p.add_argument("--checkpoint-every", type=int, default=500,
+                   help="also checkpoint every N optimiser steps (default 500; 0: only at epoch ends)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
     return p.parse_args(argv)
 
 
@@ -188,8 +199,37 @@ def save_plot(path, step_losses, steps_per_epoch, epochs_log):
     return path
 
 
+_RUN_KEYS = ("epochs", "batch_size", "lr", "schedule", "limit", "seed")  # must match to resume
+
+
+def save_checkpoint(path, args, model, optimizer, loader, progress):
+    """Everything the loop needs to continue exactly: progress holds epoch, step, in_epoch, sums, logs."""
+    mg.save({"run": {k: getattr(args, k) for k in _RUN_KEYS}, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(), "loader": loader.state_dict(), "rng": mg.get_rng_state(),
+             **progress, "step_losses": np.asarray(progress["step_losses"], dtype=np.float64)}, path)
+
+
+def load_checkpoint(path, args, model, optimizer, loader):
+    """Restore what save_checkpoint wrote; returns its progress dict."""
+    ck = mg.load(path)
+    saved = ck.get("run", {})
+    mismatched = {k: (saved.get(k), getattr(args, k)) for k in _RUN_KEYS if saved.get(k) != getattr(args, k)}
+    if mismatched:
+        raise SystemExit(f"--resume: {path} was written by a run with other settings "
+                         f"(saved, now): {mismatched}")
+    model.load_state_dict(ck.pop("model"))
+    optimizer.load_state_dict(ck.pop("optimizer"))
+    loader.load_state_dict(ck.pop("loader"))
+    mg.set_rng_state(ck.pop("rng"))
+    ck["step_losses"] = [float(v) for v in ck["step_losses"]]
+    return ck
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.checkpoint_every < 0:
+        raise SystemExit(f"--checkpoint-every must be >= 0, got {args.checkpoint_every}")
+    checkpoint = args.checkpoint or os.path.join(args.out, "checkpoint.safetensors")
     mg.manual_seed(args.seed)
     device = mg.device(args.device)
     try:
@@ -211,13 +251,25 @@ def main(argv=None):
     print(f"Adam lr={args.lr:g} schedule={args.schedule} batch={args.batch_size} epochs={args.epochs}")
 
     total_steps = args.epochs * len(train_loader)
-    step, step_losses, epochs_log = 0, [], []
+    progress = {"epoch": 1, "in_epoch": False, "step": 0, "seen": 0, "loss_sum": 0.0, "step_losses": [],
+                "epochs_log": []}
+    if args.resume and os.path.exists(checkpoint):
+        progress = load_checkpoint(checkpoint, args, model, optimizer, train_loader)
+        print(f"resumed from {checkpoint}: epoch {progress['epoch']}, step {progress['step']}")
+    elif args.resume:
+        print(f"--resume: no checkpoint at {checkpoint} yet, starting from scratch")
+    os.makedirs(os.path.dirname(os.path.abspath(checkpoint)), exist_ok=True)
+    step, step_losses, epochs_log = progress["step"], progress["step_losses"], progress["epochs_log"]
     run_start = time.perf_counter()
-    for epoch in range(1, args.epochs + 1):
+    for epoch in range(progress["epoch"], args.epochs + 1):
         model.train()
         start, seen, loss_sum = time.perf_counter(), 0, 0.0
+        if progress["in_epoch"]:  # resuming mid-epoch: the loader continues at the next batch
+            seen, loss_sum, progress["in_epoch"] = progress["seen"], progress["loss_sum"], False
+        seen_before, done_before = seen, step - (epoch - 1) * len(train_loader)
+        lr = lr_at(args.schedule, args.lr, step, total_steps)
         bar = tqdm(total=len(train_loader), desc=f"epoch {epoch}/{args.epochs}", unit="batch",
-                   dynamic_ncols=True, mininterval=0.5) if show else None
+                   initial=done_before, dynamic_ncols=True, mininterval=0.5) if show else None
         for data, target in train_loader:
             data, target = data.to(device), target.to(device)
             lr = lr_at(args.schedule, args.lr, step, total_steps)
@@ -234,10 +286,14 @@ def main(argv=None):
             loss_sum += value * len(target)
             seen += len(target)
             step += 1
+            if args.checkpoint_every and step % args.checkpoint_every == 0:
+                save_checkpoint(checkpoint, args, model, optimizer, train_loader,
+                                {"epoch": epoch, "in_epoch": True, "step": step, "seen": seen, "loss_sum": loss_sum,
+                                 "step_losses": step_losses, "epochs_log": epochs_log})
             if bar is not None:
                 bar.update(1)
                 if step % 20 == 0:
-                    rate = seen / (time.perf_counter() - start)
+                    rate = (seen - seen_before) / (time.perf_counter() - start)
                     bar.set_postfix_str(f"loss={loss_sum / seen:.4f}, lr={lr:.2e}, {rate:,.0f} img/s", refresh=False)
         train_time = time.perf_counter() - start
         if bar is not None:
@@ -246,12 +302,15 @@ def main(argv=None):
             test_loss, test_acc = evaluate(model, test_loader, device)
         epoch_time = time.perf_counter() - start
         record = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "test_loss": test_loss,
-                  "test_accuracy": test_acc, "train_images_per_s": seen / train_time,
+                  "test_accuracy": test_acc, "train_images_per_s": (seen - seen_before) / max(train_time, 1e-9),
                   "train_time_s": train_time, "epoch_time_s": epoch_time, "lr_end": lr}
         epochs_log.append(record)
         print(f"epoch {epoch}/{args.epochs}: train loss {record['train_loss']:.4f} | test loss {test_loss:.4f} | "
               f"test accuracy {100 * test_acc:.2f}% | {record['train_images_per_s']:,.0f} img/s | "
               f"{epoch_time:.1f} s", flush=True)
+        save_checkpoint(checkpoint, args, model, optimizer, train_loader,
+                        {"epoch": epoch + 1, "in_epoch": False, "step": step, "seen": 0, "loss_sum": 0.0,
+                         "step_losses": step_losses, "epochs_log": epochs_log})
 
     wall = time.perf_counter() - run_start
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # ru_maxrss is in KB on Linux

@@ -7,7 +7,7 @@ Model (channels-last, like Keras):
     Conv2D(32, 3x3, relu) -> MaxPooling2D(2) -> Conv2D(64, 3x3, relu) -> MaxPooling2D(2)
     -> Flatten -> Dense(64, relu) -> Dense(10, softmax)
 compiled with Adam() and categorical cross-entropy on one-hot labels, batch 64.
-Writes weights (safetensors), the History plot and a grid of test predictions to --out.
+Writes weights (safetensors), the whole model (mnist_keras.keras), the History plot and a grid of test predictions to --out.
 """
 import argparse
 import os
@@ -76,6 +76,7 @@ def main(argv=None):
 
     os.makedirs(args.out, exist_ok=True)
     model.save_weights(os.path.join(args.out, "mnist_keras.safetensors"))
+    model.save(os.path.join(args.out, "mnist_keras.keras"))  # the whole model: keras.models.load_model reads it
     try:
         history.plot(path=os.path.join(args.out, "history.png"))
         from minigrad.viz_plots import show_images

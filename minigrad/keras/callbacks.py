@@ -1,6 +1,6 @@
 """Callbacks that `fit` calls around epochs and batches: History, EarlyStopping,
 ModelCheckpoint, LearningRateScheduler, ReduceLROnPlateau, CSVLogger, LambdaCallback,
-TerminateOnNaN.
+TerminateOnNaN, BackupAndRestore.
 
 Hooks: on_train_begin/end(logs), on_epoch_begin(epoch, logs), on_epoch_end(epoch, logs),
 on_train_batch_begin/end(batch, logs). `logs` maps 'loss', metric names and their 'val_'
@@ -329,3 +329,91 @@ class TerminateOnNaN(Callback):
         if loss is not None and (math.isnan(loss) or math.isinf(loss)):
             print(f"Batch {batch}: invalid loss, terminating training")
             self.model.stop_training = True
+
+
+# ---------------------------------------------------------------- BackupAndRestore
+def _rng_state():
+    """Every random stream fit draws from (minigrad's default Generator, numpy's global one) as JSON data.
+    (The one place to change if minigrad's RNG state API grows.)"""
+    from ..random import get_rng_state
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"minigrad": get_rng_state(), "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+
+
+def _set_rng_state(state):
+    from ..random import set_rng_state
+    set_rng_state(state["minigrad"])
+    kind, keys, pos, has_gauss, cached = state["numpy"]
+    np.random.set_state((kind, np.asarray(keys, np.uint32), pos, has_gauss, cached))
+
+
+class BackupAndRestore(Callback):
+    """Lets an interrupted fit() carry on where it stopped, as Keras' callback does.
+
+    Every epoch (save_freq="epoch") or every `save_freq` batches, it writes backup_dir/backup.keras
+    (atomically): the weights, the optimizer state, the random generators' state and fit's place
+    in the data (epoch, batch, shuffled order). When fit starts and a backup is there, it loads it
+    and fit resumes from that epoch and batch, so that the finished run ends at the same weights
+    as an uninterrupted one (same machine, thread count and backend). Run the same script again
+    after a crash; the backup is deleted when fit ends normally (delete_checkpoint=True).
+    Not restored: the running loss/metrics of a half-done epoch (they restart at the resumed batch),
+    a Dropout(seed=...) layer's private generator, and the position inside an iterable of batches
+    (a resumed iterable restarts the interrupted epoch). double_checkpoint is accepted for Keras'
+    signature; it is not needed here, since the one backup file is replaced atomically.
+    """
+
+    def __init__(self, backup_dir, save_freq="epoch", double_checkpoint=False, delete_checkpoint=True):
+        super().__init__()
+        if not backup_dir:
+            raise ValueError("BackupAndRestore: backup_dir must be a non-empty path")
+        if save_freq != "epoch" and not (isinstance(save_freq, int) and save_freq > 0):
+            raise ValueError(f"BackupAndRestore: save_freq must be 'epoch' or a positive int, got {save_freq!r}")
+        self.backup_dir, self.save_freq = os.fspath(backup_dir), save_freq
+        self.delete_checkpoint = delete_checkpoint
+        self._path = os.path.join(self.backup_dir, "backup.keras")
+        self._batches, self._epoch = 0, 0
+
+    def on_train_begin(self, logs=None):
+        from . import saving
+        model = self.model
+        model._ensure_built()
+        if not model.weights:
+            raise ValueError("BackupAndRestore: the model must be built before fit() (give the first layer "
+                             "input_shape, or call it on data / build() first)")
+        if not os.path.exists(self._path):
+            return
+        config, weights, opt_arrays, extra = saving.read_archive(self._path)
+        saving.restore(model, config, weights, opt_arrays)
+        state = extra["training_state.json"]
+        _set_rng_state(state["rng"])
+        model._initial_epoch = state["epoch"]
+        stream = getattr(model, "_fit_state", None)
+        if stream is not None and not stream.iterable:
+            stream.set_state(state["stream"], state["step"])
+
+    def _save(self, epoch, step):
+        from . import saving
+        stream = self.model._fit_state
+        state = {"epoch": epoch, "step": step, "rng": _rng_state(),
+                 "stream": stream.get_state() if stream is not None else None}
+        os.makedirs(self.backup_dir, exist_ok=True)
+        saving.save_model(self.model, self._path, extra={"training_state.json": state}, with_config=False)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        self._batches += 1
+        if self._batches >= self.save_freq:
+            self._batches = 0
+            self._save(self._epoch, batch + 1)  # resume at the next batch of this epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.save_freq == "epoch":
+            self._save(epoch + 1, 0)
+
+    def on_train_end(self, logs=None):
+        if self.delete_checkpoint and os.path.exists(self._path):
+            os.remove(self._path)

@@ -157,6 +157,9 @@ class Loss:
             return per.sum()
         return per.mean()
 
+    def get_config(self):
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
     def can_fuse(self, activation_name):
         return self.fuses is not None and not getattr(self, "from_logits", False) and activation_name == self.fuses
 

@@ -80,6 +80,9 @@ class Metric:
     def reset_state(self):
         self.total, self.count = 0.0, 0
 
+    def get_config(self):
+        return {"name": self.name}
+
     reset_states = reset_state
 
     def update_state(self, y_true, y_pred, sample_weight=None):
@@ -107,6 +110,11 @@ class MeanMetricWrapper(Metric):
     def __init__(self, fn, name=None, **fn_kwargs):
         self.fn, self.fn_kwargs = fn, fn_kwargs
         super().__init__(name or fn.__name__)
+
+    def get_config(self):
+        if type(self) is not MeanMetricWrapper:
+            return {"name": self.name}
+        return {"fn": self.fn, "name": self.name, **self.fn_kwargs}
 
     def update_state(self, y_true, y_pred, sample_weight=None):
         v = np.asarray(self.fn(y_true, y_pred, **self.fn_kwargs), dtype=np.float64)

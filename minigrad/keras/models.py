@@ -6,63 +6,21 @@ reports the running mean of the loss (weighted by batch size, regularisation pen
 included) and of each metric, and evaluates validation data at each epoch end. Inputs
 may be numpy arrays, Python lists or minigrad Tensors; numbers are converted to float32.
 """
+import math
 import os
 import time
 
 import numpy as np
 
 from ..autograd import no_grad
-from ..random import rng
 from ..tensor import Tensor
 from . import callbacks as callbacks_module
 from . import losses as losses_module
 from . import metrics as metrics_module
 from . import optimizers as optimizers_module
-from .layers import InputLayer, KerasTensor, Layer, _ActivatedLayer, _nhwc, as_tensor
-
-
-# ---------------------------------------------------------------- data helpers
-def _numpy(x):
-    if isinstance(x, Tensor):
-        return x.numpy()
-    if hasattr(x, "numpy") and not isinstance(x, np.ndarray):
-        return np.asarray(x.numpy())
-    return np.asarray(x)
-
-
-def _prepare_x(x, n_inputs=1):
-    """Model inputs as float32 numpy (a list of them for a multi-input model)."""
-    if n_inputs > 1 and isinstance(x, (list, tuple)):
-        return [_prepare_x(v) for v in x]
-    arr = _numpy(x)
-    if arr.dtype != np.float32:
-        if arr.dtype.kind not in "biuf":
-            raise TypeError(f"fit: inputs must be numbers, got dtype {arr.dtype}")
-        arr = arr.astype(np.float32)
-    if arr.ndim == 1:  # like Keras, a 1-D input is a column of scalar samples: (N,) -> (N, 1)
-        arr = arr[:, None]
-    return arr
-
-
-def _length(x):
-    return len(x[0]) if isinstance(x, list) else len(x)
-
-
-def _take(x, idx):
-    if isinstance(x, list):
-        return [v[idx] for v in x]
-    return x[idx]
-
-
-def _batches(n, batch_size, order):
-    for start in range(0, n, batch_size):
-        yield order[start:start + batch_size] if order is not None else slice(start, start + batch_size)
-
-
-def _is_batch_iterable(x):
-    """A DataLoader / generator of (x, y) batches rather than an array."""
-    return not isinstance(x, (np.ndarray, Tensor, list, tuple)) and hasattr(x, "__iter__") and \
-        not hasattr(x, "__array__")
+from .data_adapter import (_BatchStream, _batches, _is_batch_iterable, _length, _numpy, _prepare_x,
+                           _sample_weights, _take)
+from .layers import InputLayer, KerasTensor, Layer, _ActivatedLayer, _context, _nhwc, as_tensor
 
 
 class _Progress:
@@ -174,7 +132,9 @@ class Model(Layer):
         for node in self._nodes:
             args = [values[t.id] for t in node.inputs]
             arg = args[0] if len(args) == 1 else args
-            if want_logits and node is self._outputs[0] and isinstance(node.layer, _ActivatedLayer):
+            if node.spread:  # layer(q, v): separate arguments, not a list
+                values[node.id] = node.layer._apply(args[0], training, *args[1:])
+            elif want_logits and node is self._outputs[0] and isinstance(node.layer, _ActivatedLayer):
                 logits = _nhwc(node.layer._apply(arg, training, pre_activation=True))
                 values[node.id] = node.layer.activation(logits)
             else:
@@ -214,11 +174,17 @@ class Model(Layer):
             return self._run_graph(inputs, training)[0]
         raise NotImplementedError(f"{type(self).__name__}: subclass Model and define call(self, inputs, training=None)")
 
-    def _apply(self, x, training=None, pre_activation=False, **kwargs):
+    def _apply(self, x, training=None, *args, pre_activation=False, **kwargs):
         x = _nhwc(x)
         if self.input_shape is None:
             self.input_shape = (None,) + tuple(x.shape[1:]) if not isinstance(x, list) else None
-        out = self.call(x, training=training) if self._takes_training() else self.call(x)
+        if training is None:
+            training = _context["training"]
+        previous, _context["training"] = _context["training"], training
+        try:
+            out = self.call(x, training=training) if self._takes_training() else self.call(x)
+        finally:
+            _context["training"] = previous
         self.built = True
         if not isinstance(out, (list, tuple)):
             self.output_shape = (None,) + tuple(out.shape[1:])
@@ -281,8 +247,8 @@ class Model(Layer):
             raise RuntimeError(f"{what}: compile the model first, e.g. model.compile(optimizer='adam', "
                                "loss='sparse_categorical_crossentropy', metrics=['accuracy'])")
 
-    def _loss_value(self, y_true, y_pred, logits):
-        loss = self.compiled_loss(y_true, y_pred, logits=logits)
+    def _loss_value(self, y_true, y_pred, logits, sample_weight=None):
+        loss = self.compiled_loss(y_true, y_pred, sample_weight=sample_weight, logits=logits)
         penalties = self.losses
         for p in penalties:
             loss = loss + p
@@ -292,10 +258,10 @@ class Model(Layer):
         act = self._output_activation()
         return act is not None and self.compiled_loss.can_fuse(act)
 
-    def _train_step(self, xb, yb, fuse):
+    def _train_step(self, xb, yb, fuse, sw=None):
         x = as_tensor(xb) if not isinstance(xb, list) else [as_tensor(v) for v in xb]
         y_pred, logits = self._forward(x, training=True, want_logits=fuse)
-        loss = self._loss_value(yb, y_pred, logits)
+        loss = self._loss_value(yb, y_pred, logits, sw)
         if self._params is None:  # after the first forward pass every weight exists
             self._sync_requires_grad()
             self._params = self.trainable_weights
@@ -341,11 +307,13 @@ class Model(Layer):
         self._check_compiled("fit")
         if kwargs:
             raise TypeError(f"fit: unexpected keyword argument(s) {sorted(kwargs)}")
-        if class_weight is not None or sample_weight is not None:
-            raise NotImplementedError("fit: class_weight and sample_weight are not supported")
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = 32 if batch_size is None else int(batch_size)
         iterable = _is_batch_iterable(x)
+        if iterable and (validation_split or sample_weight is not None):
+            raise ValueError("fit: validation_split and sample_weight need array inputs, not an iterable of batches")
+        if not 0 <= validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in [0, 1), got {validation_split}")
         if not iterable:
             if y is None:
                 raise ValueError("fit: pass the targets y (or an iterable of (x, y) batches as x)")
@@ -353,50 +321,53 @@ class Model(Layer):
             y = _numpy(y)
             if _length(x) != len(y):
                 raise ValueError(f"fit: x has {_length(x)} samples but y has {len(y)}")
+            sample_weight = _sample_weights(y, class_weight, sample_weight, "fit")
             if validation_data is None and validation_split:
-                if not 0 < validation_split < 1:
-                    raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
-                split = int(_length(x) * (1 - validation_split))  # Keras takes the last samples, before shuffling
-                validation_data = (_take(x, slice(split, None)), y[split:])
+                # Keras takes the last samples, before shuffling
+                split = int(math.floor(_length(x) * (1 - validation_split)))
+                if split in (0, _length(x)):
+                    raise ValueError(f"fit: validation_split={validation_split} leaves no samples for training or "
+                                     f"validation out of {_length(x)}")
+                validation_data = (_take(x, slice(split, None)), y[split:]) + (
+                    () if sample_weight is None else (sample_weight[split:],))
                 x, y = _take(x, slice(0, split)), y[:split]
+                sample_weight = None if sample_weight is None else sample_weight[:split]
+        elif class_weight is not None:
+            class_weight = dict(class_weight)
         if validation_data is not None:
-            validation_data = tuple(validation_data)[:2]
+            validation_data = tuple(validation_data)[:3]
+        if steps_per_epoch is not None and int(steps_per_epoch) < 1:
+            raise ValueError(f"fit: steps_per_epoch must be a positive int, got {steps_per_epoch}")
 
+        self._ensure_built()  # weights first, then the shuffles: the same draws with or without callbacks that build
         history = callbacks_module.History()
+        steps_total = steps_per_epoch or (None if iterable else -(-_length(x) // batch_size))
         cbs = callbacks_module.CallbackList([history] + list(callbacks or []), self, {
-            "epochs": epochs, "verbose": verbose, "batch_size": batch_size,
-            "steps": None if iterable else -(-_length(x) // batch_size)})
+            "epochs": epochs, "verbose": verbose, "batch_size": batch_size, "steps": steps_total})
         self.stop_training = False
         self._params = None
         fuse = self._fuse()
         train_metrics = None
+        stream = _BatchStream(x, y, sample_weight, batch_size, shuffle, iterable, steps_per_epoch)
+        self._fit_state = stream  # BackupAndRestore saves and restores its position
         cbs.on_train_begin({})
+        if getattr(self, "_initial_epoch", None) is not None:  # set by BackupAndRestore.on_train_begin
+            initial_epoch, self._initial_epoch = self._initial_epoch, None
         for epoch in range(initial_epoch, epochs):
             cbs.on_epoch_begin(epoch, {})
-            if iterable:
-                batches = iter(x)
-                steps = len(x) if hasattr(x, "__len__") else None
-            else:
-                n = _length(x)
-                order = rng().permutation(n) if shuffle else None
-                batches = ((_take(x, i), y[i]) for i in _batches(n, batch_size, order))
-                steps = -(-n // batch_size)
-            if steps_per_epoch is not None:
-                steps = steps_per_epoch
-            progress = _Progress(verbose, epoch, epochs, steps)
+            progress = _Progress(verbose, epoch, epochs, stream.steps())
             loss_sum, seen = 0.0, 0
             if train_metrics is not None:
                 for m in train_metrics:
                     m.reset_state()
             logs = {}
-            for step, (xb, yb) in enumerate(batches):
-                if steps_per_epoch is not None and step >= steps_per_epoch:
-                    break
+            for step, (xb, yb, swb) in stream.epoch():
                 if iterable:
                     xb, yb = _prepare_x(xb, self._n_inputs()), _numpy(yb)
+                    swb = _sample_weights(yb, class_weight, swb, "fit")
                 if cbs.has_batch_hooks:
                     cbs.on_train_batch_begin(step, {})
-                loss, y_pred = self._train_step(xb, yb, fuse)
+                loss, y_pred = self._train_step(xb, yb, fuse, swb)
                 nb = len(yb)
                 loss_sum += loss * nb
                 seen += nb
@@ -412,7 +383,9 @@ class Model(Layer):
                 if self.stop_training:
                     break
             if validation_data is not None and (epoch + 1) % validation_freq == 0:
-                val = self.evaluate(*validation_data, batch_size=validation_batch_size or batch_size, verbose=0,
+                vx, vy = validation_data[:2]
+                val = self.evaluate(vx, vy, batch_size=validation_batch_size or batch_size, verbose=0,
+                                    sample_weight=validation_data[2] if len(validation_data) > 2 else None,
                                     return_dict=True)
                 logs.update({f"val_{k}": v for k, v in val.items()})
             cbs.on_epoch_end(epoch, logs)
@@ -420,6 +393,7 @@ class Model(Layer):
             if self.stop_training:
                 break
         cbs.on_train_end({})
+        self._fit_state = None
         self.history = history
         return history
 
@@ -430,11 +404,13 @@ class Model(Layer):
         verbose = 1 if verbose == "auto" else int(verbose)
         batch_size = 32 if batch_size is None else int(batch_size)
         if _is_batch_iterable(x):
-            batches = ((_prepare_x(a, self._n_inputs()), _numpy(b)) for a, b in x)
+            batches = ((_prepare_x(a, self._n_inputs()), _numpy(b), None) for a, b in x)
             total = len(x) if hasattr(x, "__len__") else None
         else:
             x, y = _prepare_x(x, self._n_inputs()), _numpy(y)
-            batches = ((_take(x, i), y[i]) for i in _batches(_length(x), batch_size, None))
+            sw = _sample_weights(y, None, sample_weight, "evaluate")
+            batches = ((_take(x, i), y[i], None if sw is None else sw[i])
+                       for i in _batches(_length(x), batch_size, None))
             total = -(-_length(x) // batch_size)
         fuse = self._fuse()
         loss_sum, seen, ms = 0.0, 0, None
@@ -446,10 +422,10 @@ class Model(Layer):
             except ImportError:
                 bar = None
         with no_grad():
-            for xb, yb in batches:
+            for xb, yb, swb in batches:
                 xt = as_tensor(xb) if not isinstance(xb, list) else [as_tensor(v) for v in xb]
                 y_pred, logits = self._forward(xt, training=False, want_logits=fuse)
-                loss = float(self._loss_value(yb, y_pred, logits).item())
+                loss = float(self._loss_value(yb, y_pred, logits, swb).item())
                 loss_sum += loss * len(yb)
                 seen += len(yb)
                 pred = y_pred.numpy()
@@ -551,7 +527,13 @@ class Model(Layer):
         tensors = {k: w.detach() for k, w in self._weight_dict().items()}
         save(tensors, path, metadata={"format": "minigrad.keras", "model": self.name})
 
-    save = save_weights  # weights only: rebuild the model in code, then load_weights
+    def save(self, filepath, overwrite=True, **kwargs):
+        """`m.keras`: the whole model (see keras.saving; minigrad's format, not TensorFlow's); any other
+        name: the weights alone, as save_weights."""
+        if os.fspath(filepath).endswith(".keras"):
+            from .saving import save_model
+            return save_model(self, filepath, overwrite=overwrite)
+        return self.save_weights(filepath, overwrite=overwrite)
 
     def load_weights(self, filepath, skip_mismatch=False, **kwargs):
         """Read weights written by save_weights (or ModelCheckpoint) into this model, in order."""
@@ -632,7 +614,7 @@ class Sequential(Model):
     def call(self, inputs, training=None):
         return self._forward(inputs, training)[0]
 
-    def _apply(self, x, training=None, pre_activation=False, **kwargs):
+    def _apply(self, x, training=None, *args, pre_activation=False, **kwargs):
         out = self._forward(_nhwc(x), training)[0]
         self.built = True
         self.input_shape = (None,) + tuple(x.shape[1:])
@@ -657,4 +639,10 @@ class Sequential(Model):
         return out, None
 
 
-__all__ = ["Model", "Sequential"]
+def load_model(filepath, custom_objects=None, compile=True, safe_mode=True):
+    """Rebuild a model saved with model.save("m.keras") (see keras.saving)."""
+    from .saving import load_model as load
+    return load(filepath, custom_objects=custom_objects, compile=compile, safe_mode=safe_mode)
+
+
+__all__ = ["Model", "Sequential", "load_model"]

@@ -1,4 +1,9 @@
-"""Keras optimisers with Keras' update rules (these are NOT wrappers of minigrad.optim).
+"""Keras optimisers: Keras' update rules on minigrad.optim's machinery.
+
+Each is a `minigrad.optim.Optimizer`: the weights it has updated form its parameter group
+(added on first use, since Keras optimisers are made before the model's weights), its
+per-weight state lives in `state` (so `state_dict()` / `load_state_dict()` work as in torch)
+and `optim.Optimizer.step` runs the in-place updates. What stays Keras' own is the rule:
 
 The formulas differ from PyTorch's in small, documented ways:
 
@@ -14,8 +19,7 @@ The formulas differ from PyTorch's in small, documented ways:
 * Adagrad: a += g^2 (a starts at 0.1);  w -= lr * g / sqrt(a + eps)
 * AdamW:   Adam plus decoupled weight decay w -= lr * weight_decay * w before the step.
 
-All updates run in place on the weights' arrays (numpy or cupy). `learning_rate` may be a
-float or a schedule (callable of the step count, see `schedules`).
+`learning_rate` may be a float or a schedule (callable of the step count, see `schedules`).
 """
 import importlib
 import math
@@ -23,7 +27,8 @@ import types
 
 import numpy as np
 
-from ..autograd import no_grad
+from ..optim.optimizer import Optimizer as _TorchOptimizer
+from ..tensor import Tensor
 
 
 # ---------------------------------------------------------------- learning-rate schedules
@@ -77,7 +82,7 @@ schedules = types.SimpleNamespace(LearningRateSchedule=LearningRateSchedule, Exp
 
 
 # ---------------------------------------------------------------- optimisers
-class Optimizer:
+class Optimizer(_TorchOptimizer):
     """Base: `apply_gradients([(grad, weight), ...])` or `step(weights)` (grads from weight.grad).
 
     clipnorm: clip each gradient to this L2 norm; global_clipnorm: clip all of them together;
@@ -90,12 +95,13 @@ class Optimizer:
             learning_rate = kwargs.pop("lr")
         if kwargs:
             raise TypeError(f"{type(self).__name__}: unexpected keyword argument(s) {sorted(kwargs)}")
+        self.defaults, self.state, self.param_groups = {}, {}, []  # weights join on first use (track)
         self._learning_rate = learning_rate
         self.clipnorm, self.clipvalue, self.global_clipnorm = clipnorm, clipvalue, global_clipnorm
         self.weight_decay = weight_decay
         self.name = name or type(self).__name__.lower()
         self.iterations = 0
-        self._slots = {}  # id(weight) -> (weight, dict of state arrays)
+        self._lr_now = None
 
     @property
     def learning_rate(self):
@@ -109,12 +115,14 @@ class Optimizer:
 
     lr = learning_rate
 
-    def _state(self, w):
-        entry = self._slots.get(id(w))
-        if entry is None or entry[0] is not w:
-            entry = (w, self.init_state(w.array))
-            self._slots[id(w)] = entry
-        return entry[1]
+    def track(self, weights):
+        """Add the weights not yet in the parameter group (in order), so state_dict indices are stable."""
+        known = {id(p) for g in self.param_groups for p in g["params"]}
+        new = [w for w in weights if id(w) not in known]
+        if new and not self.param_groups:
+            self.add_param_group({"params": new})
+        elif new:
+            self.param_groups[0]["params"].extend(new)
 
     def init_state(self, w):
         return {}
@@ -139,27 +147,66 @@ class Optimizer:
         pairs = [(g, w) for g, w in grads_and_vars if g is not None]
         if not pairs:
             return
-        grads = [g.array if hasattr(g, "data") and not isinstance(g, np.ndarray) else np.asarray(g) for g, _ in pairs]
+        grads = [g.array if isinstance(g, Tensor) else np.asarray(g) for g, _ in pairs]
         grads = self._clip(grads)
-        lr = self.learning_rate
+        self.track([w for _, w in pairs])
+        self._lr_now = self.learning_rate
         self.iterations += 1
-        with no_grad():
-            for g, (_, w) in zip(grads, pairs):
-                if self.weight_decay:
-                    w.array -= (lr * self.weight_decay) * w.array
-                self.update(w.array, g.astype(w.array.dtype, copy=False), self._state(w), lr)
-                w._version[0] += 1
+        given = {id(w): g for g, (_, w) in zip(grads, pairs)}
+        params = [p for group in self.param_groups for p in group["params"]]
+        saved = [p.grad for p in params]
+        try:  # optim.Optimizer.step reads p.grad: show it exactly these (clipped) gradients
+            for p in params:
+                g = given.get(id(p))
+                p.grad = None if g is None else Tensor._make(g.astype(p.array.dtype, copy=False), p.device)
+            _TorchOptimizer.step(self)
+        finally:
+            for p, g in zip(params, saved):
+                p.grad = g
 
-    def step(self, weights):
-        """One update of `weights` from their .grad (what Model.fit calls)."""
+    def _update(self, group, p, g, state):
+        if not state:
+            state.update(self.init_state(p.array))
+        if self.weight_decay:
+            p.array -= (self._lr_now * self.weight_decay) * p.array
+        self.update(p.array, g, state, self._lr_now)
+
+    def step(self, weights=None, closure=None):
+        """One update of `weights` from their .grad (what Model.fit calls); without weights, of every
+        weight already tracked, as torch's step()."""
+        if weights is None:
+            weights = [p for group in self.param_groups for p in group["params"]]
         self.apply_gradients([(w.grad, w) for w in weights])
 
     def update(self, w, g, state, lr):
         """Change the array `w` in place from gradient `g`."""
         raise NotImplementedError
 
+    def state_dict(self):
+        out = super().state_dict()
+        out["iterations"] = self.iterations
+        return out
+
+    def load_state_dict(self, state_dict):
+        super().load_state_dict(state_dict)
+        self.iterations = int(state_dict.get("iterations", 0))
+
     def get_config(self):
-        return {"name": self.name, "learning_rate": self.learning_rate}
+        """The constructor's arguments (a schedule is saved as its class name and attributes)."""
+        cfg = {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in
+               ("defaults", "state", "param_groups", "iterations")}
+        lr = self._learning_rate
+        cfg["learning_rate"] = {"class_name": type(lr).__name__, "config": dict(vars(lr))} \
+            if isinstance(lr, LearningRateSchedule) else float(lr)
+        return cfg
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        lr = config.get("learning_rate")
+        if isinstance(lr, dict):
+            config["learning_rate"] = getattr(schedules, lr["class_name"])(**lr["config"])
+        return cls(**config)
 
     def __repr__(self):
         return f"<{type(self).__name__} learning_rate={self.learning_rate:g}>"

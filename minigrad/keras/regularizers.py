@@ -31,6 +31,12 @@ class L1L2(Regularizer):
     def get_config(self):
         return {"l1": self.l1, "l2": self.l2}
 
+    @classmethod
+    def from_config(cls, config):
+        reg = L1L2.__new__(cls)  # L1 / L2 keep their class, with both factors
+        L1L2.__init__(reg, **config)
+        return reg
+
     def __repr__(self):
         return f"{type(self).__name__}(l1={self.l1}, l2={self.l2})"
 

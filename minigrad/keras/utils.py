@@ -1,4 +1,4 @@
-"""keras.utils: to_categorical, normalize, set_random_seed, and the plotting helpers."""
+"""keras.utils: to_categorical, normalize, pad_sequences, set_random_seed, and the plotting helpers."""
 import numpy as np
 
 
@@ -45,3 +45,35 @@ def show_images(*args, **kwargs):
 def plot_confusion_matrix(*args, **kwargs):
     from ..viz_plots import plot_confusion_matrix as f
     return f(*args, **kwargs)
+
+
+def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncating="pre", value=0.0):
+    """A list of N sequences (lists or arrays, lengths may differ) -> an (N, maxlen) array, as Keras:
+    shorter ones padded with `value` and longer ones cut, both at the start by default ("pre") or at
+    the end ("post"). maxlen defaults to the longest sequence. Sequences of vectors give (N, maxlen, ...)."""
+    for name, v in (("padding", padding), ("truncating", truncating)):
+        if v not in ("pre", "post"):
+            raise ValueError(f"pad_sequences: {name} must be 'pre' or 'post', got {v!r}")
+    try:
+        seqs = [np.asarray(s) for s in sequences]
+    except TypeError:
+        raise TypeError("pad_sequences: sequences must be an iterable of sequences") from None
+    if maxlen is None:
+        maxlen = max((len(s) for s in seqs), default=0)
+    elif int(maxlen) < 0:
+        raise ValueError(f"pad_sequences: maxlen must be >= 0, got {maxlen}")
+    maxlen = int(maxlen)
+    sample_shape = next((s.shape[1:] for s in seqs if len(s)), ())
+    out = np.full((len(seqs), maxlen) + sample_shape, value, dtype=dtype)
+    for i, s in enumerate(seqs):
+        if not len(s) or not maxlen:
+            continue
+        if s.shape[1:] != sample_shape:
+            raise ValueError(f"pad_sequences: sequence {i} has items of shape {s.shape[1:]}, the first had "
+                             f"{sample_shape}")
+        s = s[-maxlen:] if truncating == "pre" else s[:maxlen]
+        if padding == "pre":
+            out[i, maxlen - len(s):] = s
+        else:
+            out[i, :len(s)] = s
+    return out

@@ -6,6 +6,7 @@ Each checks its arguments, so a mistake names the op and the shapes involved.
 """
 import numpy as np
 
+from ..checks import check_float
 from ..ops import (avg_pool2d, binary_cross_entropy, conv1d, conv2d, cross_entropy, embedding, gelu,  # noqa: F401
                    leaky_relu, log_softmax, max_pool2d, pad, relu, sigmoid, softmax, softplus, tanh, where)
 from ..ops.attention import scaled_dot_product_attention as _fused_attention
@@ -26,8 +27,7 @@ def linear(input, weight, bias=None):
 
 def dropout(input, p=0.5, training=True, inplace=False):
     """Zero each element with probability p and scale the rest by 1 / (1 - p) (identity when not training)."""
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout: probability must be in [0, 1], got {p}")
+    p = check_float("dropout", "p", p, min=0, max=1)
     if not training or p == 0.0:
         return input
     if p == 1.0:
@@ -41,8 +41,7 @@ def dropout2d(input, p=0.5, training=True, inplace=False):
     """Zero whole channels: input (N, C, H, W) or (C, H, W); one draw per (n, c)."""
     if input.ndim not in (3, 4):
         raise ValueError(f"dropout2d: expected a 3-D or 4-D input, got shape {input.shape}")
-    if not 0.0 <= p <= 1.0:
-        raise ValueError(f"dropout2d: probability must be in [0, 1], got {p}")
+    p = check_float("dropout2d", "p", p, min=0, max=1)
     if not training or p == 0.0:
         return input
     if p == 1.0:
@@ -168,12 +167,13 @@ def _channel_shape(x, op):
 
 
 def batch_norm(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-               eps=1e-5):
+               eps=1e-5, *, unbiased_running_var=True):
     """input: (N, C) or (N, C, *); statistics per channel C.
 
     Training normalises with the batch's mean and biased variance and (when running
     tensors are given) updates them in place: running = (1 - momentum) running + momentum
-    batch, with the unbiased variance, as torch does.
+    batch, with the unbiased variance, as torch does (the biased one, as Keras does, with
+    unbiased_running_var=False).
     """
     shape, axes = _channel_shape(input, "batch_norm")
     c = input.shape[1]
@@ -184,7 +184,7 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
                              f"got {t.shape}")
     if training:
         n = input.array.size // c
-        if n <= 1:
+        if n <= 1 and unbiased_running_var:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input "
                              f"of shape {input.shape}")
         y, mean, var = _normalize(input, axes, eps)
@@ -194,7 +194,8 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             running_mean._version[0] += 1
         if running_var is not None:
             m = momentum
-            running_var.array[...] = (1 - m) * running_var.array + m * var.array.reshape(c) * (n / (n - 1))
+            correction = n / (n - 1) if unbiased_running_var else 1.0
+            running_var.array[...] = (1 - m) * running_var.array + m * var.array.reshape(c) * correction
             running_var._version[0] += 1
     else:
         if running_mean is None or running_var is None:

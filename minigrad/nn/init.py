@@ -69,6 +69,8 @@ def uniform_(tensor, a=0.0, b=1.0, generator=None):
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Samples of N(mean, std^2)."""
+    if not std >= 0:
+        raise ValueError(f"normal_: std must be non-negative, got {std!r}")
     return _fill(tensor, rng(generator).normal(mean, std, tensor.shape))
 
 

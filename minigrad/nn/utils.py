@@ -17,6 +17,10 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
 
     Returns the total norm (before clipping) as a 0-d tensor. norm_type may be float('inf').
     """
+    if not float(max_norm) >= 0:
+        raise ValueError(f"clip_grad_norm_: max_norm must be non-negative, got {max_norm!r}")
+    if not float(norm_type) > 0:
+        raise ValueError(f"clip_grad_norm_: norm_type must be positive, got {norm_type!r}")
     params = [p for p in _params(parameters) if p.grad is not None]
     if not params:
         return Tensor(0.0)

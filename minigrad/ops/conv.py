@@ -10,20 +10,16 @@ over N, OH, OW. The bias is part of the op so that a backend can write it while 
 import numpy as np
 
 from ..autograd import Function
+from ..checks import check_int, check_int_tuple
 from ..tensor import Tensor
 from .shape import pad, squeeze, unsqueeze
 
 __all__ = ["conv2d", "conv1d"]
 
 
-def int_tuple(value, n, op, name):
-    """An int or a sequence of n ints as a tuple of n ints: 3 -> (3, 3) when n is 2."""
-    if isinstance(value, (int, np.integer)):
-        return (int(value),) * n
-    value = tuple(int(v) for v in value)
-    if len(value) != n:
-        raise ValueError(f"{op}: {name} must be an int or {n} ints, got {value}")
-    return value
+def int_tuple(value, n, op, name, min=None):
+    """An int or a sequence of n ints (each >= min) as a tuple of n ints: 3 -> (3, 3) when n is 2."""
+    return check_int_tuple(op, name, value, n, min)
 
 
 def batched(x, op, dims=4):
@@ -78,7 +74,8 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     x, unbatched = batched(input, "conv2d")
     if weight.ndim != 4:
         raise ValueError(f"conv2d: weight must be 4-D (out, in/groups, kh, kw), got shape {weight.shape}")
-    stride, dilation = int_tuple(stride, 2, "conv2d", "stride"), int_tuple(dilation, 2, "conv2d", "dilation")
+    stride, dilation = int_tuple(stride, 2, "conv2d", "stride", 1), int_tuple(dilation, 2, "conv2d", "dilation", 1)
+    groups = check_int("conv2d", "groups", groups, min=1)
     o, cg, kh, kw = weight.shape
     if x.shape[1] != cg * groups or o % groups:
         raise ValueError(f"conv2d: input of shape {x.shape} has {x.shape[1]} channels but weight of shape "
@@ -90,7 +87,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
         x, padding = _same_padding(x, (kh, kw), dilation, stride)
     elif isinstance(padding, str):
         raise ValueError(f"conv2d: padding must be an int, a pair, 'same' or 'valid', got {padding!r}")
-    padding = int_tuple(padding, 2, "conv2d", "padding")
+    padding = int_tuple(padding, 2, "conv2d", "padding", 0)
     for i, (n, k) in enumerate(((x.shape[2], kh), (x.shape[3], kw))):
         if n + 2 * padding[i] < dilation[i] * (k - 1) + 1:
             raise ValueError(f"conv2d: kernel {weight.shape[2:]} (dilation {dilation}) is larger than the padded "
@@ -112,8 +109,8 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     """input: (N, C, L) or (C, L), weight: (O, C // groups, K) -> (N, O, OL); a conv2d over a height of 1."""
     x, unbatched = batched(input, "conv1d", dims=3)
     if not isinstance(padding, str):
-        padding = (0, int_tuple(padding, 1, "conv1d", "padding")[0])
-    stride = (1, int_tuple(stride, 1, "conv1d", "stride")[0])
-    dilation = (1, int_tuple(dilation, 1, "conv1d", "dilation")[0])
+        padding = (0, int_tuple(padding, 1, "conv1d", "padding", 0)[0])
+    stride = (1, int_tuple(stride, 1, "conv1d", "stride", 1)[0])
+    dilation = (1, int_tuple(dilation, 1, "conv1d", "dilation", 1)[0])
     y = squeeze(conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, stride, padding, dilation, groups), 2)
     return squeeze(y, 0) if unbatched else y

@@ -8,6 +8,8 @@ Operands follow torch's type promotion for the cases a teaching library meets:
 """
 import functools
 
+import sys
+
 import numpy as np
 
 from ..autograd import Function, GradMode
@@ -29,7 +31,11 @@ def as_operand(value, like):
     elif isinstance(value, (float, np.floating)):
         dtype = dtype if dtype.kind in "fc" else get_default_dtype()
     else:
-        return Tensor._make(_to_array(value, None, like.device), like.device)
+        arr = _to_array(value, None, like.device)
+        if arr.dtype.kind not in "biufc":
+            raise TypeError(f"unsupported operand: a Tensor cannot meet a {type(value).__name__} ({value!r:.40}) in "
+                            "an arithmetic op; expected a Tensor, an array or a number")
+        return Tensor._make(arr, like.device)
     return Tensor._make(like.xp.asarray(value, dtype=dtype), like.device)
 
 
@@ -38,11 +44,16 @@ def promote(a, b):
 
     An integer tensor meeting a float one takes its dtype (torch's rule; numpy would widen
     float32 + int64 to float64). Boolean masks are left to numpy, which keeps the float."""
-    if isinstance(a, Tensor):
-        if not isinstance(b, Tensor):
-            b = as_operand(b, a)
-    else:
-        a = as_operand(a, b)
+    try:
+        if isinstance(a, Tensor):
+            if not isinstance(b, Tensor):
+                b = as_operand(b, a)
+        elif isinstance(b, Tensor):
+            a = as_operand(a, b)
+        else:
+            raise TypeError(f"expected a Tensor operand, got {type(a).__name__} and {type(b).__name__}")
+    except (TypeError, ValueError) as e:  # name the op that was called (add, mul, ...): the caller of promote
+        raise type(e)(f"{sys._getframe(1).f_code.co_name}: {e}") from None
     da, db = a.array.dtype, b.array.dtype
     if da is not db:
         if da.kind == "f" and db.kind in "iu":

@@ -10,6 +10,7 @@ import math
 import numpy as np
 
 from ..autograd import Function
+from ..checks import check_float, check_tensor
 from ..tensor import Tensor, get_default_dtype
 from .convert import promote, to, with_out
 from .shape import sum_to
@@ -279,6 +280,7 @@ class Softplus(Function):
 
 
 def softplus(input, beta=1.0, threshold=20.0):
+    beta, threshold = check_float("softplus", "beta", beta), check_float("softplus", "threshold", threshold)
     return Softplus(beta, threshold)(input)
 
 
@@ -303,6 +305,8 @@ def relu(input):
 
 
 class LeakyRelu(Function):
+    name = "leaky_relu"
+
     backward_reads_inputs = False
 
     def __init__(self, slope=0.01):
@@ -317,7 +321,7 @@ class LeakyRelu(Function):
 
 
 def leaky_relu(input, negative_slope=0.01):
-    return LeakyRelu(negative_slope)(input)
+    return LeakyRelu(check_float("leaky_relu", "negative_slope", negative_slope))(input)
 
 
 class Gelu(Function):
@@ -374,6 +378,7 @@ class Clamp(Function):
 @with_out
 def clamp(input, min=None, max=None):
     """Values below `min` become `min`, above `max` become `max`; a float bound turns integers to floats."""
+    check_tensor("clamp", "input", input)
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     if input.dtype.kind in "biu" and any(isinstance(v, float) for v in (min, max)):

@@ -7,6 +7,7 @@ The backend computes both in `softmax_cross_entropy` (a reference in array code 
 backend, one kernel per row on the Numba one).
 """
 from ..autograd import Function
+from ..checks import check_float
 from ..tensor import Tensor
 from .convert import constant
 from .softmax import log_softmax
@@ -61,8 +62,7 @@ def cross_entropy(input, target, weight=None, ignore_index=-100, reduction="mean
     """
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    if not 0.0 <= label_smoothing <= 1.0:
-        raise ValueError(f"cross_entropy: label_smoothing must be in [0, 1], got {label_smoothing}")
+    check_float("cross_entropy", "label_smoothing", label_smoothing, min=0, max=1)
     target = target if isinstance(target, Tensor) else Tensor(target, device=input.device)
     if input.ndim == 1:
         out = cross_entropy(input.unsqueeze(0), target.unsqueeze(0), weight, ignore_index, reduction, label_smoothing)

@@ -47,7 +47,7 @@ def embedding(input, weight, padding_idx=None, max_norm=None):
     if idx.dtype.kind not in "iu":
         raise TypeError(f"embedding: indices must be integers, got {idx.dtype}")
     n = weight.shape[0]
-    if idx.size and (idx.min() < -n or idx.max() >= n):
+    if idx.size and (idx.min() < 0 or idx.max() >= n):  # torch refuses negative indices too
         raise IndexError(f"embedding: index out of range for {n} embeddings (got range [{int(idx.min())}, "
                          f"{int(idx.max())}])")
     if padding_idx is not None and padding_idx < 0:

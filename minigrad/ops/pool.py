@@ -15,9 +15,9 @@ def _window(op, kernel_size, stride, padding, ceil_mode):
     """(kernel, stride, padding) as pairs; the stride defaults to the kernel size."""
     if ceil_mode:
         raise NotImplementedError(f"{op}: ceil_mode=True is not supported")
-    k = int_tuple(kernel_size, 2, op, "kernel_size")
-    s = k if stride is None or stride == [] else int_tuple(stride, 2, op, "stride")
-    p = int_tuple(padding, 2, op, "padding")
+    k = int_tuple(kernel_size, 2, op, "kernel_size", 1)
+    s = k if stride is None or stride == [] else int_tuple(stride, 2, op, "stride", 1)
+    p = int_tuple(padding, 2, op, "padding", 0)
     if p[0] > k[0] // 2 or p[1] > k[1] // 2:
         raise ValueError(f"{op}: padding {p} must be at most half the kernel size {k}")
     return k, s, p
@@ -47,7 +47,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     (and, with return_indices, where it was: flat indices into each H * W plane)."""
     x, unbatched = batched(input, "max_pool2d")
     k, s, p = _window("max_pool2d", kernel_size, stride, padding, ceil_mode)
-    d = int_tuple(dilation, 2, "max_pool2d", "dilation")
+    d = int_tuple(dilation, 2, "max_pool2d", "dilation", 1)
     if x.shape[2] + 2 * p[0] < d[0] * (k[0] - 1) + 1 or x.shape[3] + 2 * p[1] < d[1] * (k[1] - 1) + 1:
         raise ValueError(f"max_pool2d: window {k} is larger than the input {x.shape[2:]} (padding {p})")
     fn = MaxPool2d(k, s, p, d, return_indices)

@@ -9,6 +9,7 @@ from collections import namedtuple
 import numpy as np
 
 from ..autograd import Function
+from ..checks import check_tensor
 from ..tensor import Tensor
 from .convert import to, with_out
 from .elementwise import abs, maximum, minimum, sqrt, where
@@ -28,6 +29,7 @@ def kept_shape(shape, axes):
 
 def _dims(x, dim, axis, op):
     """The axes to reduce (numpy's `axis` is an alias of `dim`)."""
+    check_tensor(op, "input", x)
     return normalize_axis(dim if axis is None else axis, x.ndim, op)
 
 
@@ -81,6 +83,7 @@ def var(input, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=Non
 
 @with_out
 def std(input, dim=None, keepdim=False, *, correction=1, unbiased=None, axis=None, keepdims=None):
+    _dims(input, dim, axis, "std")  # (checked here, so that errors name std rather than var)
     return sqrt(var(input, dim, keepdim, correction=correction, unbiased=unbiased, axis=axis, keepdims=keepdims))
 
 
@@ -125,6 +128,7 @@ def _extreme(x, dim, keepdim, axis, keepdims, smallest):
 def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
     """max over everything, over `dim` (returning values and indices like torch.max), or the
     elementwise maximum with another tensor (`x.max(other)`)."""
+    check_tensor("max", "input", input)
     if isinstance(dim, Tensor):
         return maximum(input, dim)
     return _extreme(input, dim, keepdim, axis, keepdims, smallest=False)
@@ -132,6 +136,7 @@ def max(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
 
 @with_out
 def min(input, dim=None, keepdim=False, *, axis=None, keepdims=None):
+    check_tensor("min", "input", input)
     if isinstance(dim, Tensor):
         return minimum(input, dim)
     return _extreme(input, dim, keepdim, axis, keepdims, smallest=True)

@@ -8,6 +8,7 @@ import builtins as _py
 import numpy as np
 
 from ..autograd import Function, SliceGrad
+from ..checks import check_dim, check_int
 from ..tensor import raw_index
 from .convert import with_out
 
@@ -19,7 +20,9 @@ def normalize_axis(axis, ndim, op="reduce"):
     """None, an int or a sequence of ints -> None or a sorted tuple of non-negative axes."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis) if isinstance(axis, (tuple, list)) else None
+    if axes is None or _py.any(isinstance(a, bool) or not isinstance(a, (int, np.integer)) for a in axes):
+        raise TypeError(f"{op}: dim must be an int or a tuple of ints, got {type(axis).__name__} {axis!r}")
     n = _py.max(ndim, 1)  # a 0-d tensor takes dim 0 and -1, like torch
     out = []
     for a in axes:
@@ -76,7 +79,9 @@ def flatten(input, start_dim=0, end_dim=-1):
     """Dims start_dim..end_dim merged into one."""
     if input.ndim == 0:
         return reshape(input, 1)
-    s, e = start_dim % input.ndim, end_dim % input.ndim
+    s, e = check_dim("flatten", start_dim, input.ndim, "start_dim"), check_dim("flatten", end_dim, input.ndim, "end_dim")
+    if s > e:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim} (shape {input.shape})")
     return reshape(input, input.shape[:s] + (int(np.prod(input.shape[s:e + 1])),) + input.shape[e + 1:])
 
 
@@ -90,7 +95,7 @@ def squeeze(input, dim=None):
 
 def unsqueeze(input, dim):
     """x with a new size-1 dim at `dim`."""
-    d = dim % (input.ndim + 1)
+    d = check_dim("unsqueeze", dim, input.ndim, inserting=True)
     return reshape(input, input.shape[:d] + (1,) + input.shape[d:])
 
 
@@ -121,7 +126,7 @@ def transpose(input, dim0=-2, dim1=-1):
     if input.ndim < 2:
         return input
     axes = list(range(input.ndim))
-    d0, d1 = dim0 % input.ndim, dim1 % input.ndim
+    d0, d1 = check_dim("transpose", dim0, input.ndim, "dim0"), check_dim("transpose", dim1, input.ndim, "dim1")
     axes[d0], axes[d1] = axes[d1], axes[d0]
     return Permute(tuple(axes))(input)
 
@@ -190,7 +195,13 @@ class SumTo(Function):
 
 def sum_to(g, shape):
     """The gradient g summed back to `shape` (a no-op when nothing was broadcast)."""
-    return g if g.array.shape == shape else SumTo(shape)(g)
+    if g.array.shape == shape:
+        return g
+    try:
+        return SumTo(shape)(g)
+    except ValueError:  # (checked only on failure: this runs in every broadcasting op's backward)
+        raise ValueError(f"sum_to: a tensor of shape {g.shape} cannot be summed to shape {tuple(shape)} "
+                         "(it does not broadcast to it)") from None
 
 
 # ---------------------------------------------------------------- index
@@ -273,6 +284,7 @@ def cat(tensors, dim=0, *, axis=None):
         raise ValueError("cat: expected a non-empty sequence of tensors")
     d = dim if axis is None else axis
     ndim = tensors[0].ndim
+    d = check_dim("cat", d, ndim)
     for x in tensors[1:]:
         if x.ndim != ndim or any(a != b for i, (a, b) in enumerate(zip(x.shape, tensors[0].shape)) if i != d % ndim):
             raise ValueError(f"cat: shapes {[tuple(x.shape) for x in tensors]} don't match outside dim {d}")
@@ -288,20 +300,24 @@ def stack(tensors, dim=0, *, axis=None):
     for x in tensors[1:]:
         if x.shape != tensors[0].shape:
             raise ValueError(f"stack: all tensors need the same shape, got {[tuple(x.shape) for x in tensors]}")
-    d = (dim if axis is None else axis) % (tensors[0].ndim + 1)
+    d = check_dim("stack", dim if axis is None else axis, tensors[0].ndim, inserting=True)
     return cat([unsqueeze(x, d) for x in tensors], d)
 
 
 def split(input, split_size_or_sections, dim=0):
     """Pieces of size `split_size` (the last may be smaller) or of the listed sizes, like torch.split."""
-    d = dim % input.ndim
+    d = check_dim("split", dim, input.ndim)
     n = input.shape[d]
-    if isinstance(split_size_or_sections, int):
+    if isinstance(split_size_or_sections, (int, np.integer)):
+        check_int("split", "split_size_or_sections", split_size_or_sections, min=1 if n else 0)
         sizes = [split_size_or_sections] * (n // split_size_or_sections)
         if n % split_size_or_sections:
             sizes.append(n % split_size_or_sections)
     else:
-        sizes = list(split_size_or_sections)
+        if not isinstance(split_size_or_sections, (list, tuple)):
+            raise TypeError(f"split: split_size_or_sections must be an int or a list of ints, got "
+                            f"{type(split_size_or_sections).__name__} {split_size_or_sections!r}")
+        sizes = [check_int("split", "split_size_or_sections", v, min=0) for v in split_size_or_sections]
         if _py.sum(sizes) != n:
             raise ValueError(f"split: sizes {sizes} don't add up to {n} (dim {dim} of shape {input.shape})")
     lead, out, start = (slice(None),) * d, [], 0
@@ -313,8 +329,9 @@ def split(input, split_size_or_sections, dim=0):
 
 def chunk(input, chunks, dim=0):
     """`chunks` pieces of (nearly) equal size along `dim`."""
-    n = input.shape[dim % input.ndim]
-    return split(input, -(-n // chunks), dim)
+    n = input.shape[check_dim("chunk", dim, input.ndim)]
+    chunks = check_int("chunk", "chunks", chunks, min=1)
+    return split(input, _py.max(1, -(-n // chunks)), dim)
 
 
 # ---------------------------------------------------------------- pad

@@ -4,6 +4,7 @@ softmax:      y = exp(x - max) / sum(exp(x - max));  dx = y * (gy - sum(gy * y))
 log_softmax:  y = x - logsumexp(x);                  dx = gy - exp(y) * sum(gy)
 """
 from ..autograd import Function
+from ..checks import check_dim, check_tensor
 from .convert import with_out
 
 __all__ = ["softmax", "log_softmax"]
@@ -26,7 +27,8 @@ class Softmax(Function):
 
 @with_out
 def softmax(input, dim=-1, *, axis=None):
-    return Softmax((dim if axis is None else axis) % input.ndim)(input)
+    check_tensor("softmax", "input", input)
+    return Softmax(check_dim("softmax", dim if axis is None else axis, input.ndim))(input)
 
 
 class LogSoftmax(Function):
@@ -46,4 +48,5 @@ class LogSoftmax(Function):
 
 @with_out
 def log_softmax(input, dim=-1, *, axis=None):
-    return LogSoftmax((dim if axis is None else axis) % input.ndim)(input)
+    check_tensor("log_softmax", "input", input)
+    return LogSoftmax(check_dim("log_softmax", dim if axis is None else axis, input.ndim))(input)

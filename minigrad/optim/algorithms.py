@@ -7,12 +7,25 @@ SGD and Adam/AdamW hand each update to the parameter's device's backend (`adam_u
 `sgd_update`): the rule is written once, as the contract's reference (backend/contract.py), and
 the Numba backend runs it in one pass over p.
 """
+import math
+import numbers
+
 from .optimizer import Optimizer, _required
 
 
-def _check(name, cond, what):
-    if not cond:
-        raise ValueError(f"{name}: invalid {what}")
+def _check(name, arg, value, ok, what=None):
+    """ValueError/TypeError naming the optimiser, the argument and its value unless ok(value)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name}: {arg} must be a number, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and ok(value)):
+        raise ValueError(f"{name}: invalid {what or arg} {value!r} (argument {arg})")
+
+
+def _check_betas(name, betas):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise ValueError(f"{name}: betas must be a pair (beta1, beta2), got {betas!r}")
+    for i, b in enumerate(betas):
+        _check(name, f"betas[{i}]", b, lambda v: 0 <= v < 1, "beta")
 
 
 class SGD(Optimizer):
@@ -21,9 +34,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr=1e-3, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
                  maximize=False):
-        _check("SGD", lr is _required or lr >= 0, f"learning rate {lr}")
-        _check("SGD", momentum >= 0, f"momentum {momentum}")
-        _check("SGD", weight_decay >= 0, f"weight_decay {weight_decay}")
+        if lr is not _required:
+            _check("SGD", "lr", lr, lambda v: v >= 0, "learning rate")
+        _check("SGD", "momentum", momentum, lambda v: v >= 0)
+        _check("SGD", "weight_decay", weight_decay, lambda v: v >= 0)
         if nesterov and (momentum <= 0 or dampening != 0):
             raise ValueError("SGD: nesterov momentum requires a momentum > 0 and zero dampening")
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
@@ -48,10 +62,10 @@ class Adam(Optimizer):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
                  maximize=False):
         name = type(self).__name__
-        _check(name, lr >= 0, f"learning rate {lr}")
-        _check(name, eps >= 0, f"epsilon {eps}")
-        _check(name, 0 <= betas[0] < 1 and 0 <= betas[1] < 1, f"betas {betas}")
-        _check(name, weight_decay >= 0, f"weight_decay {weight_decay}")
+        _check(name, "lr", lr, lambda v: v >= 0, "learning rate")
+        _check(name, "eps", eps, lambda v: v >= 0, "epsilon")
+        _check_betas(name, betas)
+        _check(name, "weight_decay", weight_decay, lambda v: v >= 0)
         super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
@@ -86,9 +100,11 @@ class RMSprop(Optimizer):
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0, centered=False,
                  maximize=False):
-        _check("RMSprop", lr >= 0, f"learning rate {lr}")
-        _check("RMSprop", alpha >= 0, f"alpha {alpha}")
-        _check("RMSprop", momentum >= 0, f"momentum {momentum}")
+        _check("RMSprop", "lr", lr, lambda v: v >= 0, "learning rate")
+        _check("RMSprop", "alpha", alpha, lambda v: v >= 0)
+        _check("RMSprop", "momentum", momentum, lambda v: v >= 0)
+        _check("RMSprop", "eps", eps, lambda v: v >= 0, "epsilon")
+        _check("RMSprop", "weight_decay", weight_decay, lambda v: v >= 0)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                                       centered=centered, maximize=maximize))
 
@@ -128,8 +144,11 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0, eps=1e-10,
                  maximize=False):
-        _check("Adagrad", lr >= 0, f"learning rate {lr}")
-        _check("Adagrad", lr_decay >= 0, f"lr_decay {lr_decay}")
+        _check("Adagrad", "lr", lr, lambda v: v >= 0, "learning rate")
+        _check("Adagrad", "lr_decay", lr_decay, lambda v: v >= 0)
+        _check("Adagrad", "weight_decay", weight_decay, lambda v: v >= 0)
+        _check("Adagrad", "initial_accumulator_value", initial_accumulator_value, lambda v: v >= 0)
+        _check("Adagrad", "eps", eps, lambda v: v >= 0, "epsilon")
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps,
                                       initial_accumulator_value=initial_accumulator_value, maximize=maximize))
 
@@ -150,8 +169,10 @@ class Adadelta(Optimizer):
     """s = rho s + (1 - rho) g^2;  d = sqrt(u + eps) / sqrt(s + eps) g;  u = rho u + (1 - rho) d^2;  p -= lr d."""
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
-        _check("Adadelta", lr >= 0, f"learning rate {lr}")
-        _check("Adadelta", 0 <= rho <= 1, f"rho {rho}")
+        _check("Adadelta", "lr", lr, lambda v: v >= 0, "learning rate")
+        _check("Adadelta", "rho", rho, lambda v: 0 <= v <= 1)
+        _check("Adadelta", "eps", eps, lambda v: v >= 0, "epsilon")
+        _check("Adadelta", "weight_decay", weight_decay, lambda v: v >= 0)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize))
 
     def _update(self, group, p, g, state):

@@ -6,6 +6,8 @@ Each schedule sets every group's lr from the group's `initial_lr` and the epoch 
 import math
 from bisect import bisect_right
 
+from ..checks import check_choice, check_float, check_int
+
 
 class LRScheduler:
     def __init__(self, optimizer, last_epoch=-1):
@@ -62,7 +64,8 @@ class StepLR(LRScheduler):
     """lr = initial_lr * gamma ** (epoch // step_size)."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size, self.gamma = step_size, gamma
+        self.step_size = check_int("StepLR", "step_size", step_size, min=1)
+        self.gamma = check_float("StepLR", "gamma", gamma, min=0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -73,7 +76,10 @@ class MultiStepLR(LRScheduler):
     """lr = initial_lr * gamma ** (number of milestones <= epoch)."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
-        self.milestones, self.gamma = sorted(milestones), gamma
+        if not isinstance(milestones, (list, tuple, range)):
+            raise TypeError(f"MultiStepLR: milestones must be a list of ints, got {type(milestones).__name__}")
+        self.milestones = sorted(check_int("MultiStepLR", "milestones", m, min=0) for m in milestones)
+        self.gamma = check_float("MultiStepLR", "gamma", gamma, min=0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -84,7 +90,7 @@ class ExponentialLR(LRScheduler):
     """lr = initial_lr * gamma ** epoch."""
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
-        self.gamma = gamma
+        self.gamma = check_float("ExponentialLR", "gamma", gamma, min=0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -95,7 +101,8 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) (1 + cos(pi epoch / T_max)) / 2."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max, self.eta_min = T_max, eta_min
+        self.T_max = check_int("CosineAnnealingLR", "T_max", T_max, min=1)
+        self.eta_min = check_float("CosineAnnealingLR", "eta_min", eta_min, min=0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -108,14 +115,20 @@ class ReduceLROnPlateau:
 
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0, eps=1e-8):
-        if factor >= 1.0:
-            raise ValueError(f"ReduceLROnPlateau: factor should be < 1.0, got {factor}")
-        if mode not in ("min", "max") or threshold_mode not in ("rel", "abs"):
-            raise ValueError(f"ReduceLROnPlateau: bad mode {mode!r} or threshold_mode {threshold_mode!r}")
+        name = "ReduceLROnPlateau"
+        factor = check_float(name, "factor", factor, min=0, max=1, max_open=True)
+        check_choice(name, "mode", mode, ("min", "max"))
+        check_choice(name, "threshold_mode", threshold_mode, ("rel", "abs"))
+        patience, cooldown = check_int(name, "patience", patience, min=0), check_int(name, "cooldown", cooldown, min=0)
+        threshold, eps = check_float(name, "threshold", threshold, min=0), check_float(name, "eps", eps, min=0)
+        for v in (min_lr if isinstance(min_lr, (list, tuple)) else [min_lr]):
+            check_float(name, "min_lr", v, min=0)
         self.optimizer, self.mode, self.factor, self.patience = optimizer, mode, factor, patience
         self.threshold, self.threshold_mode, self.cooldown, self.eps = threshold, threshold_mode, cooldown, eps
         n = len(optimizer.param_groups)
         self.min_lrs = list(min_lr) if isinstance(min_lr, (list, tuple)) else [min_lr] * n
+        if len(self.min_lrs) != n:
+            raise ValueError(f"ReduceLROnPlateau: expected {n} min_lr values (one per group), got {len(self.min_lrs)}")
         self.best = math.inf if mode == "min" else -math.inf
         self.num_bad_epochs, self.cooldown_counter, self.last_epoch = 0, 0, 0
         self._last_lr = [g["lr"] for g in optimizer.param_groups]

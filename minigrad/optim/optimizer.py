@@ -5,6 +5,8 @@ place (other tensors may share that memory), then the base bumps the version cou
 """
 import copy
 
+import numpy as np
+
 from ..autograd import no_grad
 from ..tensor import Tensor
 
@@ -111,7 +113,9 @@ class Optimizer:
         self.state = {}
         for i, s in state_dict["state"].items():
             p = params[int(i)]
-            self.state[id(p)] = {k: (v.copy() if hasattr(v, "copy") else copy.copy(v)) for k, v in s.items()}
+            # arrays as the parameter's device keeps them (a checkpoint gives numpy ones back)
+            self.state[id(p)] = {k: (p.xp.array(v) if isinstance(v, (np.ndarray, p.xp.ndarray))
+                                     else copy.copy(v)) for k, v in s.items()}
         for mine, theirs in zip(self.param_groups, groups):
             for k, v in theirs.items():
                 if k != "params":

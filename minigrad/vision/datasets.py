@@ -22,6 +22,7 @@ under the real name.
 """
 import gzip
 import hashlib
+import math
 import os
 import sys
 import tempfile
@@ -111,8 +112,10 @@ def parse_idx(raw, name="<bytes>"):
     if len(raw) < header:
         raise ValueError(f"{name}: IDX header truncated ({len(raw)} bytes for {ndim} dimensions)")
     shape = tuple(int(s) for s in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    if any(s < 0 for s in shape):
+        raise ValueError(f"{name}: IDX header declares a negative size in shape {shape}")
     dtype = _IDX_DTYPES[code]
-    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(shape) * dtype.itemsize  # (Python ints: no overflow for huge declared sizes)
     if len(raw) - header != expected:
         raise ValueError(f"{name}: IDX payload has {len(raw) - header} bytes, shape {shape} needs {expected}")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))

@@ -1,5 +1,6 @@
 """Activation functions as modules."""
 from ... import ops
+from ...checks import check_choice, check_float, check_int
 from ..module import Module
 
 
@@ -18,7 +19,8 @@ class ReLU(Module):
 class LeakyReLU(Module):
     def __init__(self, negative_slope=0.01, inplace=False):
         super().__init__()
-        self.negative_slope, self.inplace = negative_slope, inplace
+        check_float("LeakyReLU", "negative_slope", negative_slope)
+        self.negative_slope, self.inplace = negative_slope, inplace  # (as given: repr shows them as torch does)
 
     def forward(self, x):
         return ops.leaky_relu(x, self.negative_slope)
@@ -40,7 +42,7 @@ class Tanh(Module):
 class GELU(Module):
     def __init__(self, approximate="none"):
         super().__init__()
-        self.approximate = approximate
+        self.approximate = check_choice("GELU", "approximate", approximate, ("none", "tanh"))
 
     def forward(self, x):
         return ops.gelu(x, self.approximate)
@@ -52,7 +54,7 @@ class GELU(Module):
 class Softmax(Module):
     def __init__(self, dim=None):
         super().__init__()
-        self.dim = dim
+        self.dim = dim if dim is None else check_int(type(self).__name__, "dim", dim)
 
     def forward(self, x):
         return ops.softmax(x, -1 if self.dim is None else self.dim)
@@ -69,6 +71,7 @@ class LogSoftmax(Softmax):
 class Softplus(Module):
     def __init__(self, beta=1.0, threshold=20.0):
         super().__init__()
+        check_float("Softplus", "beta", beta), check_float("Softplus", "threshold", threshold)
         self.beta, self.threshold = beta, threshold
 
     def forward(self, x):

@@ -1,5 +1,6 @@
 """Conv1d and Conv2d (zero padding; int, pair, 'same' or 'valid' padding; dilation; groups)."""
 
+from ...checks import check_choice, check_int
 from ...ops.conv import int_tuple
 from .. import functional as F
 from ..module import Module
@@ -13,6 +14,10 @@ class _ConvNd(Module):
                  bias=True, padding_mode="zeros", device=None, dtype=None):
         super().__init__()
         name = type(self).__name__
+        in_channels = check_int(name, "in_channels", in_channels, min=1)
+        out_channels = check_int(name, "out_channels", out_channels, min=1)
+        groups = check_int(name, "groups", groups, min=1)
+        check_choice(name, "padding_mode", padding_mode, ("zeros", "reflect", "replicate", "circular"))
         if padding_mode != "zeros":
             raise NotImplementedError(f"{name}: only padding_mode='zeros' is supported, got {padding_mode!r}")
         if in_channels % groups or out_channels % groups:
@@ -21,12 +26,12 @@ class _ConvNd(Module):
         if isinstance(padding, str) and padding not in ("same", "valid"):
             raise ValueError(f"{name}: padding must be 'same', 'valid', an int or a tuple, got {padding!r}")
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
-        self.kernel_size = int_tuple(kernel_size, self.n, name, "kernel_size")
-        self.stride = int_tuple(stride, self.n, name, "stride")
-        self.dilation = int_tuple(dilation, self.n, name, "dilation")
+        self.kernel_size = int_tuple(kernel_size, self.n, name, "kernel_size", 1)
+        self.stride = int_tuple(stride, self.n, name, "stride", 1)
+        self.dilation = int_tuple(dilation, self.n, name, "dilation", 1)
         if padding == "same" and any(s != 1 for s in self.stride):
             raise ValueError(f"{name}: padding='same' is not supported for strided convolutions")
-        self.padding = padding if isinstance(padding, str) else int_tuple(padding, self.n, name, "padding")
+        self.padding = padding if isinstance(padding, str) else int_tuple(padding, self.n, name, "padding", 0)
         self.padding_mode = padding_mode
         self.weight = new_parameter((out_channels, in_channels // groups) + self.kernel_size, dtype, device)
         if bias:

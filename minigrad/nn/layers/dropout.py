@@ -1,4 +1,5 @@
 """Dropout and Dropout2d: active in training mode, the identity in eval mode."""
+from ...checks import check_float
 from .. import functional as F
 from ..module import Module
 
@@ -8,8 +9,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, inplace=False):
         super().__init__()
-        if not 0.0 <= p <= 1.0:
-            raise ValueError(f"Dropout: probability must be in [0, 1], got {p}")
+        check_float(type(self).__name__, "p", p, min=0, max=1)
         self.p, self.inplace = p, inplace
 
     def forward(self, x):

@@ -1,5 +1,6 @@
 """Embedding: a lookup table of learned vectors."""
 from ... import autograd
+from ...checks import check_int
 from .. import functional as F
 from .. import init
 from ..module import Module
@@ -14,7 +15,10 @@ class Embedding(Module):
 
     def __init__(self, num_embeddings, embedding_dim, padding_idx=None, max_norm=None, device=None, dtype=None):
         super().__init__()
+        num_embeddings = check_int("Embedding", "num_embeddings", num_embeddings, min=0)
+        embedding_dim = check_int("Embedding", "embedding_dim", embedding_dim, min=0)
         if padding_idx is not None:
+            check_int("Embedding", "padding_idx", padding_idx)
             if not -num_embeddings <= padding_idx < num_embeddings:
                 raise ValueError(f"Embedding: padding_idx {padding_idx} is out of range for {num_embeddings} rows")
             padding_idx %= num_embeddings

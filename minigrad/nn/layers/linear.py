@@ -1,6 +1,7 @@
 """Linear, Identity, Flatten, Unflatten."""
 
 from ... import ops
+from ...checks import check_int
 from .. import functional as F
 from ..module import Module
 from ._util import new_parameter, reset_weight_and_bias
@@ -21,6 +22,8 @@ class Linear(Module):
 
     def __init__(self, in_features, out_features, bias=True, device=None, dtype=None):
         super().__init__()
+        in_features = check_int("Linear", "in_features", in_features, min=0)
+        out_features = check_int("Linear", "out_features", out_features, min=0)
         self.in_features, self.out_features = in_features, out_features
         self.weight = new_parameter((out_features, in_features), dtype, device)
         if bias:

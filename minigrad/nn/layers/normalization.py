@@ -1,6 +1,7 @@
 """BatchNorm1d, BatchNorm2d and LayerNorm."""
 import numpy as np
 
+from ...checks import check_float, check_int
 from ...factories import default_device
 from ...tensor import Tensor, get_default_dtype
 from .. import functional as F
@@ -15,6 +16,11 @@ class _BatchNorm(Module):
     def __init__(self, num_features, eps=1e-5, momentum=0.1, affine=True, track_running_stats=True, device=None,
                  dtype=None, *, bias=True):
         super().__init__()
+        name = type(self).__name__
+        num_features = check_int(name, "num_features", num_features, min=0)
+        check_float(name, "eps", eps, min=0)
+        if momentum is not None:
+            check_float(name, "momentum", momentum, min=0, max=1)
         self.num_features, self.eps, self.momentum = num_features, eps, momentum
         self.affine, self.track_running_stats = affine, track_running_stats
         if affine:
@@ -90,7 +96,13 @@ class LayerNorm(Module):
 
     def __init__(self, normalized_shape, eps=1e-5, elementwise_affine=True, bias=True, device=None, dtype=None):
         super().__init__()
-        self.normalized_shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        if isinstance(normalized_shape, (int, np.integer)) and not isinstance(normalized_shape, bool):
+            normalized_shape = (normalized_shape,)
+        if not isinstance(normalized_shape, (tuple, list)):
+            raise TypeError(f"LayerNorm: normalized_shape must be an int or a tuple of ints, got "
+                            f"{type(normalized_shape).__name__} {normalized_shape!r}")
+        self.normalized_shape = tuple(check_int("LayerNorm", "normalized_shape", n, min=0) for n in normalized_shape)
+        check_float("LayerNorm", "eps", eps, min=0)
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = new_parameter(self.normalized_shape, dtype, device)

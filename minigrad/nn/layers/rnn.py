@@ -7,11 +7,15 @@ Gate layouts follow PyTorch, so weights load across:
   GRU:  [r, z, n] rows of W_ih / W_hh;  r, z = sigmoid(xr + hr), sigmoid(xz + hz)
         n = tanh(xn + r * hn);  h' = (1 - z) n + z h      (hn includes b_hn)
 The layers compute the input projection of all time steps with one matmul and only
-loop over time for the recurrent part.
+loop over time for the recurrent part: in one op (ops.rnn_sequence, whose Numba kernel runs
+the whole loop and its backpropagation through time), or step by step with ordinary ops when
+`layer.fused = False` (then second derivatives work too: the fused op's backward is not
+differentiable).
 """
 import math
 
 from ... import ops
+from ...checks import check_float, check_int
 from ...tensor import Tensor
 from .. import functional as F
 from .. import init
@@ -48,6 +52,8 @@ class _CellBase(Module):
     def __init__(self, input_size, hidden_size, bias=True, device=None, dtype=None):
         super().__init__()
         g = _GATES[self.mode]
+        input_size = check_int(type(self).__name__, "input_size", input_size, min=0)
+        hidden_size = check_int(type(self).__name__, "hidden_size", hidden_size, min=1)
         self.input_size, self.hidden_size, self.bias = input_size, hidden_size, bias
         self.weight_ih = new_parameter((g * hidden_size, input_size), dtype, device)
         self.weight_hh = new_parameter((g * hidden_size, hidden_size), dtype, device)
@@ -145,14 +151,16 @@ class _RNNBase(Module):
     """
 
     mode = "RNN_TANH"
+    fused = True  # run each direction's time loop as one op (see the module docstring)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None):
         super().__init__()
-        if num_layers < 1:
-            raise ValueError(f"{type(self).__name__}: num_layers must be at least 1, got {num_layers}")
-        if not 0 <= dropout <= 1:
-            raise ValueError(f"{type(self).__name__}: dropout must be in [0, 1], got {dropout}")
+        name = type(self).__name__
+        input_size, hidden_size = check_int(name, "input_size", input_size, min=0), check_int(
+            name, "hidden_size", hidden_size, min=1)
+        num_layers = check_int(name, "num_layers", num_layers, min=1)
+        dropout = check_float(name, "dropout", dropout, min=0, max=1)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout, self.bidirectional = bias, batch_first, float(dropout), bidirectional
         g = _GATES[self.mode]
@@ -185,6 +193,10 @@ class _RNNBase(Module):
         xw = x @ w_ih.T  # (L, N, G*H): every step's input projection at once
         if b_ih is not None:
             xw = xw + b_ih
+        if self.fused and seq_len and x.shape[1]:
+            lstm = self.mode == "LSTM"
+            outs = ops.rnn_sequence(xw, (h, c) if lstm else h, w_hh, b_hh, mode=self.mode, reverse=reverse)
+            return outs[0], outs[1], (outs[2] if lstm else None)
         steps = range(seq_len - 1, -1, -1) if reverse else range(seq_len)
         outs = [None] * seq_len
         for t in steps:

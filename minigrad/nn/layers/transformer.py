@@ -14,7 +14,7 @@ import numpy as np
 from ...tensor import Tensor, get_default_dtype
 from .. import functional as F
 from .. import init
-from ..module import Module, ModuleList
+from ..module import Module, ModuleList, Parameter
 from .attention import MultiheadAttention
 from .dropout import Dropout
 from .linear import Linear
@@ -39,6 +39,20 @@ def _is_causal_mask(mask, size):
     above = np.triu(np.ones((size, size), dtype=bool), 1)
     masked = m if m.dtype == np.bool_ else np.isneginf(m)
     return bool(np.array_equal(masked, above) and (m.dtype == np.bool_ or not m[~above].any()))
+
+
+def _clones(module, n):
+    """n independent copies of module: its parameters and buffers copied (they refuse pickling, which
+    deepcopy would otherwise use), everything else deep-copied."""
+    copies = []
+    for _ in range(n):
+        memo = {}
+        for p in module.parameters():
+            memo[id(p)] = Parameter(p.detach().clone(), requires_grad=p.requires_grad)
+        for b in module.buffers():
+            memo[id(b)] = b.detach().clone()
+        copies.append(copy.deepcopy(module, memo))
+    return ModuleList(copies)
 
 
 def _seq_len(x, batch_first):
@@ -134,7 +148,7 @@ class TransformerEncoder(Module):
 
     def __init__(self, encoder_layer, num_layers, norm=None, enable_nested_tensor=True, mask_check=True):
         super().__init__()
-        self.layers = ModuleList([copy.deepcopy(encoder_layer) for _ in range(num_layers)])
+        self.layers = _clones(encoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
 
     def forward(self, src, mask=None, src_key_padding_mask=None, is_causal=None):
@@ -151,7 +165,7 @@ class TransformerDecoder(Module):
 
     def __init__(self, decoder_layer, num_layers, norm=None):
         super().__init__()
-        self.layers = ModuleList([copy.deepcopy(decoder_layer) for _ in range(num_layers)])
+        self.layers = _clones(decoder_layer, num_layers)
         self.num_layers, self.norm = num_layers, norm
 
     def forward(self, tgt, memory, tgt_mask=None, memory_mask=None, tgt_key_padding_mask=None,

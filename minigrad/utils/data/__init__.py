@@ -123,6 +123,10 @@ class Subset(Dataset):
     def __init__(self, dataset, indices):
         self.dataset = dataset
         self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)
+        n = len(dataset) if hasattr(dataset, "__len__") else None
+        if n is not None and self.indices.size and (self.indices.min() < -n or self.indices.max() >= n):
+            raise IndexError(f"Subset: indices must lie in [{-n}, {n}) for a dataset of length {n}, got range "
+                             f"[{self.indices.min()}, {self.indices.max()}]")
 
     @property
     def batchable(self):
@@ -154,7 +158,7 @@ def random_split(dataset, lengths, generator=None):
     if math.isclose(total, 1) and total <= 1:
         for i, fraction in enumerate(lengths):
             if not 0 <= fraction <= 1:
-                raise ValueError(f"random_split: the fraction at index {i} is {fraction}, not between 0 and 1")
+                raise ValueError(f"random_split: the fraction lengths[{i}] is {fraction}, not between 0 and 1")
         counts = [math.floor(n * fraction) for fraction in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
@@ -221,6 +225,18 @@ def _check_sizes(batch):
         raise ValueError("default_collate: every sample in a batch must have the same number of fields")
 
 
+def _check_bit_generator_state(state, where):
+    """Raise ValueError unless `state` is a numpy bit generator's state (checked on a scratch one)."""
+    kinds = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+    kind = state.get("bit_generator") if isinstance(state, dict) else None
+    try:
+        if kind not in kinds:
+            raise ValueError(f"bit_generator must be one of {kinds}, got {kind!r}")
+        getattr(np.random, kind)().state = state
+    except (TypeError, ValueError, KeyError) as e:
+        raise ValueError(f"{where} is not a numpy random state ({type(e).__name__}: {e})") from None
+
+
 class DataLoader:
     """Iterate over `dataset` in batches of `batch_size` samples.
 
@@ -235,7 +251,10 @@ class DataLoader:
 
     def __init__(self, dataset, batch_size=1, shuffle=False, drop_last=False, collate_fn=None, generator=None,
                  sampler=None):
-        if batch_size is None or int(batch_size) != batch_size or batch_size < 1:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Real):
+            raise TypeError(f"DataLoader: batch_size must be a positive int, got {type(batch_size).__name__} "
+                            f"{batch_size!r}")
+        if not math.isfinite(batch_size) or int(batch_size) != batch_size or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if sampler is not None and shuffle:
             raise ValueError("DataLoader: sampler and shuffle=True are mutually exclusive (the sampler sets the order)")
@@ -251,6 +270,7 @@ class DataLoader:
         self.generator = generator
         # an int seed starts one stream for all epochs; a Generator is read at each epoch, so reseeding it counts
         self._rng = make_rng(generator) if isinstance(generator, numbers.Integral) else None
+        self._epoch = self._resume = None  # the epoch in progress; where load_state_dict resumes
 
     def __len__(self):
         n = len(self.dataset) if self.sampler is None else len(self.sampler)
@@ -258,16 +278,73 @@ class DataLoader:
 
     def __iter__(self):
         n = len(self.dataset)
-        rng = self._rng if self._rng is not None else make_rng(self.generator)
-        if self.sampler is not None:
+        resume, self._resume = self._resume, None
+        if resume is None:
+            rng = self._rng if self._rng is not None else make_rng(self.generator)
+        else:  # no fresh draw from the global stream: the interrupted epoch already made it
+            rng = self._rng if self._rng is not None else (
+                np.random.default_rng() if self.generator is None else make_rng(self.generator))
+            rng.bit_generator.state = resume["epoch_rng_state"]
+        epoch = {"rng": rng, "start": rng.bit_generator.state, "yielded": 0}
+        if self.sampler is not None:  # the sampler's order is a function of its seed and epoch
             order = np.fromiter(iter(self.sampler), dtype=np.int64, count=len(self.sampler))
         else:
             order = rng.permutation(n) if self.shuffle else np.arange(n)
+        if resume is not None:
+            rng.bit_generator.state = resume["rng_state"]
+            epoch["yielded"] = resume["batches_yielded"]
+        self._epoch = epoch
         fast = self.collate_fn is None and getattr(self.dataset, "batchable", False)
         collate = self.collate_fn or default_collate
-        for b in range(len(self)):
+        for b in range(epoch["yielded"], len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            if fast:
-                yield default_convert(self.dataset.get_batch(idx, rng))
-            else:
-                yield collate([self.dataset[int(i)] for i in idx])
+            batch = default_convert(self.dataset.get_batch(idx, rng)) if fast else collate(
+                [self.dataset[int(i)] for i in idx])
+            epoch["yielded"] = b + 1
+            yield batch
+        if self._epoch is epoch:
+            self._epoch = None
+
+    def state_dict(self):
+        """Where iteration stands, for load_state_dict to resume from (torchdata's StatefulDataLoader).
+
+        Mid-epoch (after k batches were handed out): the random state the epoch's order was drawn
+        from, the state now (random transforms continue from it) and k; between epochs, the
+        loader's own stream (an int `generator`). Plain ints, str and numpy arrays: mg.save stores it.
+        """
+        epoch = self._epoch
+        state = {"dataset_len": len(self.dataset), "batch_size": self.batch_size, "shuffle": self.shuffle,
+                 "batches_yielded": 0, "epoch_rng_state": None, "rng_state": None}
+        if epoch is not None:
+            state.update(batches_yielded=epoch["yielded"], epoch_rng_state=epoch["start"],
+                         rng_state=epoch["rng"].bit_generator.state)
+        elif self._rng is not None:
+            state["rng_state"] = self._rng.bit_generator.state
+        if hasattr(self.sampler, "state_dict"):
+            state["sampler"] = self.sampler.state_dict()
+        return state
+
+    def load_state_dict(self, state_dict):
+        """Make the next iter() continue where state_dict() was taken: the same order, from the next batch."""
+        name = "DataLoader.load_state_dict"
+        if not isinstance(state_dict, dict) or "batches_yielded" not in state_dict:
+            raise TypeError(f"{name}: expected a dict from DataLoader.state_dict(), got {type(state_dict).__name__}")
+        for key, mine in (("dataset_len", len(self.dataset)), ("batch_size", self.batch_size),
+                          ("shuffle", self.shuffle)):
+            if state_dict.get(key) != mine:
+                raise ValueError(f"{name}: the state was saved with {key}={state_dict.get(key)!r}, "
+                                 f"this loader has {key}={mine!r}")
+        k = state_dict["batches_yielded"]
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 0 <= k <= len(self):
+            raise ValueError(f"{name}: batches_yielded must be an int in [0, {len(self)}], got {k!r}")
+        for key in ("epoch_rng_state", "rng_state"):
+            if state_dict.get(key) is not None:
+                _check_bit_generator_state(state_dict[key], f"{name}: {key}")
+        if hasattr(self.sampler, "load_state_dict") and state_dict.get("sampler") is not None:
+            self.sampler.load_state_dict(state_dict["sampler"])
+        self._epoch = None
+        if state_dict["epoch_rng_state"] is not None:
+            self._resume = {"batches_yielded": int(k), "epoch_rng_state": state_dict["epoch_rng_state"],
+                            "rng_state": state_dict["rng_state"]}
+        elif state_dict["rng_state"] is not None and self._rng is not None:
+            self._rng.bit_generator.state = state_dict["rng_state"]

@@ -65,6 +65,17 @@ class DistributedSampler(Sampler):
         """Use epoch's permutation next (the same on every rank, different from other epochs')."""
         self.epoch = _check_int("epoch", epoch)
 
+    def state_dict(self):
+        """The settings and epoch that fix this rank's order (DataLoader.state_dict includes it)."""
+        return {"num_replicas": self.num_replicas, "rank": self.rank, "seed": self.seed, "epoch": self.epoch}
+
+    def load_state_dict(self, state_dict):
+        for key in ("num_replicas", "rank", "seed"):
+            if state_dict.get(key) != getattr(self, key):
+                raise ValueError(f"DistributedSampler.load_state_dict: the state was saved with {key}="
+                                 f"{state_dict.get(key)!r}, this sampler has {key}={getattr(self, key)!r}")
+        self.set_epoch(state_dict["epoch"])
+
     def __iter__(self):
         n = len(self.dataset)
         if self.shuffle:
