@@ -447,24 +447,45 @@ if peaks:
 #
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/14_attention.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `causal_mask(T)`: the `(T, T)` boolean numpy array that is True where query $i$ may attend to key $j$.
 # 2. `attention_np(q, k, v, mask=None)`: scaled dot-product attention in numpy, returning `(out, weights)`;
-#    a mask as in exercise 1. Rows with no allowed key should give zeros, as PyTorch does, not NaN.
-# 3. `sinusoidal_positions(T, d)`: the `(T, d)` sinusoidal encodings of the original Transformer ($d$ even).
-# 4. `online_softmax(x, block)`: the softmax of a 1-D array computed in one pass over blocks of `block`
-#    entries, keeping only a running maximum and a running sum (then one more pass to normalise).
+#    a mask as in exercise 1, broadcasting to `(..., L, S)`. A row with no allowed key must give zero
+#    weights and a zero output, as PyTorch does, not NaN.
+# 3. `sinusoidal_positions(T, d)`: the `(T, d)` sinusoidal encodings of the original Transformer; raise
+#    a `ValueError` for an odd `d`.
+# 4. `online_softmax(x, block)`: the softmax of a 1-D array, reading it `block` entries at a time and
+#    keeping only a running maximum and a running sum (then one more pass to normalise). It must not
+#    overflow for entries like 700.
+#
+# **Questions to think about.** In the reversal task, what do the attention weights look like if you
+# train on sequences of 8 and test on sequences of 6 (with learned positions, and with sinusoidal ones)?
+# Why does a float32 softmax need the running maximum at all? The fused kernel saves one number per
+# query row for the backward pass: which one, and why is it enough to rebuild the weights?
 
 # %%
-import importlib
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.14_attention")
-qa, ka, va = rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 4)), rng.normal(size=(2, 5, 3))
-out_np, _ = sol.attention_np(qa, ka, va, sol.causal_mask(5))
-ref_out = F.scaled_dot_product_attention(mg.tensor(qa), mg.tensor(ka), mg.tensor(va), is_causal=True)
-print("attention_np matches the fused op:", np.allclose(out_np, ref_out.numpy()))
-xs = rng.normal(size=10)
-print("online_softmax matches:", np.allclose(sol.online_softmax(xs, 3), np.exp(xs) / np.exp(xs).sum()))
-print("sinusoidal_positions matches:", np.allclose(sol.sinusoidal_positions(64, 32), sinusoidal(64, 32)))
+
+def causal_mask(T):
+    raise NotImplementedError("your code here")
+
+
+def attention_np(q, k, v, mask=None):
+    """-> (out (..., L, dv), weights (..., L, S))"""
+    raise NotImplementedError("your code here")
+
+
+def sinusoidal_positions(T, d):
+    raise NotImplementedError("your code here")
+
+
+def online_softmax(x, block):
+    raise NotImplementedError("your code here")
+
+
+check("14", causal_mask=causal_mask, attention_np=attention_np, sinusoidal_positions=sinusoidal_positions,
+      online_softmax=online_softmax)

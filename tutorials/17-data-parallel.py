@@ -319,6 +319,16 @@ if HAVE_MPI:
 # gradient in a bucket is ready, a non-blocking all-reduce (`Iallreduce`) starts for it, while backward
 # goes on computing the earlier layers. With one big bucket (25 MB holds this whole model) nothing can
 # start before backward ends; with small buckets most of the communication can hide behind compute.
+# Here is the hook DDP registers on every parameter (`register_post_accumulate_grad_hook`), which
+# backward calls once that parameter's gradient is complete:
+
+# %%
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
+from minigrad.nn.parallel.distributed import GradientReducer
+
+show(GradientReducer._on_grad_ready)
+
+# %% [markdown]
 # We run three configurations, each in fresh processes: one rank without DDP (the baseline), two ranks
 # with one bucket, two ranks with small (0.05 MB) buckets.
 
@@ -534,26 +544,42 @@ if HAVE_MPI:
 #
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/17_data_parallel.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `ring_allreduce(arrays)`: simulate the ring all-reduce in one process. `arrays` is a list of $R$
-#    numpy arrays of one shape (rank $r$'s gradient); return $R$ arrays, each the element-wise sum,
-#    computed only by passing chunks to the right-hand neighbour: $R-1$ reduce-scatter steps, then
-#    $R-1$ all-gather steps. Also return how many elements each rank sent. (Any size, even one not
-#    divisible by $R$.)
+#    numpy arrays of one shape (rank $r$'s gradient); return the $R$ results (each the element-wise sum)
+#    and a list of how many elements each rank sent, computing them only by passing chunks from each
+#    rank to its right-hand neighbour: $R-1$ reduce-scatter steps, then $R-1$ all-gather steps. Any size
+#    must work, even one not divisible by $R$ (`np.array_split` helps). Arrays of different shapes are a
+#    `ValueError`.
 # 2. `shard_indices(n, world, rank)`: the indices rank `rank` reads from a data set of `n` examples with
-#    `DistributedSampler(shuffle=False)`: every rank gets the same number, `ceil(n / world)`, the list being
-#    padded by repeating it from the start.
+#    `DistributedSampler(shuffle=False)`: every rank gets `ceil(n / world)` of them, the list `0..n-1`
+#    being padded by repeating it from the start.
 # 3. `allreduce_seconds(num_params, world, gbit_per_s, bytes_per_param=4)`: the time of one ring all-reduce
 #    of a model's gradients when each link moves `gbit_per_s` gigabits per second (ignore latency).
+#
+# **Questions to think about.** With your `allreduce_seconds`, how long does one step of the seed CNN
+# spend communicating on 8 machines linked by 1 Gbit/s Ethernet, and how does that compare with the
+# step times measured above? What happens to the result of training if one rank's shard is one example
+# shorter than the others' and nothing pads it? Why must every rank start its buckets in the same order?
 
 # %%
-import importlib
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.17_data_parallel")
-grads4 = [np.random.default_rng(r).normal(size=10) for r in range(4)]
-summed, sent = sol.ring_allreduce(grads4)
-print("ring == sum on every rank:", all(np.allclose(s, sum(grads4)) for s in summed), "| elements sent per rank:", sent)
-print("rank 1 of 3 reads", sol.shard_indices(10, 3, 1))
-print(f"the seed CNN over 1 Gbit/s, 8 ranks: {1000 * sol.allreduce_seconds(225_034, 8, 1.0):.1f} ms per step")
+
+def ring_allreduce(arrays):
+    """-> (list of R summed arrays, list of R element counts sent)"""
+    raise NotImplementedError("your code here")
+
+
+def shard_indices(n, world, rank):
+    raise NotImplementedError("your code here")
+
+
+def allreduce_seconds(num_params, world, gbit_per_s, bytes_per_param=4):
+    raise NotImplementedError("your code here")
+
+
+check("17", ring_allreduce=ring_allreduce, shard_indices=shard_indices, allreduce_seconds=allreduce_seconds)
