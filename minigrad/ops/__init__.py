@@ -12,6 +12,7 @@ public functions.
   loss         cross_entropy               nn_ops    embedding binary_cross_entropy
   rnn          rnn_sequence (a recurrent layer's whole time loop)
   compare      eq ne lt le gt ge bitwise_and bitwise_or bitwise_not all any (no gradient)
+  sampling     topk (values differentiable) multinomial (no gradient)
   convert      to clone, the rules that turn Python scalars into operands, and with_out (out=)
   methods      the one table that gives Tensor its operators and methods (`x + y`, `x.sum()`)
 
@@ -30,6 +31,7 @@ from .nn_ops import *  # noqa: F401,F403
 from .pool import *  # noqa: F401,F403
 from .reduce import *  # noqa: F401,F403
 from .rnn import *  # noqa: F401,F403
+from .sampling import *  # noqa: F401,F403
 from .shape import *  # noqa: F401,F403
 from .softmax import *  # noqa: F401,F403
 

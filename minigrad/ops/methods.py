@@ -19,6 +19,7 @@ from .shape import (chunk, expand, expand_as, flatten, getitem, permute, reshape
                     unsqueeze, view_as)
 from .shape import tril, triu
 from .softmax import log_softmax, softmax
+from .sampling import multinomial, topk
 
 
 def reflected(op):
@@ -63,6 +64,8 @@ TENSOR_METHODS = {
     # attention helpers
     "tril": tril, "triu": triu, "masked_fill": masked_fill, "masked_fill_": masked_fill_, "bmm": bmm,
     "baddbmm": baddbmm,
+    # sampling
+    "topk": topk, "multinomial": multinomial,
 }
 # the ops that take torch's `out=` are wrapped for it (convert.with_out); methods take the op itself,
 # as torch's methods have no `out=`, so that operators stay as fast as the op
