@@ -523,12 +523,13 @@ if HAVE_MPI:
 #   but only once every gradient in them is ready, and only in order (bucket $k$ after buckets
 #   $0, \dots, k-1$: MPI needs every rank to start its collectives in the same order). So the blue
 #   marks, when each parameter's gradient is ready, decide everything. Look at the list printed above
-#   the loss plot: when this chapter was written, the biases of the linear layers were ready at once and
-#   the convolutions' gradients as their backward finished, but `fc1.weight` and `fc2.weight` only at
-#   the very end of backward: `F.linear` computes `x @ weight.T`, and minigrad's backward pass runs the
-#   small `weight.T` node after the whole branch below it (PyTorch's engine runs the newest nodes
-#   first, which makes a layer's weight gradient ready right after that layer). The first bucket holds
-#   `fc2.weight`, so nothing could start early, and the small buckets behaved like one big one. The
+#   the loss plot: the last layer's weight and bias are ready first, then each earlier layer's right
+#   after its own backward. That is the backward pass's order at work: `F.linear` computes
+#   `x @ weight.T`, and minigrad's engine walks a node's first input (the activation) first, so the
+#   small `weight.T` node runs right after the layer instead of after the whole branch below it
+#   (PyTorch gets the same effect by running the newest nodes first). An earlier version of the engine
+#   did it the other way round: `fc1.weight` and `fc2.weight` were ready only at the very end of
+#   backward, the first bucket waited for them, and small buckets behaved like one big one. The
 #   lesson holds for any framework: overlap needs the gradients of the *last* layers to be ready
 #   *early*. On one machine the reduction is a memory copy that costs little, so there is little to
 #   hide anyway; between machines, where the all-reduce of this CNN takes tens of milliseconds, the
