@@ -21,6 +21,7 @@ from .ops.matmul import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
 from .ops.softmax import *  # noqa: F401,F403
+from .ops.sampling import *  # noqa: F401,F403
 from .factories import (arange, empty, empty_like, eye, from_numpy, full, full_like, get_default_device, linspace,
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, set_default_device, tensor, zeros,
                         zeros_like)

@@ -200,6 +200,9 @@ REGISTRY = [
            lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)).sum(), 2, "same", "probability"),
     # conversions
     OpInfo("clone", lambda a: a.clone(), lambda a: a.copy(), gradgrad=True),
+    # sampling
+    OpInfo("topk", lambda a: a.topk(3, dim=0).values, lambda a: -np.sort(-a, axis=0)[:3], shapes="fixed",
+           fixed_shapes=((5, 4),), domain="distinct", gradgrad=True),
 ]
 
 # Comparisons and logic: no gradient, so only their forward (against numpy) and their Python
@@ -222,6 +225,7 @@ assert len(BY_NAME) == len(REGISTRY) + len(NO_GRAD_OPS), "duplicate op names in 
 
 # Functions exercised by their own dedicated tests rather than the table.
 COVERED_ELSEWHERE = {
+    "CheckpointFunction": "test_checkpoint_grad.py (gradients through a recomputed forward, against the plain one)",
     "Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
     "ToDevice": "tests/test_cuda.py (needs a GPU)",
     "DelayedError": "tests/test_autograd_function.py (once_differentiable; its backward only raises)",

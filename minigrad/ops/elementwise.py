@@ -335,9 +335,9 @@ class Gelu(Function):
         xp = self.xp
         if self.approximate == "tanh":
             k = math.sqrt(2 / math.pi)
-            inner = k * (a + 0.044715 * a ** 3)
-            t = xp.tanh(inner)
-            self.slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a * a)
+            a2 = a * a  # not a ** 3: numpy's pow is many times slower than two multiplies
+            t = xp.tanh(k * a * (1 + 0.044715 * a2))
+            self.slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a2)
             return 0.5 * a * (1 + t)
         cdf = 0.5 * (1 + self.backend.erf(a / math.sqrt(2)))
         self.slope = (cdf + a * xp.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)).astype(a.dtype, copy=False)

@@ -17,6 +17,7 @@ from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, norm,
 from .shape import (chunk, expand, expand_as, flatten, getitem, permute, reshape, split, squeeze, t, transpose,
                     unsqueeze, view_as)
 from .softmax import log_softmax, softmax
+from .sampling import multinomial, topk
 
 
 def reflected(op):
@@ -58,6 +59,8 @@ TENSOR_METHODS = {
     "permute": permute, "transpose": transpose, "t": t, "split": split, "chunk": chunk,
     # conversions
     "to": to, "clone": clone,
+    # sampling
+    "topk": topk, "multinomial": multinomial,
 }
 # the ops that take torch's `out=` are wrapped for it (convert.with_out); methods take the op itself,
 # as torch's methods have no `out=`, so that operators stay as fast as the op

@@ -1,2 +1,3 @@
 """Utilities: `minigrad.utils.data` (Dataset, DataLoader, random_split)."""
 from . import data
+from .checkpoint import checkpoint
