@@ -5,7 +5,7 @@
     python -m minigrad.examples.gpt_finetune --pretrain-iters 20 --iters 10 --eval-interval 5   # smoke run
 
 The data: tiny Shakespeare is a sequence of speeches, each opening with its speaker's heading
-("DUKE VINCENTIO:"). Every speech of --character (default DUKE VINCENTIO, 189 speeches, 37k
+("DUKE VINCENTIO:"). Every speech of --character (default DUKE VINCENTIO, 193 speeches, 37k
 characters) is held out of pretraining; the base GPT learns from the rest (first 90%; the last
 10% measures "general" Shakespeare). The character's speeches are then split every fifth one to
 validation, the rest to fine-tuning. The tokenizer's vocabulary comes from the whole file, so no
@@ -42,7 +42,7 @@ from minigrad.text import CharTokenizer, load_tinyshakespeare
 from .gpt_shakespeare import batch, evaluate, lr_at
 
 METHODS = ("lora", "last-blocks", "full", "scratch")
-HEADING = re.compile(r"([A-Za-z][A-Za-z' ]*):\n")
+HEADING = re.compile(r"([A-Za-z][A-Za-z' ]*):(\n|$)")  # a few speeches are a heading alone
 
 
 def _parser():
@@ -91,7 +91,8 @@ def _parser():
 def split_speeches(text, character):
     """Tiny Shakespeare -> (the text without `character`'s speeches, their speeches as a list).
 
-    Speeches are the blank-line separated paragraphs; each opens with "NAME:" on its own line.
+    Speeches are the blank-line separated paragraphs; each opens with "NAME:" on its own line (a few
+    are that line alone: the speaker is cut short).
     """
     rest, held = [], []
     for para in text.split("\n\n"):
