@@ -10,6 +10,7 @@ public functions.
   conv         conv2d conv1d               pool      max_pool2d avg_pool2d
   loss         cross_entropy               nn_ops    embedding binary_cross_entropy
   compare      eq ne lt le gt ge bitwise_and bitwise_or bitwise_not all any (no gradient)
+  sampling     topk (values differentiable) multinomial (no gradient)
   convert      to clone, the rules that turn Python scalars into operands, and with_out (out=)
   methods      the one table that gives Tensor its operators and methods (`x + y`, `x.sum()`)
 
