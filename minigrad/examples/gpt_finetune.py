@@ -274,8 +274,9 @@ def main(argv=None):
         base.save_pretrained(base_dir)
         tok.save(os.path.join(args.out, "tokenizer.json"))
     base_general, base_target = general(base), target(base)
-    print(f"base: general val loss {base_general:.4f}, {args.character} val loss {base_target:.4f} "
-          f"({pretrain_s or 0:.0f} s of pretraining)", file=sys.stderr)
+    origin = f"loaded from {args.base}" if args.base else f"{pretrain_s:.0f} s of pretraining"
+    print(f"base: general val loss {base_general:.4f}, {args.character} val loss {base_target:.4f} ({origin})",
+          file=sys.stderr)
 
     prompt = mg.tensor([tok.encode(f"{args.character}:\n")])
 
