@@ -4,7 +4,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn as nn
-from minigrad.nn.utils import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora
+from minigrad.nn.utils import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora, unmerge_lora
 
 
 class Block(nn.Module):
@@ -114,10 +114,11 @@ def test_merge_and_unmerge_agree_with_the_adapter():
     assert not np.array_equal(net.h[0].c_attn.weight.array, w0)
     with pytest.raises(RuntimeError, match="already merged"):
         net.h[0].c_attn.merge()
-    for m in net.modules():
-        if isinstance(m, nn.LoRALinear):
-            m.unmerge()
+    with pytest.raises(ValueError, match="unmerge"):
+        save_lora(net, "never-written")
+    unmerge_lora(net)
     np.testing.assert_allclose(net.h[0].c_attn.weight.array, w0, rtol=1e-12, atol=1e-14)
+    assert not any(m.merged for m in net.modules() if isinstance(m, nn.LoRALinear))
 
 
 def test_adapter_state_dict_and_file_round_trip(tmp_path):

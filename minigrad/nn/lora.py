@@ -4,6 +4,7 @@
     ...train...
     nn.utils.save_lora(model, "adapter/")          # adapter_model.safetensors + adapter_config.json
     nn.utils.load_lora(fresh_model, "adapter/")    # applies the same adapters, loads their weights
+    nn.utils.merge_lora(model); nn.utils.unmerge_lora(model)   # fold the update into W and back
 """
 import json
 import os
@@ -76,6 +77,14 @@ def merge_lora(model):
     for m in model.modules():
         if isinstance(m, LoRALinear) and not m.merged:
             m.merge()
+    return model
+
+
+def unmerge_lora(model):
+    """Take every merged adapter back out of its base weight (to train or save it again)."""
+    for m in model.modules():
+        if isinstance(m, LoRALinear) and m.merged:
+            m.unmerge()
     return model
 
 
