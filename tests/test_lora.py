@@ -4,7 +4,7 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn as nn
-from minigrad.nn.utils import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora
+from minigrad.nn.utils import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora, unmerge_lora
 
 
 class Block(nn.Module):
@@ -114,10 +114,11 @@ def test_merge_and_unmerge_agree_with_the_adapter():
     assert not np.array_equal(net.h[0].c_attn.weight.array, w0)
     with pytest.raises(RuntimeError, match="already merged"):
         net.h[0].c_attn.merge()
-    for m in net.modules():
-        if isinstance(m, nn.LoRALinear):
-            m.unmerge()
+    with pytest.raises(ValueError, match="unmerge"):
+        save_lora(net, "never-written")
+    unmerge_lora(net)
     np.testing.assert_allclose(net.h[0].c_attn.weight.array, w0, rtol=1e-12, atol=1e-14)
+    assert not any(m.merged for m in net.modules() if isinstance(m, nn.LoRALinear))
 
 
 def test_adapter_state_dict_and_file_round_trip(tmp_path):
@@ -190,3 +191,30 @@ def test_matches_peft_lora_forward_and_gradients():
     np.testing.assert_allclose(my.array, ty.detach().numpy(), rtol=1e-12)
     np.testing.assert_allclose(lora.lora_A.grad.array, A.grad.numpy(), rtol=1e-10)
     np.testing.assert_allclose(lora.lora_B.grad.array, B.grad.numpy(), rtol=1e-10)
+
+
+def test_bad_arguments_leave_the_model_untouched():
+    net = make()
+    for kwargs in (dict(r=0), dict(r=2, lora_alpha=-1), dict(r=2, lora_dropout="0.1")):
+        with pytest.raises(ValueError, match=r"apply_lora: (r|lora_alpha|lora_dropout)"):
+            apply_lora(net, target_modules=("c_attn",), **kwargs)
+    assert all(p.requires_grad for p in net.parameters())
+    assert not any(isinstance(m, nn.LoRALinear) for m in net.modules())
+    with pytest.raises(TypeError, match="module names"):
+        apply_lora(net, r=2, target_modules=("c_attn", 3))
+
+
+def test_adapters_added_in_two_calls_all_train_and_round_trip(tmp_path):
+    net = make()
+    apply_lora(net, r=2, lora_alpha=4, target_modules=("c_attn",))
+    apply_lora(net, r=2, lora_alpha=4, target_modules=("c_proj",))
+    trainable = sorted(n for n, p in net.named_parameters() if p.requires_grad)
+    assert trainable == sorted(f"h.{i}.{m}.lora_{ab}" for i in (0, 1) for m in ("c_attn", "c_proj") for ab in "AB")
+    for m in net.modules():
+        if isinstance(m, nn.LoRALinear):
+            m.lora_B.array[...] = np.random.default_rng(4).standard_normal(m.lora_B.shape)
+    x, _ = data()
+    save_lora(net, tmp_path / "a")
+    np.testing.assert_array_equal(load_lora(make(), tmp_path / "a")(x).array, net(x).array)
+    with pytest.raises(ValueError, match="same settings"):
+        apply_lora(net, r=4, lora_alpha=4, target_modules=("head",))

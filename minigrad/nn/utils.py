@@ -88,4 +88,4 @@ def l2_penalty(parameters):
     return Tensor(0.0) if total is None else total
 
 
-from .lora import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora  # noqa: E402,F401
+from .lora import apply_lora, load_lora, lora_state_dict, merge_lora, save_lora, unmerge_lora  # noqa: E402,F401

@@ -7,6 +7,8 @@ adapted model computes exactly what the base model did, and training moves it aw
 """
 import math
 
+import numpy as np
+
 from ... import ops
 from ...autograd import no_grad
 from .. import functional as F
@@ -14,6 +16,20 @@ from .. import init
 from ..module import Module
 from ._util import new_parameter
 from .linear import Linear
+
+
+def _is_number(x):
+    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(x, bool)
+
+
+def check_lora_args(who, r, lora_alpha, lora_dropout):
+    """ValueError naming `who` unless r is a positive int, lora_alpha > 0 and 0 <= lora_dropout < 1."""
+    if not isinstance(r, (int, np.integer)) or isinstance(r, bool) or r <= 0:
+        raise ValueError(f"{who}: r must be a positive int, got {r!r}")
+    if not _is_number(lora_alpha) or not lora_alpha > 0:
+        raise ValueError(f"{who}: lora_alpha must be a positive number, got {lora_alpha!r}")
+    if not _is_number(lora_dropout) or not 0.0 <= lora_dropout < 1.0:
+        raise ValueError(f"{who}: lora_dropout must be a number in [0, 1), got {lora_dropout!r}")
 
 
 class LoRALinear(Module):
@@ -28,14 +44,9 @@ class LoRALinear(Module):
         super().__init__()
         if not isinstance(base_linear, Linear):
             raise TypeError(f"LoRALinear: base_linear must be an nn.Linear, got {type(base_linear).__name__}")
-        if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-            raise ValueError(f"LoRALinear: r must be a positive int, got {r!r}")
-        if not isinstance(lora_alpha, (int, float)) or isinstance(lora_alpha, bool) or lora_alpha <= 0:
-            raise ValueError(f"LoRALinear: lora_alpha must be a positive number, got {lora_alpha!r}")
-        if not 0.0 <= lora_dropout < 1.0:
-            raise ValueError(f"LoRALinear: lora_dropout must be in [0, 1), got {lora_dropout!r}")
+        check_lora_args("LoRALinear", r, lora_alpha, lora_dropout)
         self.in_features, self.out_features = base_linear.in_features, base_linear.out_features
-        self.r, self.lora_alpha, self.lora_dropout = r, lora_alpha, float(lora_dropout)
+        self.r, self.lora_alpha, self.lora_dropout = int(r), lora_alpha, float(lora_dropout)
         self.scaling = lora_alpha / r
         self.weight = base_linear.weight.requires_grad_(False)
         if base_linear.bias is not None:
