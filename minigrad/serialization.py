@@ -15,9 +15,9 @@ Nothing is ever unpickled, so loading an untrusted file cannot run code.
 import json
 import math
 import os
-import tempfile
 
 import numpy as np
+from . import _files
 
 _DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "I64": "<i8", "I32": "<i4", "I16": "<i2", "I8": "i1",
            "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
@@ -85,7 +85,7 @@ def save(obj, path, metadata=None):
     text += b" " * (-len(text) % 8)  # pad so the data starts 8-byte aligned, as the reference writer does
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=directory)
+    fd, tmp = _files.mkstemp(prefix=".tmp-" + os.path.basename(path) + "-", dir=directory)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(len(text).to_bytes(8, "little"))

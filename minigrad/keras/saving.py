@@ -21,6 +21,7 @@ import zipfile
 import numpy as np
 
 from .. import serialization
+from .. import _files
 
 FORMAT, VERSION = "minigrad.keras", 1
 _REGISTERED = {}
@@ -221,7 +222,7 @@ def save_model(model, filepath, overwrite=True, extra=None, with_config=True):
         serialization.save(weights, os.path.join(tmp, "w"), metadata={"format": FORMAT})
         if opt_arrays:
             serialization.save(opt_arrays, os.path.join(tmp, "o"))
-        fd, part = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
+        fd, part = _files.mkstemp(dir=folder, prefix=".tmp-", suffix=".keras")
         os.close(fd)
         try:
             with zipfile.ZipFile(part, "w", zipfile.ZIP_DEFLATED) as z:

@@ -17,12 +17,12 @@ import contextlib
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .gpt import GPT, GPTConfig
+from .. import _files
 
 __all__ = ["from_pretrained", "save_pretrained", "config_from_hf", "config_to_hf"]
 
@@ -220,7 +220,7 @@ def save_pretrained(model, directory):
     save(tensors, directory / "model.safetensors", metadata={"format": "pt"})
     config["torch_dtype"] = {np.dtype(np.float32): "float32", np.dtype(np.float64): "float64",
                              np.dtype(np.float16): "float16"}.get(model.transformer.wte.weight.dtype, "float32")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".config.json.", suffix=".part")
+    fd, tmp = _files.mkstemp(dir=directory, prefix=".config.json.", suffix=".part")
     with os.fdopen(fd, "w") as out:
         json.dump(config, out, indent=2)
     os.replace(tmp, directory / "config.json")

@@ -12,7 +12,6 @@ download verified against the SHA-256 before it is renamed into place.
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import numpy as np
 
 from ..utils.data import Dataset
 from ..vision.datasets import data_dir
+from .. import _files
 
 __all__ = ["load_tinyshakespeare", "tinyshakespeare_path", "TokenBlocks", "SHAKESPEARE_SHA256"]
 
@@ -48,7 +48,7 @@ def _download(urls, target, timeout=60.0):
     errors = []
     for url in urls:
         print(f"Downloading {url} -> {target}", file=sys.stderr)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
+        fd, tmp = _files.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:

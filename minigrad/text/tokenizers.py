@@ -16,8 +16,8 @@ the 256 bytes and repeatedly merges the most frequent adjacent pair into a new i
 import collections
 import json
 import os
-import tempfile
 from pathlib import Path
+from .. import _files
 
 __all__ = ["CharTokenizer", "BPETokenizer", "HFTokenizer", "load_tokenizer", "GPT2_SPLIT_PATTERN"]
 
@@ -28,7 +28,7 @@ def _write_json(path, obj):
     """Write obj as JSON to path atomically (a temporary file beside it, then a rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    fd, tmp = _files.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             json.dump(obj, out, ensure_ascii=False, indent=1)

@@ -25,7 +25,6 @@ import hashlib
 import math
 import os
 import sys
-import tempfile
 import urllib.request
 import zlib
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.data import Dataset, default_collate
+from .. import _files
 
 __all__ = ["MNIST", "FashionMNIST", "data_dir", "read_idx", "download_file", "verify_file", "load_split",
            "load_arrays", "offline_mirrors"]
@@ -153,7 +153,7 @@ def download_file(filename, folder, mirrors, resource, timeout=60.0, quiet=False
         request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
         if not quiet:
             print(f"Downloading {url} -> {target}", file=sys.stderr)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
+        fd, tmp = _files.mkstemp(dir=folder, prefix=f".{filename}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
                 while chunk := response.read(1 << 20):

@@ -15,7 +15,6 @@ imdb.flat.npz, tied to the source's SHA-256) that later loads read directly.
 import hashlib
 import itertools
 import os
-import tempfile
 import urllib.request
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import numpy as np
 
 from ...vision.datasets import data_dir
 from ._npy_lists import read_npz
+from ... import _files
 
 SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 MIRRORS = ["https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
@@ -53,7 +53,7 @@ def _download(folder):
     sources = [p.as_uri() for p in sources if p.is_file()] + [m + "imdb.npz" for m in MIRRORS]
     errors = []
     for url in sources:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".imdb.npz.", suffix=".part")
+        fd, tmp = _files.mkstemp(dir=folder, prefix=".imdb.npz.", suffix=".part")
         try:
             request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
@@ -112,7 +112,7 @@ def _write_flat(flat, data, digest):
     for k in ("x_train", "x_test"):
         arrays[f"{k}_ids"], arrays[f"{k}_lengths"] = data[k]
     try:
-        fd, tmp = tempfile.mkstemp(dir=flat.parent, suffix=".npz")
+        fd, tmp = _files.mkstemp(dir=flat.parent, suffix=".npz")
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, flat)
