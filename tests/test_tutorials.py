@@ -284,3 +284,67 @@ def test_notebook_runs_in_fast_mode(name, monkeypatch):
     build.execute(nb, fast=True, timeout=600)  # raises CellExecutionError on the first failing cell
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
+
+
+# ------------------------------------------------------------------ (d) chapters 15-16 (the large-model arc)
+
+def test_15_gpt_from_scratch():
+    s = sol("15_gpt_from_scratch")
+    rng = np.random.default_rng(0)
+    train, held = rng.integers(0, 5, 2000), rng.integers(0, 5, 300)
+    counts = np.ones((5, 5))
+    for a, b in zip(train[:-1], train[1:]):
+        counts[a, b] += 1
+    p = counts / counts.sum(1, keepdims=True)
+    want = -np.mean([np.log(p[a, b]) for a, b in zip(held[:-1], held[1:])])
+    assert np.isclose(s.bigram_nll(train, held, 5), want)
+    # the counted table is the bigram model's optimum: a table trained by gradient descent cannot beat it
+    ids = np.array([0, 1, 0, 1, 0, 2] * 50)
+    logits = mg.tensor(np.zeros((3, 3)), requires_grad=True)
+    opt = mg.optim.Adam([logits], lr=0.1)
+    for _ in range(300):
+        loss = mg.nn.functional.cross_entropy(logits[mg.tensor(ids[:-1])], mg.tensor(ids[1:]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert s.bigram_nll(ids, ids, 3, smoothing=0.0) <= loss.item() + 1e-3
+    assert np.isclose(s.perplexity(np.log(65)), 65)
+    assert np.isclose(s.bits_per_character(np.log(2)), 1) and np.isclose(s.bits_per_character(np.log(4), 2), 1)
+    from minigrad.text import BPETokenizer
+    text = "aaabdaaabacabbacdcaabbaab" * 3
+    assert s.bpe_train(text.encode(), 6) == BPETokenizer.train(text, 256 + 6).merges
+    logits = np.array([2.0, 1.0, 0.5, -1.0, 3.0])
+    probs = s.top_k_probs(logits, 2, temperature=0.5)
+    e = np.exp(np.array([3.0, 2.0]) / 0.5)
+    np.testing.assert_allclose(probs, [e[1] / e.sum(), 0, 0, 0, e[0] / e.sum()])
+    np.testing.assert_allclose(s.top_k_probs(logits, 5), np.exp(logits) / np.exp(logits).sum())
+
+
+def test_16_fine_tuning_llm():
+    models = pytest.importorskip("minigrad.models")
+    if not hasattr(models, "GPT"):
+        pytest.skip("minigrad.models.GPT is not built into this checkout")
+    s = sol("16_fine_tuning_llm")
+    nn = mg.nn
+    config = models.GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8)
+    model = nn.utils.apply_lora(models.GPT(config), r=2, target_modules=("c_attn", "c_proj", "c_fc"))
+    C = config.n_embd
+    shapes = [(3 * C, C), (C, C), (4 * C, C), (C, 4 * C)] * config.n_layer
+    assert s.lora_param_count(shapes, 2) == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    rng = np.random.default_rng(0)
+    layer = nn.LoRALinear(nn.Linear(6, 4, dtype=mg.float64), r=3, lora_alpha=5)
+    with mg.no_grad():
+        layer.lora_B.copy_(mg.tensor(rng.normal(size=(4, 3))))
+    W, b, A, B = (t.detach().numpy().copy() for t in (layer.weight, layer.bias, layer.lora_A, layer.lora_B))
+    x = rng.normal(size=(7, 6))
+    want = layer(mg.tensor(x)).detach().numpy()
+    np.testing.assert_allclose(s.lora_forward(x, W, b, A, B, 5, 3), want, rtol=1e-10)
+    layer.merge()
+    np.testing.assert_allclose(s.merged_weight(W, A, B, 5, 3), layer.weight.numpy(), rtol=1e-10)
+    fresh = models.GPT(config)
+    n = s.freeze_all_but(fresh, ("transformer.h.1.", "transformer.ln_f."))
+    names = [name for name, p in fresh.named_parameters() if p.requires_grad]
+    assert names and all(name.startswith(("transformer.h.1.", "transformer.ln_f.")) for name in names)
+    assert n == sum(p.numel() for p in fresh.parameters() if p.requires_grad)
+    assert n == sum(p.numel() for name, p in fresh.named_parameters()
+                    if name.startswith(("transformer.h.1.", "transformer.ln_f.")))
