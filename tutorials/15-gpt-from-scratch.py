@@ -105,7 +105,8 @@ for step in range(6):
 
 # %% [markdown]
 # `minigrad.text.BPETokenizer.train` does the same on a whole corpus, with GPT-2's word split.
-# Its first merges on Shakespeare are the pairs you would guess: `e` + ` `, `t` + `h`, ...
+# Its first merges on Shakespeare are the pairs you would guess: ` ` + `t` (the split keeps a word's
+# leading space with it), `h` + `e`, and soon ` t` + `he` = ` the`.
 # The payoff is **compression**: the same text in far fewer tokens, at the price of a larger vocabulary
 # (a bigger embedding table and output layer).
 
@@ -310,7 +311,7 @@ print(f"{MAX_ITERS} steps in {train_seconds:.0f} s ({tokens_per_s:,.0f} training
 fig, ax = plt.subplots(figsize=(7, 4))
 ax.plot(*zip(*train_curve), alpha=0.5, label="GPT train (smoothed)")
 ax.plot(*zip(*gpt_curve), "o-", label="GPT validation")
-ax.plot(*zip(*bigram_curve), "s--", label="bigram validation")
+ax.plot(*zip(*bigram_curve), "s--", label="bigram validation (its steps: 32 x 32 tokens)")
 ax.axhline(math.log(V), color="gray", lw=0.8, ls=":", label="uniform guess")
 ax.set_xlabel("iteration"); ax.set_ylabel("cross-entropy (nats per character)"); ax.legend()
 ax.set_title("tiny Shakespeare, character level")
@@ -352,7 +353,9 @@ for ax, tau in zip(axes, (0.5, 1.0, 2.0)):
     p = F.softmax(logits / tau, dim=-1).numpy()
     ax.bar(range(20), p[order])
     ax.set_xticks(range(20), [repr(chars.chars[i])[1:-1] for i in order], fontsize=7)
-    ax.set_title(f"temperature {tau}: top-20 next-character probabilities", fontsize=9)
+    ax.set_title(f"temperature {tau}", fontsize=10)
+fig.suptitle(f"the 20 likeliest next characters after {prompt!r}", fontsize=10)
+fig.tight_layout()
 plt.show()
 
 for tau, k in [(0.5, None), (1.0, None), (1.5, None), (1.5, 5)]:
