@@ -18,7 +18,7 @@
 # - the **KV cache**: why generating with it is faster, measured in tokens per second.
 #
 # Full mode (the default) trains nanoGPT's small CPU model for 2,000 steps and reaches a validation
-# loss of about 1.9 nats per character; it takes about half an hour on a laptop-class CPU.
+# loss of about 1.9 nats per character; it takes about 15 minutes on a shared 2-core machine.
 # With `MINIGRAD_FAST=1` everything shrinks to run in about a minute (the numbers are then meaningless).
 
 # %%

@@ -20,8 +20,8 @@
 # GPT pretrained on Shakespeare), then fine-tunes it on a text in a different style: the documentation of
 # Python's standard library. If you have the real `gpt2` checkpoint on disk, one line switches to it.
 #
-# Full mode (the default) pretrains for 800 steps and fine-tunes each way for 300; about 20 minutes on a
-# laptop-class CPU. `MINIGRAD_FAST=1` shrinks it to about a minute (the numbers are then meaningless).
+# Full mode (the default) pretrains for 800 steps and fine-tunes each way for 300: about 11 minutes on a
+# shared 2-core machine. `MINIGRAD_FAST=1` shrinks it to about a minute (the numbers are then meaningless).
 
 # %%
 import importlib
@@ -292,11 +292,12 @@ plt.show()
 # How to read the table (full mode; in fast mode the runs are too short to separate the methods):
 #
 # - **Full fine-tuning** reaches the lowest loss on the new text: it can change everything. It also
-#   forgets the most Shakespeare, and each task costs a whole copy of the model.
+#   forgets the most Shakespeare (the loss there rises the most), and each task costs a whole copy of the model.
 # - **LoRA** comes close with a small share of the parameters trainable, and what it must store is a
-#   few kilobytes-to-megabytes adapter; the base model is shared by every task. Its steps are not
-#   much cheaper here: the forward and backward passes still go through the full frozen model (the
-#   saving is in optimizer memory and in what is stored, and for large models in GPU memory).
+#   adapter of a few hundred kilobytes; the base model is shared by every task. Its steps are no
+#   cheaper here, even a little slower: the forward and backward passes still go through the whole
+#   frozen model, plus two thin matmuls per adapted layer. The saving is in optimizer memory and in
+#   what is stored, and, for large models on a GPU, in memory: no gradients or Adam state for $W$.
 # - **The new head** improves the least: it can reweight the output letters, but the features the body
 #   computes were made for Shakespeare.
 #
