@@ -105,8 +105,8 @@ for step in range(6):
 
 # %% [markdown]
 # `minigrad.text.BPETokenizer.train` does the same on a whole corpus, with GPT-2's word split.
-# Its first merges on Shakespeare are the pairs you would guess: ` ` + `t` (the split keeps a word's
-# leading space with it), `h` + `e`, and soon ` t` + `he` = ` the`.
+# Its first merges on Shakespeare are the commonest pairs of English: ` ` + `t` (the split keeps a
+# word's leading space with it), `h` + `e`, `o` + `u`, ...; a few hundred merges later whole words are tokens.
 # The payoff is **compression**: the same text in far fewer tokens, at the price of a larger vocabulary
 # (a bigger embedding table and output layer).
 
