@@ -1,19 +1,32 @@
 """Benchmark the Numba CPU kernels against the numpy reference (OpenBLAS) and torch (CPU).
 
     python benchmarks/bench_kernels.py [--threads 2] [--rounds 5] [--json PATH]
+    python benchmarks/bench_kernels.py --compare gemm1024,conv2,rnn [--repeats 5] [--before DIR]
 
 Prints matmul float32 GFLOP/s, conv2d forward+backward times at the seed CNN's shapes,
 max_pool2d 2x2 times, and first-call JIT compile times. Each engine runs its rounds as one
 block (numba's and OpenBLAS's spinning thread pools slow each other when interleaved);
 numbers are medians. Compare ratios from one run: the absolute numbers move with load.
+
+--compare runs each library in its own worker process (no shared thread pools or allocator),
+the workers one after another in turn (minigrad, torch, numpy, minigrad, ...) so that a busy
+machine slows all alike, and prints each worker's medians and the same-run ratios. Cases:
+gemm1024 (float32 1024^3; minigrad's GEMM, numpy's OpenBLAS, torch), conv2 (the seed CNN's
+layer-2 convolution forward + both backwards, batch 64: x (64, 32, 13, 13), w (64, 32, 3, 3)),
+rnn (RNN(28->128) training step, batch 64, 28 steps: fused op, step-by-step path, torch).
+--before DIR adds a "minigrad-before" worker that imports minigrad from another checkout (an
+unpacked `git archive`), for before/after figures taken in the same run.
 """
 import argparse
 import importlib
 import json
 import os
+import platform
 import statistics
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -29,12 +42,127 @@ def _median_time(fn, rounds, warmup=1):
     return statistics.median(ts)
 
 
+def cpu_model():
+    """The CPU's model name (every figure is recorded with it)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _worker_case(lib, case, threads, rounds):
+    """Median seconds of one case for one library, in this (worker) process."""
+    rng = np.random.default_rng(0)
+    if lib == "torch":
+        import torch
+        torch.set_num_threads(threads)
+    else:
+        try:
+            from threadpoolctl import threadpool_limits
+            threadpool_limits(threads)
+        except ImportError:
+            pass
+    if case == "rnn":
+        sys.path.insert(0, str(Path(__file__).parent))
+        import bench_training
+        if lib.startswith("minigrad"):
+            import minigrad
+            minigrad.set_num_threads(threads)
+            minigrad.nn.RNN.fused = lib != "minigrad-steps"
+        steps = 20
+        rates = [bench_training.train_rate("torch" if lib == "torch" else "minigrad", "rnn", 64, steps)
+                 for _ in range(max(1, rounds // 3))]
+        return 64 / statistics.median(rates)  # seconds per step
+    if case == "gemm1024":
+        a = rng.standard_normal((1024, 1024)).astype(np.float32)
+        b = rng.standard_normal((1024, 1024)).astype(np.float32)
+        if lib == "torch":
+            ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+            return _median_time(lambda: ta @ tb, rounds, warmup=2)
+        if lib == "numpy":
+            return _median_time(lambda: a @ b, rounds, warmup=2)
+        from minigrad.backend import cpu_backend as cb
+        cb.set_num_threads(threads)
+        return _median_time(lambda: cb.gemm(a, b), rounds, warmup=2)
+    if case == "conv2":
+        x = rng.standard_normal((64, 32, 13, 13)).astype(np.float32)
+        w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+        if lib == "torch":
+            tx, tw = torch.from_numpy(x).requires_grad_(), torch.from_numpy(w).requires_grad_()
+
+            def tstep():
+                y = torch.nn.functional.conv2d(tx, tw)
+                tx.grad = tw.grad = None
+                y.backward(y.detach())
+            return _median_time(tstep, rounds, warmup=2)
+        from minigrad.backend import cpu_backend as cb
+        be = cb
+        if lib == "numpy":
+            from minigrad.backend import numpy_backend as be
+        else:
+            cb.set_num_threads(threads)
+        args6 = ((1, 1), (0, 0), (1, 1), 1)
+
+        def step():
+            y = be.conv2d_forward(x, w, *args6)
+            be.conv2d_backward_input(y, w, x.shape, *args6)
+            be.conv2d_backward_weight(y, x, w.shape, *args6)
+        return _median_time(step, rounds, warmup=2)
+    raise ValueError(f"bench_kernels: unknown case {case!r}")
+
+
+_LIBS = {"gemm1024": ["minigrad", "numpy", "torch"], "conv2": ["minigrad", "torch"],
+         "rnn": ["minigrad", "minigrad-steps", "torch"]}
+_FLOP = {"gemm1024": 2.0 * 1024 ** 3, "conv2": 3 * 2.0 * 64 * 64 * 11 * 11 * 32 * 9}
+
+
+def compare(cases, threads, rounds, repeats, before=None):
+    """Alternate one worker process per (library, case), `repeats` times; print medians and ratios."""
+    results = {}
+    for case in cases:
+        libs = _LIBS[case] + (["minigrad-before"] if before and case != "rnn" else [])
+        times = {lib: [] for lib in libs}
+        for _ in range(repeats):
+            for lib in libs:
+                env = dict(os.environ)
+                if lib == "minigrad-before":
+                    env["PYTHONPATH"] = str(Path(before).resolve())
+                cmd = [sys.executable, __file__, "--worker", lib if lib != "minigrad-before" else "minigrad", case,
+                       "--threads", str(threads), "--rounds", str(rounds)]
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
+                times[lib].append(float(out.strip().splitlines()[-1]))
+        med = {lib: statistics.median(ts) for lib, ts in times.items()}
+        results[case] = {"seconds": times, "median_s": med}
+        print(f"\n{case} ({cpu_model()}, {threads} threads, {repeats} alternated worker runs, median s)")
+        for lib, t in med.items():
+            rate = f"  {_FLOP[case] / t / 1e9:7.1f} GFLOP/s" if case in _FLOP else ""
+            print(f"  {lib:16s} {1e3 * t:9.2f} ms{rate}   {libs[0]} speed vs this: {med[lib] / med[libs[0]]:.2f}x")
+    return results
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", metavar="PATH")
+    ap.add_argument("--compare", metavar="CASES", help="comma-separated: gemm1024, conv2, rnn")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--before", metavar="DIR", help="another checkout's root, for a minigrad-before worker")
+    ap.add_argument("--worker", nargs=2, metavar=("LIB", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.worker:
+        print(_worker_case(*args.worker, args.threads, args.rounds))
+        return 0
+    if args.compare:
+        results = compare(args.compare.split(","), args.threads, args.rounds, args.repeats, args.before)
+        results["cpu"] = cpu_model()
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(results, f, indent=2)
+        return 0
 
     t0 = time.perf_counter()
     cb = importlib.import_module("minigrad.backend.cpu_backend")

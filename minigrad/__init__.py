@@ -21,10 +21,12 @@ from .ops.matmul import *  # noqa: F401,F403
 from .ops.reduce import *  # noqa: F401,F403
 from .ops.shape import *  # noqa: F401,F403
 from .ops.softmax import *  # noqa: F401,F403
+from .ops.sampling import *  # noqa: F401,F403
 from .factories import (arange, empty, empty_like, eye, from_numpy, full, full_like, get_default_device, linspace,
                         ones, ones_like, rand, rand_like, randint, randn, randn_like, set_default_device, tensor, zeros,
                         zeros_like)
 from .gradcheck import gradcheck, gradgradcheck
+from .compile import compile  # noqa: A001 (torch.compile's name; the package stays importable as minigrad.compile)
 
 float, double, half, long, int, bool = float32, float64, float16, int64, int32, bool_  # noqa: A001 (torch names)
 device = Device

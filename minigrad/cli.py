@@ -3,6 +3,7 @@
     minigrad train cnn [--epochs 5 --batch-size 64 --limit N ...]   # PyTorch-style MNIST CNN (the main job)
     minigrad train keras-cnn [--epochs 5 ...]                         # the same CNN through minigrad.keras
     minigrad train finetune [--finetune-samples 500 ...]              # pretrain 0-4, freeze, fine-tune 5-9
+    minigrad train gpt [--iters 2000 --checkpoint PATH --resume PATH]  # GPT on tiny Shakespeare
     minigrad info                                                     # version, backend, devices
     minigrad warmup                                                   # compile the Numba kernels now
     minigrad train cnn --help                                         # each example's own options
@@ -15,6 +16,7 @@ EXAMPLES = {
     "cnn": ("minigrad.examples.mnist_cnn", "MNIST CNN with minigrad.nn + optim + DataLoader (the main job)"),
     "keras-cnn": ("minigrad.examples.mnist_keras", "the seeds' Keras CNN through minigrad.keras"),
     "finetune": ("minigrad.examples.finetune", "pretrain on digits 0-4, freeze the base, fine-tune on 5-9"),
+    "gpt": ("minigrad.examples.gpt_shakespeare", "a character-level GPT on tiny Shakespeare (nanoGPT's CPU recipe)"),
 }
 
 

@@ -24,6 +24,10 @@ class Bad:
     call: Callable
 
 
+def _q():
+    return mg.randn(2, 3, 4, 5)
+
+
 def x4():
     return mg.randn(2, 3, 6, 6)
 
@@ -196,6 +200,60 @@ INVALID = {
     **{n: [Bad(n, None, non_broadcastable(), lambda s, n=n: getattr(mg, n)(mg.ones(*s[0], dtype=mg.int64),
                                                                          mg.ones(*s[1], dtype=mg.int64)))]
        for n in ("bitwise_and", "bitwise_or")},
+    # attention (the fused op, its five registry entries share the same argument checks)
+    **{name: [
+        Bad("scaled_dot_product_attention", "scale", st.one_of(st.text(max_size=3), st.just([1]), st.just(float("nan")),
+                                                              st.just(float("inf"))),
+            lambda v: F.scaled_dot_product_attention(_q(), _q(), _q(), scale=v)),
+        Bad("scaled_dot_product_attention", "dropout_p", outside(0.0, 1.0),
+            lambda v: F.scaled_dot_product_attention(_q(), _q(), _q(), dropout_p=v)),
+        Bad("scaled_dot_product_attention", None, st.integers(1, 9).filter(lambda e: e != 5),
+            lambda e: F.scaled_dot_product_attention(_q(), mg.randn(2, 3, 4, e), _q())),
+        Bad("scaled_dot_product_attention", "attn_mask", st.integers(2, 9).filter(lambda n: n != 4),
+            lambda n: F.scaled_dot_product_attention(_q(), _q(), _q(), attn_mask=mg.ones(n, n, dtype=mg.bool))),
+        Bad("scaled_dot_product_attention", "query", NOT_TENSOR,
+            lambda v: F.scaled_dot_product_attention(v, _q(), _q())),
+    ] for name in ("sdpa", "sdpa_causal_l_gt_s", "sdpa_bool_mask", "sdpa_float_mask", "sdpa_mask_with_grad")},
+    **{name: [
+        Bad("rnn_sequence", "mode", st.text(max_size=6), lambda v: mg.ops.rnn_sequence(
+            mg.randn(5, 2, 3), mg.randn(2, 3), mg.randn(3, 3), mode=v)),
+        Bad("rnn_sequence", "h0", st.integers(1, 9).filter(lambda h: h != 3), lambda h: mg.ops.rnn_sequence(
+            mg.randn(5, 2, 3), mg.randn(2, h), mg.randn(3, 3))),
+        Bad("rnn_sequence", "bias_hh", st.integers(1, 9).filter(lambda b: b != 3), lambda b: mg.ops.rnn_sequence(
+            mg.randn(5, 2, 3), mg.randn(2, 3), mg.randn(3, 3), bias_hh=mg.randn(b))),
+        Bad("rnn_sequence", "reverse", st.one_of(st.text(max_size=2), st.integers(), st.none()),
+            lambda v: mg.ops.rnn_sequence(mg.randn(5, 2, 3), mg.randn(2, 3), mg.randn(3, 3), reverse=v)),
+        Bad("rnn_sequence", "input", NOT_TENSOR, lambda v: mg.ops.rnn_sequence(v, mg.randn(2, 3), mg.randn(3, 3))),
+    ] for name in ("rnn_sequence_tanh", "rnn_sequence_lstm", "rnn_sequence_gru")},
+    "tril": [Bad("tril", "diagonal", NOT_INT.filter(lambda v: v is not True), lambda v: mg.tril(mg.randn(3, 3), v)),
+             Bad("tril", "input", st.integers(0, 1), lambda n: mg.tril(mg.randn(*[3] * n)))],
+    "triu_diagonal": [Bad("triu", "diagonal", NOT_INT.filter(lambda v: v is not True),
+                          lambda v: mg.triu(mg.randn(3, 3), v)),
+                      Bad("triu", "input", st.integers(0, 1), lambda n: mg.triu(mg.randn(*[3] * n)))],
+    "masked_fill": [
+        Bad("masked_fill", "mask", st.sampled_from([mg.float32, mg.int64]),
+            lambda d: mg.masked_fill(mg.randn(3, 3), mg.ones(3, 3, dtype=d), 0.0)),
+        Bad("masked_fill", "mask", st.integers(2, 9).filter(lambda n: n != 3),
+            lambda n: mg.masked_fill(mg.randn(3, 3), mg.ones(n, dtype=mg.bool), 0.0)),
+        Bad("masked_fill", "value", st.one_of(st.text(max_size=3), st.none(), st.just([1.0])),
+            lambda v: mg.masked_fill(mg.randn(3, 3), mg.ones(3, 3, dtype=mg.bool), v)),
+    ],
+    "bmm": [Bad("bmm", None, st.integers(1, 9).filter(lambda m: m != 4), lambda m: mg.bmm(mg.randn(2, 3, 4),
+                                                                                       mg.randn(2, m, 5))),
+            Bad("bmm", None, st.integers(0, 2), lambda n: mg.bmm(mg.randn(*[3] * n), mg.randn(2, 3, 3)))],
+    "baddbmm": [
+        Bad("baddbmm", None, st.integers(1, 9).filter(lambda m: m != 4),
+            lambda m: mg.baddbmm(mg.randn(2, 3, 5), mg.randn(2, 3, 4), mg.randn(2, m, 5))),
+        Bad("baddbmm", "beta", NOT_NUMBER, lambda v: mg.baddbmm(mg.randn(2, 3, 5), mg.randn(2, 3, 4),
+                                                              mg.randn(2, 4, 5), beta=v)),
+        Bad("baddbmm", "alpha", NOT_NUMBER, lambda v: mg.baddbmm(mg.randn(2, 3, 5), mg.randn(2, 3, 4),
+                                                               mg.randn(2, 4, 5), alpha=v)),
+        Bad("baddbmm", "input", st.integers(2, 9).filter(lambda n: n != 5),
+            lambda n: mg.baddbmm(mg.randn(2, 3, n), mg.randn(2, 3, 4), mg.randn(2, 4, 5))),
+    ],
+    "topk": [Bad("topk", "k", st.one_of(st.integers(5, _BIG), st.integers(-_BIG, -1), NOT_INT),
+                 lambda k: mg.topk(mg.randn(3, 4), k)),
+             Bad("topk", "dim", out_of_range(2), lambda d: mg.topk(mg.randn(3, 4), 1, dim=d))],
 }
 
 

@@ -74,6 +74,26 @@ def _np_conv2d(x, w, stride=1, padding=0):
     return y
 
 
+def _np_rnn(mode, xw, h, c, w, b, reverse=False):
+    """A recurrent layer's time loop in numpy -> (outputs (L, N, H), h_n, c_n); gates as torch's."""
+    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    H, out = h.shape[1], [None] * len(xw)
+    for t in (range(len(xw) - 1, -1, -1) if reverse else range(len(xw))):
+        a, hw = xw[t], h @ w.T + (0 if b is None else b)
+        if mode == "GRU":
+            r, z = sig(a[:, :H] + hw[:, :H]), sig(a[:, H:2 * H] + hw[:, H:2 * H])
+            n = np.tanh(a[:, 2 * H:] + r * hw[:, 2 * H:])
+            h = (1 - z) * n + z * h
+        elif mode == "LSTM":
+            a = a + hw
+            c = sig(a[:, H:2 * H]) * c + sig(a[:, :H]) * np.tanh(a[:, 2 * H:3 * H])
+            h = sig(a[:, 3 * H:]) * np.tanh(c)
+        else:
+            h = np.tanh(a + hw)
+        out[t] = h
+    return np.stack(out), h, c
+
+
 def _np_pool(x, k, reduce):
     n, c, h, w = x.shape
     oh, ow = h // k, w // k
@@ -87,6 +107,24 @@ def _np_cross_entropy(x, t):
 
 
 _TARGETS = np.array([2, 0, 1, 2, 1])
+
+
+def _np_sdpa(q, k, v, mask=None, causal=False):
+    """Attention written out in numpy; rows with nothing to attend to give 0 (as torch 2.13)."""
+    s = q @ np.swapaxes(k, -1, -2) / np.sqrt(q.shape[-1])
+    if causal:
+        s = np.where(np.tri(s.shape[-2], s.shape[-1], dtype=bool), s, -np.inf)
+    if mask is not None:
+        s = np.where(mask, s, -np.inf) if mask.dtype == bool else s + mask
+    dead = np.isneginf(s).all(-1, keepdims=True)
+    e = np.exp(s - np.where(dead, 0, s.max(-1, keepdims=True)))
+    return np.where(dead, 0, e / np.where(dead, 1, e.sum(-1, keepdims=True))) @ v
+
+
+_ATT_BOOL = np.array([[1, 0, 1, 1, 0], [0, 0, 0, 0, 0], [1, 1, 1, 1, 1]], dtype=bool)  # row 1: nothing to attend
+_ATT_FLOAT = np.array([[[0.5, -1.0, 0.0, 2.0, -np.inf]], [[-np.inf] * 5]])  # (2, 1, 5): batch 1 fully masked
+_ATT_SHAPES = ((2, 3, 4), (2, 5, 4), (2, 5, 3))
+_FILL_MASK = np.array([[True, False, False, True]] * 3)
 _INDICES = np.array([[0, 4, 4], [1, 0, 2]])
 
 REGISTRY = [
@@ -198,8 +236,40 @@ REGISTRY = [
            fixed_shapes=((5, 3),), gradgrad=True),
     OpInfo("binary_cross_entropy", lambda x, t: F.binary_cross_entropy(x, t, reduction="sum"),
            lambda x, t: -(t * np.log(x) + (1 - t) * np.log(1 - x)).sum(), 2, "same", "probability"),
+    # whole-sequence recurrent op (tests/test_rnn_fused.py: every mode against the step path and torch)
+    OpInfo("rnn_sequence_tanh", lambda x, h, w, b: mg.ops.rnn_sequence(x, h, w, b)[0],
+           lambda x, h, w, b: _np_rnn("RNN_TANH", x, h, None, w, b)[0], 4, "fixed",
+           fixed_shapes=((3, 2, 4), (2, 4), (4, 4), (4,))),
+    OpInfo("rnn_sequence_lstm", lambda x, h, c, w: mg.ops.rnn_sequence(x, (h, c), w, mode="LSTM", reverse=True)[2],
+           lambda x, h, c, w: _np_rnn("LSTM", x, h, c, w, None, True)[2], 4, "fixed", fixed_shapes=((3, 2, 12), (2, 3), (2, 3), (12, 3))),
+    OpInfo("rnn_sequence_gru", lambda x, h, w, b: mg.ops.rnn_sequence(x, h, w, b, mode="GRU")[1],
+           lambda x, h, w, b: _np_rnn("GRU", x, h, None, w, b)[1], 4, "fixed",
+           fixed_shapes=((3, 2, 9), (2, 3), (9, 3), (9,))),
     # conversions
+    # attention and its helpers
+    OpInfo("sdpa", lambda q, k, v: F.scaled_dot_product_attention(q, k, v), _np_sdpa, 3, "fixed",
+           fixed_shapes=_ATT_SHAPES, gradgrad=True),
+    OpInfo("sdpa_causal_l_gt_s", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, is_causal=True),
+           lambda q, k, v: _np_sdpa(q, k, v, causal=True), 3, "fixed",
+           fixed_shapes=((2, 1, 6, 4), (2, 1, 4, 4), (2, 1, 4, 3)), gradgrad=True),
+    OpInfo("sdpa_bool_mask", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=mg.tensor(_ATT_BOOL)),
+           lambda q, k, v: _np_sdpa(q, k, v, _ATT_BOOL), 3, "fixed", fixed_shapes=_ATT_SHAPES, gradgrad=True),
+    OpInfo("sdpa_float_mask", lambda q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=_ATT_FLOAT),
+           lambda q, k, v: _np_sdpa(q, k, v, _ATT_FLOAT), 3, "fixed", fixed_shapes=_ATT_SHAPES, gradgrad=True),
+    OpInfo("sdpa_mask_with_grad", lambda q, k, v, m: F.scaled_dot_product_attention(q, k, v, attn_mask=m),
+           _np_sdpa, 4, "fixed", fixed_shapes=_ATT_SHAPES + ((3, 5),), gradgrad=True,
+           notes="a float mask needing a gradient takes the composed path"),
+    OpInfo("tril", lambda a: a.tril(), np.tril, min_dims=2, gradgrad=True),
+    OpInfo("triu_diagonal", lambda a: mg.triu(a, diagonal=1), lambda a: np.triu(a, 1), min_dims=2, gradgrad=True),
+    OpInfo("masked_fill", lambda a, v: a.masked_fill(mg.tensor(_FILL_MASK), v.reshape(())),
+           lambda a, v: np.where(_FILL_MASK, v.reshape(()), a), 2, "fixed", fixed_shapes=((3, 4), (1,)), gradgrad=True),
+    OpInfo("bmm", mg.bmm, np.matmul, 2, "fixed", fixed_shapes=((2, 3, 4), (2, 4, 5)), gradgrad=True),
+    OpInfo("baddbmm", lambda i, a, b: mg.baddbmm(i, a, b, beta=0.5, alpha=2.0),
+           lambda i, a, b: 0.5 * i + 2.0 * (a @ b), 3, "fixed", fixed_shapes=((3, 1), (2, 3, 4), (2, 4, 1))),
     OpInfo("clone", lambda a: a.clone(), lambda a: a.copy(), gradgrad=True),
+    # sampling
+    OpInfo("topk", lambda a: a.topk(3, dim=0).values, lambda a: -np.sort(-a, axis=0)[:3], shapes="fixed",
+           fixed_shapes=((5, 4),), domain="distinct", gradgrad=True),
 ]
 
 # Comparisons and logic: no gradient, so only their forward (against numpy) and their Python
@@ -222,8 +292,10 @@ assert len(BY_NAME) == len(REGISTRY) + len(NO_GRAD_OPS), "duplicate op names in 
 
 # Functions exercised by their own dedicated tests rather than the table.
 COVERED_ELSEWHERE = {
+    "CheckpointFunction": "test_checkpoint_grad.py (gradients through a recomputed forward, against the plain one)",
     "Cast": "test_autograd.py::test_cast_backward (float32 <-> float64 can't be finite-differenced in float32)",
     "ToDevice": "tests/test_cuda.py (needs a GPU)",
     "DelayedError": "tests/test_autograd_function.py (once_differentiable; its backward only raises)",
     "BackwardHookFunction": "tests/test_hooks.py (the identity node for module backward hooks)",
+    "Dropout": "tests/test_compile.py::test_dropout_op (minigrad.compile's; a new mask per call defeats gradcheck)",
 }

@@ -42,7 +42,9 @@ def test_contract_lists_the_kernels():
                         "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
                         "avg_pool2d_backward")
     assert set(OPTIONAL) == {"relu_forward", "relu_backward", "softmax_cross_entropy", "adam_update", "sgd_update", "erf",
-                             "on_device", "to_host", "from_host"}
+                             "on_device", "to_host", "from_host",
+                             "attention_forward", "attention_backward",
+                             "rnn_sequence_forward", "rnn_sequence_backward"}
     assert contract.parameters("sgd_update") == ("p", "g", "buf", "lr", "momentum", "dampening", "wd", "nesterov",
                                                  "first")
     for kernel in REQUIRED + OPTIONAL:

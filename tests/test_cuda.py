@@ -27,7 +27,7 @@ import pytest
 import minigrad.cuda
 from minigrad.backend import contract, numpy_backend as ref
 
-CU_FILES = ("matmul.cu", "conv.cu", "pool.cu", "fused.cu")
+CU_FILES = ("matmul.cu", "conv.cu", "pool.cu", "fused.cu", "attention.cu")
 EXPECTED_KERNELS = {
     "matmul.cu": {f"gemm_{t}_{s}" for t in ("128x128", "64x64") for s in ("f32", "f64")},
     "conv.cu": {f"{k}_{s}" for k in ("im2col", "col2im") for s in ("f32", "f64")},
@@ -35,6 +35,7 @@ EXPECTED_KERNELS = {
                 for s in ("f32", "f64")},
     "fused.cu": {f"{k}_{s}" for k in ("bias_relu_fwd", "relu_bwd", "softmax_xent_fwd", "softmax_xent_bwd")
                  for s in ("f32", "f64")},
+    "attention.cu": {f"{k}_{s}" for k in ("attn_fwd", "attn_bwd_q", "attn_bwd_kv") for s in ("f32", "f64")},
 }
 BACKEND = "minigrad.backend.cuda_backend"
 

@@ -6,6 +6,7 @@ The sampler's arithmetic and the argument checks run here, in one process.
 """
 import importlib.util
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -163,3 +164,28 @@ def test_queue_callback_runs_once_backward_has_finished():
     assert [s[0] for s in seen[4:]] == ["hook", "hook"]
     with pytest.raises(RuntimeError, match="queue_callback: no backward pass is running"):
         queue_callback(lambda: None)
+
+
+def test_gpt_example_data_parallel_and_resumed(tmp_path):
+    """The GPT main job with --ddp: one log, rank 0's files, and a run stopped and resumed ends where an
+    uninterrupted one does (each rank's batches are drawn from (seed, rank, iteration))."""
+    _need_mpi()
+    shakespeare = Path(os.environ.get("MINIGRAD_DATA_DIR", "")) / "tinyshakespeare" / "input.txt"
+    if not shakespeare.exists():
+        pytest.skip("needs tiny Shakespeare under $MINIGRAD_DATA_DIR")
+    common = ["-m", "minigrad.examples.gpt_shakespeare", "--ddp", "--threads", "1", "--iters", "12",
+              "--eval-interval", "6", "--eval-batches", "2", "--n-layer", "1", "--n-embd", "32", "--n-head", "2",
+              "--block-size", "16", "--batch-size", "4", "--sample-tokens", "8", "--no-progress"]
+
+    def run(out, *extra):
+        proc = _launch(common + ["--out", str(tmp_path / out), *extra], timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc, json.loads((tmp_path / out / "metrics.json").read_text())
+
+    proc, straight = run("straight")
+    assert proc.stderr.count("GPT: ") == 1 and "2 ranks" in proc.stderr  # rank 0 alone reports
+    assert straight["history"][-1]["val_loss"] < straight["history"][0]["val_loss"]
+    ckpt = str(tmp_path / "gpt.ckpt")
+    run("first", "--checkpoint", ckpt, "--stop-after", "6")
+    _, resumed = run("resumed", "--resume", ckpt)
+    assert [r["val_loss"] for r in resumed["history"]] == [r["val_loss"] for r in straight["history"]]

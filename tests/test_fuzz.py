@@ -2,7 +2,7 @@
 overlapping offsets thrown at minigrad's safetensors reader (mg.load, load_metadata), the nested
 checkpoint structure and the IDX reader. Each must end in a clear error naming the file (or a
 valid result), never another exception, a crash, a hang, or an allocation far beyond the file's size.
-(GPT configs and tokenizer files are not on this branch yet; their readers get the same treatment.)
+(GPT checkpoints and tokenizer files get the same treatment in test_fuzz_gpt.py.)
 """
 import gzip
 import json

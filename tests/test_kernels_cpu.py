@@ -80,6 +80,9 @@ def test_micro_kernel_is_generated_from_its_script():
     assert here.with_name("micro.py").read_text() == gen_micro.source()
     # matmul.py carries the micro-kernel's stamp, so Numba's cache of the GEMM goes stale with it
     assert gen_micro.stamp(gen_micro.source()) + "\n" in here.with_name("matmul.py").read_text()
+    # rnn.py inlines the tile and matmul.py's packing: its stamp names both
+    stamp = gen_micro.inliner_stamp(gen_micro.source(), here.with_name("matmul.py").read_text())
+    assert stamp + "\n" in here.with_name("rnn.py").read_text()
 
 
 def test_gemm_micro_kernel_is_vectorised():
@@ -94,7 +97,8 @@ def test_gemm_micro_kernel_is_vectorised():
         if slp:
             kernel = mm.slp_vectorized(kernel)
         a, c, i = np.ones((1, 8, 40), np.float32), np.zeros((1, 1, 8, 8), np.float32), np.zeros(1, np.int64)
-        args = (a, a, c, i, i, False, True, 8, 16, 1, True, a.ravel(), i[:0], i[:0], 0, np.empty((1, 2, 160), np.float32))
+        args = (a, a, c, i, i, False, True, 8, 16, 1, True, a.ravel(), i[:0], i[:0], 0, np.empty((1, 2, 160), np.float32),
+                256, 96)
         before = numba.config.SLP_VECTORIZE
         kernel(*args)
         assert numba.config.SLP_VECTORIZE == before
@@ -397,3 +401,37 @@ def test_fused_kernels_hand_unsuited_arrays_to_the_reference(dtype):
     for xx, w in ((x.astype(np.float16), None), (x, np.ones(4, np.float16))):  # dtypes the kernel refuses
         for got, want in zip(cb.softmax_cross_entropy(xx, t, w, 1, 0.1), ref.softmax_cross_entropy(xx, t, w, 1, 0.1)):
             np.testing.assert_array_equal(got, want)
+
+
+def test_tile_shape_follows_the_caches():
+    """The cache blocking comes from the CPU's reported caches, not from one machine's constants."""
+    from minigrad.kernels.cpu import matmul as mm
+    xeon = (("L1d", 48 << 10), ("L2", 2 << 20))
+    epyc = (("L1d", 32 << 10), ("L2", 1 << 20))
+    assert mm.tile_shape(4, xeon) == (384, 680)   # B panel 384 x 16 floats = 24 KiB: half of 48 KiB
+    assert mm.tile_shape(4, epyc) == (256, 512)
+    assert mm.tile_shape(8, epyc) == (128, 512)   # float64: half the k block for the same bytes
+    assert mm.tile_shape(4, (("L2", 1 << 20),)) == (mm.KC_MAX, mm.MC)  # unreadable L1: the defaults
+    kc, mc = mm.tile_shape(4)
+    assert kc % 16 == 0 and mc % mm.MR == 0 and 64 <= kc <= 1024
+
+
+def test_cache_sizes_reads_sysfs(tmp_path):
+    from minigrad.kernels.cpu import matmul as mm
+    for i, (level, kind, size) in enumerate([("1", "Data", "48K"), ("1", "Instruction", "32K"),
+                                             ("2", "Unified", "2048K"), ("3", "Unified", "105M")]):
+        d = tmp_path / f"index{i}"
+        d.mkdir()
+        for name, text in (("level", level), ("type", kind), ("size", size)):
+            (d / name).write_text(text + "\n")
+    assert mm.cache_sizes(tmp_path) == {"L1d": 48 << 10, "L2": 2 << 20, "L3": 105 << 20}
+    assert mm.cache_sizes(tmp_path / "missing") == {}
+
+
+@pytest.mark.parametrize("shape", [(1, 700, 33), (130, 1000, 70), (17, 400, 5)])
+def test_gemm_with_long_k_crosses_several_k_blocks(shape):
+    """k longer than the k block (384 floats on a 48 KiB L1d, 256 on 32 KiB): partial sums over blocks add up."""
+    m, k, n = shape
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
+    np.testing.assert_allclose(cb.gemm(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)

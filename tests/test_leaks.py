@@ -1,4 +1,4 @@
-"""No leaks: training steps of the seed CNN keep the process's memory flat once warmed up, and
+"""No leaks: training steps of the seed CNN and of a small GPT keep the process's memory flat once warmed up, and
 inference under no_grad keeps no graph alive (checked with weak references).
 
 The quick test runs 200 steps; the 1,000-step version is marked slow (pytest --runslow).
@@ -62,6 +62,53 @@ def test_cnn_training_memory_stays_flat():
 @pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
 def test_cnn_training_memory_stays_flat_1000_steps():
     before, after = _train_steps(steps=1000, batch=16, warmup=50)
+    assert after - before < 12, f"RSS grew {after - before:.1f} MB over 1000 steps"
+
+
+def _gpt_steps(steps, warmup):
+    """RSS (MB) after warm-up and after `steps` more AdamW steps of a small character GPT (with
+    gradient clipping, as the main job trains it), then a KV-cached generation."""
+    from minigrad.models import GPT, GPTConfig
+    mg.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=65, block_size=32, n_layer=2, n_head=2, n_embd=32))
+    opt = model.configure_optimizers(0.1, 1e-3, betas=(0.9, 0.99))
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(0, 65, (8, 4, 33))
+
+    def step(i):
+        x = mg.tensor(tokens[i % 8, :, :-1])
+        _, loss = model(x, mg.tensor(tokens[i % 8, :, 1:]))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        return loss.item()
+
+    for i in range(warmup):
+        step(i)
+    model.generate(mg.tensor(tokens[0, :1, :4]), 8)
+    gc.collect()
+    before = _rss_mb()
+    losses = [step(i) for i in range(steps)]
+    model.generate(mg.tensor(tokens[0, :1, :4]), 8)
+    gc.collect()
+    after = _rss_mb()
+    assert np.isfinite(losses).all()
+    print(f"\nGPT training: RSS {before:.1f} MB after {warmup} warm-up steps, {after:.1f} MB after {steps} more "
+          f"({after - before:+.1f} MB)")
+    return before, after
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_gpt_training_memory_stays_flat():
+    before, after = _gpt_steps(steps=200, warmup=30)
+    assert after - before < 12, f"RSS grew {after - before:.1f} MB over 200 steps"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/statm"), reason="needs Linux /proc")
+def test_gpt_training_memory_stays_flat_1000_steps():
+    before, after = _gpt_steps(steps=1000, warmup=50)
     assert after - before < 12, f"RSS grew {after - before:.1f} MB over 1000 steps"
 
 

@@ -119,10 +119,10 @@ except ValueError as e:
 # incoming gradient back down to each input's shape. Here is the op that a broadcast records:
 
 # %%
-import inspect
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
-print(inspect.getsource(mg.ops.shape.Expand))
-print(inspect.getsource(mg.ops.shape.sum_to))
+show(mg.ops.shape.Expand)
+show(mg.ops.shape.sum_to)
 
 # %% [markdown]
 # ## Reductions
@@ -164,24 +164,36 @@ print(h.dtype, h.double().dtype, h.long(), mg.float32 == np.float32)
 # %% [markdown]
 # ## Exercises
 #
-# Solutions are in `tutorials/solutions/01_tensors.py` (and checked by the test suite).
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `outer(a, b)`: the outer product $c_{ij} = a_i b_j$ of two 1-D tensors, with broadcasting only (no `matmul`).
 # 2. `pairwise_sq_dists(x, y)`: for `x` of shape `(n, d)` and `y` of shape `(m, d)` return the
 #    `(n, m)` tensor $D_{ij} = \lVert x_i - y_j \rVert^2$ using broadcasting (hint: `x[:, None, :] - y[None, :, :]`).
 # 3. `standardize(x)`: zero mean and unit (population) standard deviation per column.
-
-# %% [markdown]
-# Try them first; then run the next cell to load the reference solutions and compare.
+#
+# **Questions to think about.** How much memory does `pairwise_sq_dists` use for $n = m = 10^4$,
+# $d = 512$ in float32, and how does $\lVert x\rVert^2 - 2x\cdot y + \lVert y\rVert^2$ avoid it?
+# What goes wrong in `standardize` for a column that is constant?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")  # the notebook runs in tutorials/
-sol = importlib.import_module("solutions.01_tensors")
 
-x = mg.randn(5, 2)
-y = mg.randn(3, 2)
-print(sol.outer(mg.arange(3).float(), mg.arange(4).float()))
-print(sol.pairwise_sq_dists(x, y).shape)
+def outer(a, b):
+    """a: (n,), b: (m,) -> (n, m) with out[i, j] = a[i] * b[j]."""
+    raise NotImplementedError("your code here")
+
+
+def pairwise_sq_dists(x, y):
+    """x: (n, d), y: (m, d) -> (n, m) with D[i, j] = ||x[i] - y[j]||^2."""
+    raise NotImplementedError("your code here")
+
+
+def standardize(x):
+    """x: (n, d) -> (n, d), each column shifted to mean 0 and scaled to standard deviation 1."""
+    raise NotImplementedError("your code here")
+
+
+check("01", outer=outer, pairwise_sq_dists=pairwise_sq_dists, standardize=standardize)

@@ -16,7 +16,6 @@
 # - how to look at the graph with `minigrad.viz.draw`.
 
 # %%
-import inspect
 import math
 import os
 
@@ -25,6 +24,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.viz import draw
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 _ = mg.manual_seed(0)
@@ -145,7 +145,7 @@ assert abs(W1.grad.item() - w1.grad) < 1e-12
 # followed by `sum_to` to undo any broadcasting (chapter 01):
 
 # %%
-print(inspect.getsource(mg.ops.elementwise.Mul))
+show(mg.ops.elementwise.Mul)
 
 # %% [markdown]
 # For a matrix product $Y = AB$ the same reasoning gives $\bar A = \bar Y B^\top$ and $\bar B = A^\top \bar Y$:
@@ -153,7 +153,7 @@ print(inspect.getsource(mg.ops.elementwise.Mul))
 # %%
 from minigrad.ops.matmul import MatMul
 
-print(inspect.getsource(MatMul))
+show(MatMul)
 
 # %% [markdown]
 # Calling a `Function` runs `forward` and, when an input requires a gradient, records the
@@ -164,7 +164,7 @@ print(inspect.getsource(MatMul))
 # and the leaves; a leaf's `AccumulateGrad` node comes right after the last node that uses it:
 
 # %%
-print(inspect.getsource(mg.autograd_engine._topological_order))
+show(mg.autograd_engine._topological_order)
 
 # %% [markdown]
 # and walks them, adding each input's gradient into a dictionary until all consumers have
@@ -191,15 +191,23 @@ print(inspect.getsource(mg.autograd_engine._topological_order))
 #
 # `minigrad.viz.draw(t)` draws the graph behind `t`: one box per Function (blue) or leaf
 # (green: requires grad, grey: a constant), with shape, dtype and device. After a backward pass
-# that kept the graph (`retain_graph=True`) the boxes also show the gradient's norm.
+# that kept the graph (`retain_graph=True`), a box also shows the norm of its tensor's `.grad`.
+# Only leaves keep a `.grad` by default: the gradients of intermediate tensors are passed on and
+# dropped, to save memory. `h.retain_grad()` asks autograd to keep one, as in PyTorch; here the
+# hidden activation `h` and the loss keep theirs, so their boxes show a norm too, and the matrix
+# product and addition in between, which were not asked, show none.
 
 # %%
 x = mg.randn(4, 3)
 W = mg.randn(3, 2, requires_grad=True)
 b = mg.zeros(2, requires_grad=True)
-loss = ((x @ W + b).tanh() ** 2).mean()
+h = (x @ W + b).tanh()
+h.retain_grad()            # keep dL/dh after backward (intermediate gradients are dropped otherwise)
+loss = (h ** 2).mean()
+loss.retain_grad()         # dL/dL = 1
 loss.backward(retain_graph=True)
-draw(loss, names={"x": x, "W": W, "b": b, "loss": loss})
+print("|dL/dh| =", float(np.linalg.norm(h.grad.numpy())), "| |dL/dW| =", float(np.linalg.norm(W.grad.numpy())))
+draw(loss, names={"x": x, "W": W, "b": b, "h": h, "loss": loss})
 
 # %% [markdown]
 # Values or gradients that hold NaN or inf are drawn in red, which makes it easy to find the op
@@ -253,27 +261,50 @@ w.grad = None  # reset
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/02_autograd.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. Add `__pow__` (integer exponent), `relu` and `exp` to the scalar `Value` class, each with its
-#    local derivative. Check against minigrad on $L = \mathrm{relu}(a^3 + e^{b})\cdot a$.
+# 1. Give the scalar `Value` class `__pow__` (integer exponent), `relu` and `exp`, each with its
+#    local derivative (the check compares $L = \mathrm{relu}(a^3 + e^{b})\cdot a$ and its gradients with minigrad).
 # 2. `linear_backward(x, W, gy)`: for $y = xW + b$ with $x$ of shape $(n, d)$ and $W$ of shape $(d, k)$,
-#    return $(\bar x, \bar W, \bar b)$ computed by hand with numpy, given $\bar y$. Compare with autograd.
-# 3. `grad_at(f, x)`: a function that returns $f'(x)$ for a Python float `x`, using minigrad (float64).
+#    return $(\bar x, \bar W, \bar b)$ computed by hand with numpy, given $\bar y$.
+# 3. `grad_at(f, x)`: $f'(x)$ for a Python float `x`, using minigrad (float64).
+#
+# **Questions to think about.** Why does `Value.backward` need the topological order: what goes
+# wrong if it simply recursed into the parents? In `(w * w).sum()`, which node receives two
+# contributions, and where in the code are they added?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.02_autograd")
 
-a, bb = sol.Value(1.5), sol.Value(-0.5)
-L = (a ** 3 + bb.exp()).relu() * a
-L.backward()
-print("Value:   ", a.grad, bb.grad)
-A = mg.tensor(1.5, dtype=mg.float64, requires_grad=True)
-Bt = mg.tensor(-0.5, dtype=mg.float64, requires_grad=True)
-((A ** 3 + Bt.exp()).relu() * A).backward()
-print("minigrad:", A.grad.item(), Bt.grad.item())
-print("d/dx x^2 sin x at x=2:", sol.grad_at(lambda t: t ** 2 * t.sin(), 2.0))
+def value_pow(self, k):
+    """self ** k for an int k: a new Value whose _backward adds k * self.data ** (k - 1) * out.grad."""
+    raise NotImplementedError("your code here")
+
+
+def value_relu(self):
+    """max(self, 0): the gradient passes where the input was positive."""
+    raise NotImplementedError("your code here")
+
+
+def value_exp(self):
+    """e ** self: its derivative is its own value."""
+    raise NotImplementedError("your code here")
+
+
+Value.__pow__, Value.relu, Value.exp = value_pow, value_relu, value_exp
+
+
+def linear_backward(x, W, gy):
+    """x: (n, d), W: (d, k), gy: (n, k) -> (dx (n, d), dW (d, k), db (k,)) for y = x W + b."""
+    raise NotImplementedError("your code here")
+
+
+def grad_at(f, x):
+    """f'(x) for a Python float x, where f maps a minigrad tensor to a scalar tensor."""
+    raise NotImplementedError("your code here")
+
+
+check("02", Value=Value, linear_backward=linear_backward, grad_at=grad_at)

@@ -18,7 +18,6 @@
 # finite differences is the cheapest insurance there is.
 
 # %%
-import inspect
 import os
 
 import matplotlib.pyplot as plt
@@ -26,6 +25,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad.autograd import Function
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 _ = mg.manual_seed(0)
@@ -73,6 +73,13 @@ for name, err in errors.items():
     print(f"{name}: best error {err[i]:.1e} at eps = {epsilons[i]:.0e}")
 
 # %% [markdown]
+# **The flat float32 line at the left.** float32 keeps 24 significant bits, so next to $0.7$ its
+# numbers are $2^{-24} \approx 6\times10^{-8}$ apart (`np.spacing(np.float32(0.7))`). For $\varepsilon$ below
+# half that spacing, about $3\times10^{-8}$, `x0 + eps` and `x0 - eps` are both rounded back to
+# `x0`. The numerator is then exactly 0, the "derivative" is 0, and the error is simply
+# $|0 - f'(x_0)| = \cos(0.7)\,e^{\sin 0.7} \approx 1.46$, whatever $\varepsilon$ is. (Just above that, the
+# numerator is a difference of a few rounding units, so the estimate jumps around.) float64 hits the same wall near $10^{-16}$, left of the plot.
+#
 # In float32 the rounding term is so large that the curve bottoms out orders of magnitude above
 # float64's (compare the two printed minima), and only at a large $\varepsilon$ where the truncation
 # error is already growing: the tolerance needed would hide real but small bugs. In float64 the
@@ -89,7 +96,7 @@ for name, err in errors.items():
 # central difference, within `atol + rtol * |numeric|`:
 
 # %%
-print(inspect.getsource(mg.gradcheck)[:2200])
+show(mg.gradcheck, 50)
 
 # %% [markdown]
 # Every op in minigrad passes it, for example a small network's loss with respect to its weights:
@@ -175,20 +182,42 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/03_gradcheck.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `numeric_grad(f, x, eps=1e-6)`: the central-difference gradient of a scalar numpy function `f` at the array `x` (any shape).
 # 2. `Hypot`: a two-input `Function` for $\sqrt{a^2 + b^2}$ with $\partial/\partial a = a / \sqrt{a^2+b^2}$; pass `mg.gradcheck`.
-# 3. `LogCosh`: $\log\cosh x$ (a smooth L1 loss) with derivative $\tanh x$; pass `gradcheck` and `gradgradcheck`.
+# 3. `LogCosh`: $\log\cosh x$ (a smooth L1 loss) with derivative $\tanh x$, finite for $x = 400$
+#    (where `cosh` overflows); pass `gradcheck` and `gradgradcheck`.
+#
+# **Questions to think about.** Run `gradcheck` on `SoftsignBuggy` in float32 with a tolerance
+# loose enough to accept float32's rounding: does it still catch the bug? What does `Hypot`'s
+# gradient do at $a = b = 0$, and what should it return there?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.03_gradcheck")
 
-a = mg.randn(3, dtype=mg.float64, requires_grad=True)
-bh = mg.randn(3, dtype=mg.float64, requires_grad=True)
-print(mg.gradcheck(lambda a, b: sol.Hypot()(a, b), (a, bh)), mg.gradgradcheck(lambda t: sol.LogCosh()(t), a))
-print(sol.numeric_grad(lambda v: (v ** 2).sum(), np.array([1.0, -2.0])))
+def numeric_grad(f, x, eps=1e-6):
+    """f: numpy array -> float; x: array, any shape -> the array of central differences, x's shape."""
+    raise NotImplementedError("your code here")
+
+
+class Hypot(Function):
+    def forward(self, a, b):
+        raise NotImplementedError("your code here")
+
+    def backward(self, gy):
+        raise NotImplementedError("your code here")
+
+
+class LogCosh(Function):
+    def forward(self, x):
+        raise NotImplementedError("your code here")
+
+    def backward(self, gy):
+        raise NotImplementedError("your code here")
+
+
+check("03", numeric_grad=numeric_grad, Hypot=Hypot, LogCosh=LogCosh)

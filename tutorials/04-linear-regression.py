@@ -137,37 +137,79 @@ plt.show()
 #
 # ## Experiment: the learning rate on the loss surface
 #
-# $J(m, b)$ is a bowl. Too small an $\alpha$ crawls; a good one goes straight down; too large
-# overshoots and zigzags, and beyond a threshold ($\alpha > 2/\lambda_{\max}$ of the Hessian) it diverges.
+# $J(m, b)$ is a bowl: a quadratic whose curvature is the Hessian
+#
+# $$H = \frac{2}{n}\begin{pmatrix} \sum x_i^2 & \sum x_i \\ \sum x_i & n \end{pmatrix},$$
+#
+# the same at every point. Along the eigenvector of its largest eigenvalue $\lambda_{\max}$ (the
+# steepest direction) one step multiplies the distance to the minimum by $1 - \alpha\lambda_{\max}$.
+# For $\alpha < 1/\lambda_{\max}$ that factor is positive: the path slides down without overshooting.
+# Between $1/\lambda_{\max}$ and $2/\lambda_{\max}$ it is negative but smaller than 1 in size: every
+# step jumps across the valley and lands a little closer, a **zigzag** that converges. Beyond
+# $2/\lambda_{\max}$ each jump lands farther out, and the run **diverges**.
 
 # %%
+H = 2 * np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
+lam_max = np.linalg.eigvalsh(H).max()
+print(f"lambda_max = {lam_max:.3f}: slides for lr < {1 / lam_max:.3f}, zigzags up to {2 / lam_max:.3f}, diverges beyond")
+
 ms, bs = np.meshgrid(np.linspace(-1, 6, 120), np.linspace(-2, 5, 120))
 J = ((y[None, None, :] - (ms[..., None] * x + bs[..., None])) ** 2).mean(-1)
-plt.figure(figsize=(6, 5))
+plt.figure(figsize=(6.5, 5.5))
 plt.contour(ms, bs, J, levels=np.logspace(-1.5, 1.5, 20), cmap="Greys")
-for lr, color in [(0.02, "tab:blue"), (0.3, "tab:green"), (1.2, "tab:red")]:
+rates = [(0.02, "tab:blue", "crawls"), (0.3, "tab:green", "slides"),
+         (round(0.9 * 2 / lam_max, 3), "tab:orange", "zigzags, converges"),
+         (round(1.1 * 2 / lam_max, 3), "tab:red", "diverges")]
+for lr, color, what in rates:
     _, _, path = gd_by_hand(x, y, lr=lr, steps=30)
-    plt.plot(path[:, 0], path[:, 1], ".-", color=color, label=f"lr = {lr}: final MSE {path[-1, 2]:.3f}")
+    plt.plot(path[:, 0], path[:, 1], ".-", color=color, lw=1, alpha=0.6 if what == "diverges" else 1,
+             label=f"lr = {lr} ({what}): MSE after 30 steps {path[-1, 2]:.3g}")
+plt.xlim(ms.min(), ms.max())  # the diverging path leaves the plot: keep the axes on the bowl
+plt.ylim(bs.min(), bs.max())
 plt.xlabel("m")
 plt.ylabel("b")
-plt.legend(fontsize=8)
-plt.title("30 gradient-descent steps from (0, 0)")
+plt.legend(fontsize=7, loc="lower right")
+plt.title(f"30 gradient-descent steps from (0, 0); 2 / lambda_max = {2 / lam_max:.3f}")
 plt.show()
+
+# %% [markdown]
+# The orange path crosses the valley at every step and still settles on the minimum; the red
+# one, only 20 % faster, crosses farther each time and leaves the picture (its MSE in the legend).
+# Along the flat direction (the smaller eigenvalue) all four move slowly: how fast gradient
+# descent converges is set by the ratio $\lambda_{\max}/\lambda_{\min}$, the *condition number*.
 
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/04_linear_regression.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `closed_form(x, y)`: the least-squares $(m, b)$: $m = \frac{\sum (x_i-\bar x)(y_i - \bar y)}{\sum (x_i - \bar x)^2}$, $b = \bar y - m \bar x$.
 # 2. `gd_step(m, b, x, y, lr)`: one gradient-descent step by hand, returning the new `(m, b)`.
 # 3. `fit(x, y, lr, steps)`: fit $(m, b)$ with minigrad autograd and `optim.SGD`, returning floats.
+#
+# **Questions to think about.** Compute $\lambda_{\max}$ for data with $x$ in $[-10, 10]$ instead of
+# $[-1, 1]$: which learning rates still converge? Standardising $x$ first changes the Hessian how?
+# With momentum, where is the divergence threshold?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.04_linear_regression")
-print("closed form:", sol.closed_form(x, y))
-print("fit:        ", sol.fit(x, y, lr=0.1, steps=300))
+
+def closed_form(x, y):
+    """x, y: (n,) numpy arrays -> (m, b) minimising the mean squared error."""
+    raise NotImplementedError("your code here")
+
+
+def gd_step(m, b, x, y, lr):
+    """One step of gradient descent on the MSE of m * x + b; returns the new (m, b)."""
+    raise NotImplementedError("your code here")
+
+
+def fit(x, y, lr=0.1, steps=100):
+    """(m, b) as Python floats after `steps` steps of optim.SGD on nn.Linear(1, 1) (or two tensors)."""
+    raise NotImplementedError("your code here")
+
+
+check("04", closed_form=closed_form, gd_step=gd_step, fit=fit)

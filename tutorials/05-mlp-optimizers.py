@@ -16,7 +16,6 @@
 # - how they compare on the same network, loss curves side by side.
 
 # %%
-import inspect
 import os
 import time
 
@@ -26,6 +25,7 @@ import numpy as np
 import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 if "MINIGRAD_DATA_DIR" not in os.environ and os.path.isdir("../../shared/data/mnist"):
@@ -83,7 +83,7 @@ print("parameters:", sum(p.numel() for p in make_mlp().parameters()))
 # In minigrad each optimiser implements `_update` on raw arrays; here is Adam's:
 
 # %%
-print(inspect.getsource(mg.optim.Adam._update))
+show(mg.optim.Adam._update)
 
 # %% [markdown]
 # ## The training loop
@@ -152,21 +152,42 @@ plt.show()
 # per weight and get going at once. On a problem this easy all reach roughly the same accuracy
 # eventually; the adaptive methods get there with little tuning, which is why Adam is the
 # default in the seed article's `model.compile(optimizer='adam', ...)`.
-#
+
+# %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/05_mlp_optimizers.py`. Each returns the new parameter and
-# the new state, with numpy arrays, and must match `minigrad.optim` exactly.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
+#
+# Each function takes and returns numpy arrays (the new parameter and the new state) and must match
+# `minigrad.optim` exactly.
 #
 # 1. `momentum_step(p, g, buf, lr, mu)` (with `buf=None` on the first step, when the buffer starts as $g$).
 # 2. `rmsprop_step(p, g, s, lr, rho=0.99, eps=1e-8)`.
 # 3. `adam_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8)` ($t$ counts from 1).
+#
+# **Questions to think about.** Drop Adam's bias correction: how large is the first step, and
+# for how many steps does it matter with $\beta_2 = 0.999$? Why does RMSprop's effective step grow
+# when the gradients shrink?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.05_mlp_optimizers")
-p0, g0 = np.array([1.0, -2.0]), np.array([0.5, 0.1])
-print(sol.adam_step(p0, g0, np.zeros(2), np.zeros(2), 1, lr=0.1))
+
+def momentum_step(p, g, buf, lr, mu):
+    """-> (new p, new buf); buf is None on the first step."""
+    raise NotImplementedError("your code here")
+
+
+def rmsprop_step(p, g, s, lr, rho=0.99, eps=1e-8):
+    """-> (new p, new s), s the running mean of g ** 2."""
+    raise NotImplementedError("your code here")
+
+
+def adam_step(p, g, m, v, t, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """-> (new p, new m, new v), with bias-corrected moments; t = 1, 2, ..."""
+    raise NotImplementedError("your code here")
+
+
+check("05", momentum_step=momentum_step, rmsprop_step=rmsprop_step, adam_step=adam_step)

@@ -13,11 +13,11 @@
 # - the convolution formula, and why a convolution layer needs so few weights;
 # - two ways to compute it: **direct loops**, and **im2col** (unfold patches into a matrix, then one matrix product), which is how minigrad's numpy backend does it;
 # - max pooling, and how its gradient is routed;
+# - (exercise) writing the convolution as your own autograd `Function`, im2col forward and col2im backward, and gradchecking it;
 # - what filters and feature maps look like;
 # - the CNN from the seed article (`Conv2D(32) → MaxPool → Conv2D(64) → MaxPool → Dense(64) → Dense(10)`) trained to **≥ 99 %** test accuracy on MNIST.
 
 # %%
-import inspect
 import os
 import time
 
@@ -28,6 +28,7 @@ import minigrad as mg
 import minigrad.nn as nn
 import minigrad.nn.functional as F
 from minigrad.backend import numpy_backend
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 if "MINIGRAD_DATA_DIR" not in os.environ and os.path.isdir("../../shared/data/mnist"):
@@ -66,18 +67,26 @@ print(x_train.shape, x_test.shape)
 # %% [markdown]
 # ## Direct loops
 #
-# The formula, transcribed literally (one batch, no padding, stride 1):
+# The formula, transcribed literally: one loop per index, one multiply-add per term of the sum
+# (stride 1, no padding). Seven nested loops in Python are slow, which is the point of what follows.
 
 # %%
 def conv2d_loops(x, w, b):
-    n, c, h, wd = x.shape
-    o, _, kh, kw = w.shape
-    out = np.zeros((n, o, h - kh + 1, wd - kw + 1), dtype=x.dtype)
-    for i in range(out.shape[2]):
-        for j in range(out.shape[3]):
-            patch = x[:, :, i:i + kh, j:j + kw]                    # (N, C, KH, KW)
-            out[:, :, i, j] = np.tensordot(patch, w, axes=([1, 2, 3], [1, 2, 3])) + b
-    return out
+    """x: (N, C, H, W), w: (O, C, KH, KW), b: (O,) -> y: (N, O, H - KH + 1, W - KW + 1)."""
+    N, C, H, W = x.shape
+    O, _, KH, KW = w.shape
+    y = np.zeros((N, O, H - KH + 1, W - KW + 1), dtype=x.dtype)
+    for n in range(N):                                     # every image
+        for o in range(O):                                 # every output channel
+            for i in range(H - KH + 1):                    # every output pixel (i, j)
+                for j in range(W - KW + 1):
+                    total = b[o]
+                    for c in range(C):                     # the sum over c, m, q
+                        for m in range(KH):
+                            for q in range(KW):
+                                total += x[n, c, i + m, j + q] * w[o, c, m, q]
+                    y[n, o, i, j] = total
+    return y
 
 
 # %% [markdown]
@@ -86,11 +95,50 @@ def conv2d_loops(x, w, b):
 # Copy, for every output pixel, the $C K_h K_w$ input values under the kernel into a column.
 # The convolution is then a single matrix product of the $(O,\ C K_h K_w)$ weight matrix with this
 # $(C K_h K_w,\ H_{out} W_{out})$ column matrix, the operation that BLAS libraries run fastest.
-# minigrad's numpy backend fills the columns with one strided slice per kernel tap:
+# The picture, for a $4\times4$ image and a $2\times2$ kernel (one channel): nine output pixels, so
+# nine columns of four values; every input pixel appears in as many columns as patches cover it.
 
 # %%
-print(inspect.getsource(numpy_backend.im2col))
-print(inspect.getsource(numpy_backend.conv2d_forward))
+def draw_im2col(h=4, k=2):
+    img = np.arange(h * h).reshape(h, h)
+    oh = h - k + 1
+    cols = np.stack([img[i:i + k, j:j + k].ravel() for i in range(oh) for j in range(oh)], axis=1)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2), gridspec_kw={"width_ratios": [1, 2.2]})
+    colors = plt.cm.tab10.colors
+    ax1.imshow(np.ones((h, h)), cmap="Greys", vmin=0, vmax=4)
+    for v in range(h * h):
+        ax1.text(v % h, v // h, str(v), ha="center", va="center")
+    for p, (i, j) in enumerate([(0, 0), (0, 1), (oh - 1, oh - 1)]):  # three of the patches
+        pad = 0.08 * (p + 1)
+        ax1.add_patch(plt.Rectangle((j - 0.5 + pad, i - 0.5 + pad), k - 2 * pad, k - 2 * pad,
+                                    fill=False, lw=2, edgecolor=colors[p]))
+    ax1.set_title(f"image {h}x{h}, three of the {oh * oh} {k}x{k} patches", fontsize=9)
+    ax2.imshow(np.ones_like(cols), cmap="Greys", vmin=0, vmax=4)
+    for r in range(cols.shape[0]):
+        for c in range(cols.shape[1]):
+            ax2.text(c, r, str(cols[r, c]), ha="center", va="center")
+    for p, c in enumerate([0, 1, oh * oh - 1]):
+        ax2.add_patch(plt.Rectangle((c - 0.45, -0.45), 0.9, cols.shape[0] - 0.1, fill=False, lw=2,
+                                    edgecolor=colors[p]))
+    ax2.set_title(f"cols: ({k}*{k}, {oh}*{oh}), one column per output pixel; y = W (O, {k * k}) @ cols",
+                  fontsize=9)
+    ax2.set_xlabel("output pixel (i, j), row by row")
+    ax2.set_ylabel("kernel tap (m, n)")
+    for ax in (ax1, ax2):
+        ax.set_xticks([]), ax.set_yticks([])
+    plt.tight_layout()
+    plt.show()
+
+
+draw_im2col()
+
+# %% [markdown]
+# minigrad's numpy backend fills the columns with one strided slice per kernel tap (a row of the
+# picture's right half at a time), not one patch at a time:
+
+# %%
+show(numpy_backend.im2col)
+show(numpy_backend.conv2d_forward)
 
 # %% [markdown]
 # Backward reuses the same trick: $\bar w = \bar y \cdot \text{cols}^\top$, and $\bar x$ is the
@@ -98,7 +146,7 @@ print(inspect.getsource(numpy_backend.conv2d_forward))
 # Both implementations agree; im2col hands the work to one big matrix product:
 
 # %%
-xb = x_train[:64]
+xb = x_train[:4]  # the literal loops make 4 x 32 x 26 x 26 x 9 = 780,000 Python multiply-adds
 w = np.random.default_rng(0).normal(0, 0.1, (32, 1, 3, 3)).astype(np.float32)
 b = np.zeros(32, np.float32)
 t = time.perf_counter()
@@ -141,7 +189,7 @@ plt.show()
 # for the others, so backward sends each gradient to the winner, remembered during forward:
 
 # %%
-print(inspect.getsource(numpy_backend.max_pool2d_backward))
+show(numpy_backend.max_pool2d_backward)
 
 # %% [markdown]
 # ## The seed article's CNN
@@ -252,19 +300,67 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/07_convolution.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `conv_output_size(h, k, stride=1, padding=0, dilation=1)`: $\lfloor (h + 2p - d(k-1) - 1)/s \rfloor + 1$.
 # 2. `conv2d_direct(x, w, stride=1, padding=0)`: the direct-loop convolution with stride and padding (numpy in, numpy out); compare with `F.conv2d`.
 # 3. `max_pool_2x2(x)`: 2×2 max pooling of an `(N, C, H, W)` numpy array with even `H, W`, using only `reshape` and `max`.
+# 4. **Conv2d as your own `Function`.** `Conv2dIm2col(stride, padding)(x, w)`: `forward` builds the
+#    columns with your own `im2col` (one strided slice per kernel tap, as in the picture above) and
+#    multiplies by the reshaped weights; `backward` returns $\bar w = \sum_n \bar y_n\,\text{cols}_n^\top$
+#    and $\bar x = \text{col2im}(W^\top \bar y)$, where your `col2im` *adds* each column entry back onto
+#    the pixel it came from (overlapping patches share pixels). Gradients are returned as tensors
+#    (`mg.tensor(array, dtype=x.dtype)`); the check compares with `F.conv2d` and runs `mg.gradcheck`.
+#
+# **Questions to think about.** How many times larger than the input is the column matrix of a
+# $3\times3$, stride-1 convolution, and what does that cost on a $224\times224$ image with 64 channels?
+# Why must `col2im` add rather than assign? What changes for stride 2?
 
 # %%
-import importlib
-import sys
+from minigrad.autograd import Function
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.07_convolution")
-xs = np.random.default_rng(1).normal(size=(2, 3, 9, 9)).astype(np.float32)
-ws = np.random.default_rng(2).normal(size=(4, 3, 3, 3)).astype(np.float32)
-ref = F.conv2d(mg.tensor(xs), mg.tensor(ws), stride=2, padding=1).numpy()
-print(sol.conv_output_size(9, 3, 2, 1), np.abs(sol.conv2d_direct(xs, ws, stride=2, padding=1) - ref).max())
+
+def conv_output_size(h, k, stride=1, padding=0, dilation=1):
+    raise NotImplementedError("your code here")
+
+
+def conv2d_direct(x, w, stride=1, padding=0):
+    """x: (N, C, H, W), w: (O, C, KH, KW) -> (N, O, OH, OW)."""
+    raise NotImplementedError("your code here")
+
+
+def max_pool_2x2(x):
+    """x: (N, C, H, W), H and W even -> (N, C, H // 2, W // 2)."""
+    raise NotImplementedError("your code here")
+
+
+def im2col(x, kh, kw, stride, padding):
+    """x: (N, C, H, W) -> cols: (N, C*KH*KW, OH*OW), column p = the patch under output pixel p."""
+    raise NotImplementedError("your code here")
+
+
+def col2im(cols, x_shape, kh, kw, stride, padding):
+    """cols: (N, C*KH*KW, OH*OW) -> (N, C, H, W): the adjoint of im2col (overlaps add up)."""
+    raise NotImplementedError("your code here")
+
+
+class Conv2dIm2col(Function):
+    differentiable_backward = False  # backward computes on raw arrays
+
+    def __init__(self, stride=1, padding=0):
+        self.stride, self.padding = stride, padding
+
+    def forward(self, x, w):
+        """x: (N, C, H, W), w: (O, C, KH, KW) arrays -> (N, O, OH, OW)."""
+        raise NotImplementedError("your code here")
+
+    def backward(self, gy):
+        """gy: Tensor (N, O, OH, OW) -> (gx, gw) as Tensors."""
+        raise NotImplementedError("your code here")
+
+
+check("07", conv_output_size=conv_output_size, conv2d_direct=conv2d_direct, max_pool_2x2=max_pool_2x2,
+      Conv2dIm2col=Conv2dIm2col)

@@ -18,7 +18,6 @@
 # The numbers below come from the machine that ran this notebook; run it on yours to get your own.
 
 # %%
-import inspect
 import os
 import time
 
@@ -35,6 +34,7 @@ from minigrad.kernels.cpu import matmul as mm_kernels
 from minigrad.kernels.cpu import micro
 
 mg.backend.apply_tuning()  # minigrad's thread settings, before this chapter's own kernels start Numba's threads
+from helpers import show  # prints a library object's source (tutorials/helpers.py)
 
 FAST = os.environ.get("MINIGRAD_FAST") == "1"
 print(f"Numba threads: {numba.get_num_threads()}, numpy {np.__version__}, numba {numba.__version__}")
@@ -59,9 +59,15 @@ def best_time(fn, repeat=3):
 #
 # $$\text{FLOPs} = 2MNK, \qquad \text{GFLOP/s} = \frac{2MNK}{10^9 \cdot \text{seconds}} .$$
 #
-# A modern CPU core does two fused multiply-adds on 8–16 floats per cycle, some 50–100 GFLOP/s per
-# core in float32. Reaching a good fraction of that is a question of feeding the arithmetic units
-# from memory fast enough.
+# A core's peak follows from its vector units:
+#
+# $$\text{peak FLOP/s per core} = \underbrace{\text{FMA units}}_{2} \times \underbrace{\text{floats per vector}}_{8\text{ (AVX2) or }16\text{ (AVX-512)}} \times \underbrace{2}_{\text{multiply + add}} \times \text{clock} .$$
+#
+# Two fused multiply-adds per cycle on 8 or 16 float32 lanes are $2 \times 8 \times 2 = 32$ or
+# $2 \times 16 \times 2 = 64$ FLOP per cycle: about 100–200 GFLOP/s per core at 3 GHz. (Many chips run
+# AVX-512 at a lower clock, and some split it into two 256-bit halves.) The experiment below
+# measures what this machine reaches; reaching a good fraction of the peak is a question of feeding
+# the arithmetic units from memory fast enough.
 #
 # ## The textbook loop, compiled
 #
@@ -120,15 +126,9 @@ for f in (matmul_naive, matmul_ikj):
 # fused multiply-add instruction per row and step. Numba leaves that vectoriser off by default, so
 # minigrad switches it on for its GEMM alone, while that one function compiles (`slp_vectorized` in
 # `kernels/cpu/matmul.py`); without it the same code runs over ten times slower.
-# This is the micro-kernel (`minigrad/kernels/cpu/micro.py`), first lines:
+# This is the micro-kernel (`kernels/cpu/micro.py`, imported as `minigrad.kernels.cpu.micro`), first lines:
 
 # %%
-def show(fn, lines=40):
-    """The first `lines` lines of a (Numba-compiled) function's source."""
-    src = inspect.getsource(getattr(fn, "py_func", fn)).splitlines()
-    print("\n".join(src[:lines]) + ("\n    ..." if len(src) > lines else ""))
-
-
 show(micro.micro_kernel, 30)
 
 # %% [markdown]
@@ -138,6 +138,63 @@ show(micro.micro_kernel, 30)
 
 # %%
 show(mm_kernels._gemm, 12)
+
+# %% [markdown]
+# The same hierarchy as a picture: $C$ is cut into tasks, one per `prange` iteration; a task walks
+# $K$ in blocks of at most `KC_MAX`, packing an $A$ panel of 8 rows and a $B$ panel of 16 columns so
+# that each is read from memory in order; the micro-kernel keeps an $8\times16$ tile of $C$ in
+# registers and, for every $k$, adds the outer product of 8 values of $A$ with 16 values of $B$.
+
+# %%
+from matplotlib.patches import Rectangle
+
+
+def draw_gemm_tiling(M=96, N=128, K=96, MG=48, NC=64, KC=48, MR=8, NR=16):
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    ax = axes[0]  # C split into tasks
+    colors = plt.cm.Pastel1.colors
+    for t, (i, j) in enumerate((i, j) for i in range(0, M, MG) for j in range(0, N, NC)):
+        ax.add_patch(Rectangle((j, i), NC, MG, facecolor=colors[t % len(colors)], edgecolor="k"))
+        ax.text(j + NC / 2, i + MG / 2, f"task {t}\n{MG} x {NC}", ha="center", va="center", fontsize=8)
+    ax.set_title("C (M x N): one task per prange step", fontsize=9)
+    ax.set_xlim(0, N), ax.set_ylim(M, 0)
+    ax = axes[1]  # one task: A rows x B columns, one k-block at a time
+    ax.add_patch(Rectangle((0, 0), K, MG, facecolor="#dbe9f6", edgecolor="k"))            # A's rows
+    ax.add_patch(Rectangle((K + 10, MG + 10), NC, K, facecolor="#fde0c5", edgecolor="k"))  # B's columns
+    ax.add_patch(Rectangle((K + 10, 0), NC, MG, facecolor=colors[0], edgecolor="k"))       # the C task
+    ax.add_patch(Rectangle((KC, 0), KC, MG, facecolor="none", edgecolor="tab:blue", lw=2.5))
+    ax.add_patch(Rectangle((K + 10, MG + 10 + KC), NC, KC, facecolor="none", edgecolor="tab:orange", lw=2.5))
+    for r in range(0, MG, MR):                                                             # A's 8-row panels
+        ax.plot([KC, 2 * KC], [r, r], color="tab:blue", lw=0.6)
+    for c in range(0, NC, NR):                                                             # B's 16-column panels
+        ax.plot([K + 10 + c] * 2, [MG + 10 + KC, MG + 10 + 2 * KC], color="tab:orange", lw=0.6)
+    ax.text(K / 2, MG + 6, "A: the task's rows;\nk-block packed in 8-row panels", ha="center", va="top", fontsize=8)
+    ax.text(K + 10 + NC / 2, MG + 10 + K + 4, "B: the task's columns;\nk-block in 16-column panels",
+            ha="center", va="top", fontsize=8)
+    ax.text(K + 10 + NC / 2, MG / 2, "C task", ha="center", va="center", fontsize=8)
+    ax.set_title("one task: C += A[:, k-block] @ B[k-block, :]", fontsize=9)
+    ax.set_xlim(-2, K + NC + 14), ax.set_ylim(MG + K + 30, -4)
+    ax = axes[2]  # the register tile
+    ax.add_patch(Rectangle((2, 0), NR, MR, facecolor=colors[0], edgecolor="k"))
+    for c in range(NR + 1):
+        ax.plot([2 + c] * 2, [0, MR], color="k", lw=0.3)
+    for r in range(MR + 1):
+        ax.plot([2, 2 + NR], [r] * 2, color="k", lw=0.3)
+    ax.add_patch(Rectangle((0, 0), 1, MR, facecolor="#dbe9f6", edgecolor="tab:blue"))
+    ax.add_patch(Rectangle((2, MR + 1), NR, 1, facecolor="#fde0c5", edgecolor="tab:orange"))
+    ax.text(0.5, MR + 0.6, "8 of A", ha="center", va="top", fontsize=8)
+    ax.text(2 + NR / 2, MR + 2.4, "16 of B (one 512-bit register)", ha="center", va="top", fontsize=8)
+    ax.text(2 + NR / 2, MR / 2, "8 x 16 sums\nin 8 registers", ha="center", va="center", fontsize=9)
+    ax.set_title("micro-kernel, each k: 8 FMAs of 16 lanes", fontsize=9)
+    ax.set_xlim(-1, NR + 3), ax.set_ylim(MR + 3, -1)
+    for ax in axes:
+        ax.set_aspect("equal")
+        ax.axis("off")
+    plt.tight_layout()
+    plt.show()
+
+
+draw_gemm_tiling()
 
 # %% [markdown]
 # ## Experiment: GFLOP/s against matrix size
@@ -187,6 +244,31 @@ plt.grid(alpha=0.3)
 plt.show()
 for name, g in gflops.items():
     print(f"{name:30s} " + "  ".join(f"{v:7.1f}" for v in g))
+
+# %% [markdown]
+# Compare with the peak formula: divide the best figure by the threads used, and by the clock
+# (read from `/proc/cpuinfo` on Linux; the current clock, which turbo and power saving move), to get
+# the FLOP per cycle each core actually did.
+
+# %%
+def cpu_clock_ghz():
+    """The first core's current clock in GHz from /proc/cpuinfo, or None where there is none."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            mhz = [float(line.split(":")[1]) for line in f if line.lower().startswith("cpu mhz")]
+        return mhz[0] / 1000 if mhz else None
+    except OSError:
+        return None
+
+
+threads = numba.get_num_threads()
+ghz = cpu_clock_ghz()
+for name in ("minigrad gemm (Numba)", "numpy / BLAS"):
+    per_core = np.nanmax(gflops[name]) / threads
+    per_cycle = f" = {per_core / ghz:.1f} FLOP/cycle at {ghz:.2f} GHz" if ghz else ""
+    print(f"{name:22s} best {np.nanmax(gflops[name]):6.1f} GFLOP/s on {threads} thread(s): "
+          f"{per_core:6.1f} GFLOP/s per core{per_cycle}")
+print("the formula's peak: 32 FLOP/cycle (AVX2) or 64 (AVX-512) per core")
 
 # %% [markdown]
 # At the smallest sizes the parallel kernels pay mostly for starting their tasks (tens of
@@ -256,18 +338,33 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/08_fast_kernels.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `matmul_gflops(m, n, k, seconds)`: the speed of an $(m\times k)(k\times n)$ product that took `seconds`.
-# 2. `conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0)`: the FLOPs of a forward convolution ($2 \cdot$ outputs $\cdot\, C K_h K_w$).
-# 3. `blocked_matmul(A, B, bs=64)`: a numpy matrix product computed tile by tile (`bs × bs` blocks), the blocking idea without the machine code.
+# 1. `matmul_gflops(m, n, k, seconds)`: the GFLOP/s of an $(m\times k)(k\times n)$ product that took `seconds`.
+# 2. `conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0)`: the FLOPs of a convolution (two per multiply-add).
+# 3. `blocked_matmul(a, b, bs)`: $AB$ computed block by block ($bs\times bs$ tiles, edge tiles smaller), with numpy inside each tile.
+#
+# **Questions to think about.** With the peak you measured above, how long should the CNN's
+# forward convolutions take for one batch of 64, and how far is the measured training step from
+# that? Which block size makes three float32 tiles fit in a 32 KiB L1 cache?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.08_fast_kernels")
-A = rng.standard_normal((100, 70))
-B = rng.standard_normal((70, 130))
-print(np.abs(sol.blocked_matmul(A, B, 32) - A @ B).max(), sol.conv2d_flops(64, 32, 13, 13, 64, 3, 3) / 1e6, "MFLOP")
+
+def matmul_gflops(m, n, k, seconds):
+    raise NotImplementedError("your code here")
+
+
+def conv2d_flops(n, c, h, w, o, kh, kw, stride=1, padding=0):
+    raise NotImplementedError("your code here")
+
+
+def blocked_matmul(a, b, bs):
+    """a: (M, K), b: (K, N) -> (M, N), one (bs x bs) tile of the result at a time."""
+    raise NotImplementedError("your code here")
+
+
+check("08", matmul_gflops=matmul_gflops, conv2d_flops=conv2d_flops, blocked_matmul=blocked_matmul)

@@ -175,17 +175,32 @@ plt.show()
 # %% [markdown]
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/11_evaluation.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
-# 1. `confusion(y_true, y_pred, k)`: the $k\times k$ confusion matrix with numpy only (hint: `np.add.at` or `np.bincount` on `k * t + p`).
-# 2. `prf_from_confusion(cm)`: per-class precision, recall and F1 from a confusion matrix.
-# 3. `macro_f1(y_true, y_pred, k)`: the macro-averaged F1, using the two functions above.
+# 1. `confusion(y_true, y_pred, k)`: the $k\times k$ confusion matrix (rows: true class) with one `np.add.at`.
+# 2. `prf_from_confusion(cm)`: per-class precision, recall and F1 from the matrix (0 where undefined).
+# 3. `macro_f1(y_true, y_pred, k)`: the unweighted mean of the per-class F1 over the classes present in either array.
+#
+# **Questions to think about.** When is accuracy a poor summary: build a 99 %-accurate classifier
+# that is useless. How would the confusion matrix change if one class had ten times fewer test images?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.11_evaluation")
-print(np.array_equal(sol.confusion(y_test, y_pred, 10), cm),
-      round(sol.macro_f1(y_test, y_pred, 10), 6), round(metrics.f1_score(y_test, y_pred, average="macro"), 6))
+
+def confusion(y_true, y_pred, k):
+    raise NotImplementedError("your code here")
+
+
+def prf_from_confusion(cm):
+    """cm: (k, k) -> (precision (k,), recall (k,), f1 (k,))."""
+    raise NotImplementedError("your code here")
+
+
+def macro_f1(y_true, y_pred, k):
+    raise NotImplementedError("your code here")
+
+
+check("11", confusion=confusion, prf_from_confusion=prf_from_confusion, macro_f1=macro_f1)

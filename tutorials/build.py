@@ -5,12 +5,18 @@
     python tutorials/build.py --fast          # MINIGRAD_FAST=1: small data, few epochs (what CI runs)
     python tutorials/build.py --no-execute    # refresh the .ipynb cells without running them
     python tutorials/build.py --check         # each .ipynb has exactly the cells of its .py?
+                                              # (and, as a report only: which outputs may be stale)
 
 The .py file is the source of truth; the .ipynb beside it is generated, committed with its
-outputs so that the plots show without running anything.
+outputs so that the plots show without running anything. An executed notebook records in its
+metadata ("minigrad": commit, mode, date) the commit it ran at; `--check` then lists the
+notebooks whose library excerpts (printed by helpers.show) come from files changed since.
 """
 import argparse
+import datetime
+import importlib.util
 import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,6 +63,60 @@ def check(names=()):
     return problems
 
 
+def _git(*args):
+    """git's stdout in the repository, or None when git fails (no git, unknown commit)."""
+    try:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def shown_files(nb):
+    """The library files (repo-relative paths) whose source nb's outputs print through helpers.show."""
+    sys.path.insert(0, str(HERE))
+    try:
+        from helpers import shown
+    finally:
+        sys.path.remove(str(HERE))
+    files = set()
+    for cell in nb.cells:
+        text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
+        for module, _, _ in shown(text):
+            spec = importlib.util.find_spec(module)  # where the module lives (minigrad.kernels is kernels/)
+            if spec is None or spec.origin is None:
+                continue
+            path = Path(spec.origin).resolve()
+            if path.is_relative_to(REPO):
+                files.add(path.relative_to(REPO).as_posix())
+    return sorted(files)
+
+
+def staleness(nb):
+    """'' when nb's recorded commit is at or after the last change to the library files it shows, else why."""
+    meta = nb.metadata.get("minigrad", {})
+    commit = meta.get("commit")
+    if not commit:
+        return "no recorded execution"
+    files = shown_files(nb)
+    if not files:
+        return ""
+    changed = _git("log", "--format=%h", f"{commit}..HEAD", "--", *files)
+    if changed is None:
+        return f"recorded commit {commit[:7]} unknown to git here"
+    if changed:
+        n = len(changed.splitlines())
+        return f"executed at {commit[:7]} ({meta.get('mode')}); {n} later commit(s) change {', '.join(files)}"
+    return ""
+
+
+def record(nb, fast):
+    """Note in nb's metadata the commit and mode it was executed at."""
+    dirty = bool(_git("status", "--porcelain", "--", "minigrad", "tutorials"))
+    nb.metadata["minigrad"] = {"commit": _git("rev-parse", "HEAD") or "", "mode": "fast" if fast else "full",
+                               "dirty": dirty, "date": datetime.date.today().isoformat()}
+
+
 def kernel_env(fast):
     """The environment the notebook kernel runs in."""
     env = dict(os.environ)
@@ -96,6 +156,11 @@ def build(py, fast=False, run=True):
     try:
         if run:
             execute(nb, fast)
+            record(nb, fast)
+        else:  # cells refreshed without running: keep the record of the last execution
+            old = py.with_suffix(".ipynb")
+            if old.exists():
+                nb.metadata["minigrad"] = nbformat.read(old, as_version=4).metadata.get("minigrad", {})
     finally:  # on an error, keep what ran (with the traceback) to look at
         nbformat.write(nb, py.with_suffix(".ipynb"))
     return time.time() - start
@@ -113,6 +178,10 @@ def main(argv=None):
         for p in problems:
             print("out of sync:", p)
         print("all tutorial pairs in sync" if not problems else f"{len(problems)} problem(s)")
+        for py in chapters(args.names):  # a report, not a failure: outputs may predate library changes
+            ipynb = py.with_suffix(".ipynb")
+            if ipynb.exists() and (why := staleness(nbformat.read(ipynb, as_version=4))):
+                print(f"maybe stale: {ipynb.name}: {why}")
         return 1 if problems else 0
     for py in chapters(args.names):
         print(f"{py.name} ...", end=" ", flush=True)

@@ -1,6 +1,6 @@
 """Write `micro.py`, the GEMM micro-kernel: an MR x NR tile of C held in MR * NR scalars.
 
-    python kernels/cpu/gen_micro.py          # rewrites kernels/cpu/micro.py (and its stamp in matmul.py)
+    python kernels/cpu/gen_micro.py          # rewrites kernels/cpu/micro.py (and the stamps in matmul.py, rnn.py)
     python kernels/cpu/gen_micro.py --check  # exits 1 if micro.py is out of date
 
 Why generated: Numba has no vector type, so a register tile has to be spelled out as scalar
@@ -77,18 +77,43 @@ def stamp(text):
     return f'{STAMP}"{MR}x{NR}-{hashlib.sha256(text.encode()).hexdigest()[:16]}"'
 
 
+INLINERS = "rnn.py"  # kernels that inline the tile and matmul.py's packing: stamped with both
+
+
+def inliner_stamp(micro_text, matmul_text):
+    """The stamp line of a kernel file that inlines micro_kernel and matmul.py's _pack_a/_pack_b:
+    it names both sources, so an edit to either (then this script) invalidates its Numba cache."""
+    digest = hashlib.sha256((micro_text + matmul_text).encode()).hexdigest()[:16]
+    return f'{STAMP}"{MR}x{NR}-{digest}"'
+
+
+def _stamped(path, line):
+    """path's text with its stamp line replaced by `line` (and whether it had exactly one)."""
+    lines = path.read_text().splitlines(keepends=True)
+    where = [i for i, text in enumerate(lines) if text.startswith(STAMP)]
+    if len(where) == 1:
+        lines[where[0]] = line + "\n"
+    return "".join(lines), len(where) == 1
+
+
 def main():
-    target = Path(__file__).with_name("micro.py")
-    driver = Path(__file__).with_name("matmul.py")
+    here = Path(__file__)
+    target, driver = here.with_name("micro.py"), here.with_name("matmul.py")
     text = source()
-    lines = driver.read_text().splitlines(keepends=True)
-    where = [i for i, line in enumerate(lines) if line.startswith(STAMP)]
+    matmul_text, ok = _stamped(driver, stamp(text))
+    files = {target: text, driver: matmul_text}
+    for name in INLINERS.split():
+        files[here.with_name(name)], ok_i = _stamped(here.with_name(name), inliner_stamp(text, matmul_text))
+        ok = ok and ok_i
     if "--check" in sys.argv:
-        ok = target.exists() and target.read_text() == text and [lines[i].rstrip() for i in where] == [stamp(text)]
-        sys.exit(0 if ok else 1)
-    target.write_text(text)
-    lines[where[0]] = stamp(text) + "\n"
-    driver.write_text("".join(lines))
+        sys.exit(0 if ok and all(p.exists() and p.read_text() == t for p, t in files.items()) else 1)
+    if not ok:
+        sys.exit(f"gen_micro: every one of {driver.name}, {INLINERS} needs exactly one line starting {STAMP!r}")
+    for path, content in files.items():
+        if not path.exists() or path.read_text() != content:
+            tmp = path.with_suffix(".tmp")
+            tmp.write_text(content)
+            tmp.replace(path)
 
 
 if __name__ == "__main__":

@@ -177,6 +177,137 @@ class Backend:
             raise NotImplementedError(f"backend {self.name!r} has no erf kernel (needed by gelu)")
         return _erf_elementwise(x).astype(x.dtype, copy=False)
 
+    def rnn_sequence_forward(self, mode, xw, h0, c0, w_hh, b_hh, reverse):
+        """Every time step of one direction of a recurrent layer (gate layouts: nn/layers/rnn.py).
+
+        mode: "RNN_TANH", "RNN_RELU", "LSTM" (G = 4) or "GRU" (G = 3; G = 1 otherwise);
+        xw: (L, N, G*H) input projections x W_ih^T + b_ih in time order; h0, c0: (N, H) (c0 None
+        unless LSTM); w_hh: (G*H, H); b_hh: (G*H,) or None. Steps run in processing order s: time
+        t = s, or L - 1 - s when reverse. -> the workspace (hs, cs, gates, hn):
+          hs (L+1, N, H): hs[0] = h0, hs[s+1] the state after step s; cs likewise for the LSTM's cell
+          (None otherwise); gates (L, N, G*H): LSTM [i, f, g, o] / GRU [r, z, n] after their activations
+          (None for RNN); hn (L, N, H): GRU's h W_hn^T + b_hn (None otherwise).
+        """
+        xp = self.xp
+        L, N, _ = xw.shape
+        H = h0.shape[1]
+        sig = lambda a: 0.5 * (1 + xp.tanh(0.5 * a))  # noqa: E731  (no overflow for large |a|)
+        hs = xp.empty((L + 1, N, H), dtype=xw.dtype)
+        hs[0] = h0
+        cs = gates = hn = None
+        if mode == "LSTM":
+            cs = xp.empty_like(hs)
+            cs[0] = c0
+        if mode in ("LSTM", "GRU"):
+            gates = xp.empty_like(xw)
+        if mode == "GRU":
+            hn = xp.empty((L, N, H), dtype=xw.dtype)
+        for s in range(L):
+            x = xw[L - 1 - s if reverse else s]
+            hw = hs[s] @ w_hh.T + (0 if b_hh is None else b_hh)
+            if mode == "RNN_TANH":
+                hs[s + 1] = xp.tanh(x + hw)
+            elif mode == "RNN_RELU":
+                hs[s + 1] = xp.maximum(x + hw, 0)
+            elif mode == "LSTM":
+                a = x + hw
+                i, f, g, o = sig(a[:, :H]), sig(a[:, H:2 * H]), xp.tanh(a[:, 2 * H:3 * H]), sig(a[:, 3 * H:])
+                cs[s + 1] = f * cs[s] + i * g
+                hs[s + 1] = o * xp.tanh(cs[s + 1])
+                gates[s] = xp.concatenate([i, f, g, o], axis=1)
+            else:
+                r, z = sig(x[:, :H] + hw[:, :H]), sig(x[:, H:2 * H] + hw[:, H:2 * H])
+                n = xp.tanh(x[:, 2 * H:] + r * hw[:, 2 * H:])
+                hs[s + 1] = (1 - z) * n + z * hs[s]
+                gates[s] = xp.concatenate([r, z, n], axis=1)
+                hn[s] = hw[:, 2 * H:]
+        return hs, cs, gates, hn
+
+    def rnn_sequence_backward(self, mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, cs, gates, hn):
+        """Backpropagation through time for rnn_sequence_forward, from its workspace (hs, cs, gates, hn).
+
+        gout: (L, N, H) gradient of the outputs hs[1:] in time order; gh_n, gc_n: (N, H) gradients of
+        the final h and c (gc_n None unless LSTM). -> (dxw (L, N, G*H) in time order, dh0 (N, H),
+        dc0 (N, H) or None, dw_hh (G*H, H), db_hh (G*H,) or None when not has_bias).
+        """
+        xp = self.xp
+        L, N, H = gout.shape
+        G = w_hh.shape[0] // H
+        dxw = xp.empty((L, N, G * H), dtype=gout.dtype)
+        dhw = xp.empty_like(dxw)  # gradient of h W_hh^T + b_hh, processing order
+        dh = gh_n.copy()
+        dc = gc_n.copy() if mode == "LSTM" else None
+        for s in range(L - 1, -1, -1):
+            t = L - 1 - s if reverse else s
+            d = dh + gout[t]
+            h = hs[s + 1]
+            if mode == "RNN_TANH":
+                dx = dr = d * (1 - h * h)
+            elif mode == "RNN_RELU":
+                dx = dr = d * (h > 0)
+            elif mode == "LSTM":
+                g = gates[s]
+                i, f, gg, o = g[:, :H], g[:, H:2 * H], g[:, 2 * H:3 * H], g[:, 3 * H:]
+                tc = xp.tanh(cs[s + 1])
+                dcs = dc + d * o * (1 - tc * tc)
+                dx = dr = xp.concatenate([dcs * gg * i * (1 - i), dcs * cs[s] * f * (1 - f),
+                                          dcs * i * (1 - gg * gg), d * tc * o * (1 - o)], axis=1)
+                dc = dcs * f
+            else:
+                g = gates[s]
+                r, z, n = g[:, :H], g[:, H:2 * H], g[:, 2 * H:]
+                dn = d * (1 - z) * (1 - n * n)
+                dz = d * (hs[s] - n) * z * (1 - z)
+                drr = dn * hn[s] * r * (1 - r)
+                dx = xp.concatenate([drr, dz, dn], axis=1)
+                dr = xp.concatenate([drr, dz, dn * r], axis=1)
+            dxw[t], dhw[s] = dx, dr
+            dh = dr @ w_hh + (d * z if mode == "GRU" else 0)
+        dw_hh = dhw.reshape(L * N, G * H).T @ hs[:L].reshape(L * N, H)
+        db_hh = dhw.sum(axis=(0, 1)) if has_bias else None
+        return dxw, dh, dc, dw_hh, db_hh
+
+    def attention_forward(self, q, k, v, mask, mask_index, is_causal, scale):
+        """Scaled dot-product attention, forward: the plain softmax(q k^T scale + mask) v, written to be read.
+
+        q: (N, L, E), k: (N, S, E), v: (N, S, Ev), C-contiguous, one float dtype. mask: None or an
+        additive float mask (M, Lm, Sm) (Lm in {1, L}, Sm in {1, S}; -inf = masked out) of q's dtype,
+        and mask_index (N,) int64 says which of the M masks each of the N rows of the batch uses.
+        is_causal masks key j > query i (top-left aligned). A row with nothing to attend to gives a
+        zero output (as torch 2.13 does). -> (out (N, L, Ev), lse (N, L): the log-sum-exp of each
+        row's scores, +inf on such rows, so that exp(score - lse) is 0 there).
+        """
+        xp = self.xp
+        s = self._attention_scores(q, k, mask, mask_index, is_causal, scale)
+        m = s.max(axis=-1, keepdims=True)
+        dead = m == -xp.inf
+        e = xp.exp(s - xp.where(dead, 0, m))
+        total = e.sum(axis=-1, keepdims=True)
+        out = xp.matmul(e / xp.where(dead, 1, total), v)
+        lse = xp.where(dead, xp.inf, m + xp.log(xp.where(dead, 1, total)))
+        return out, lse[..., 0]
+
+    def attention_backward(self, gout, q, k, v, out, lse, mask, mask_index, is_causal, scale):
+        """Gradients of attention_forward: gout (N, L, Ev) and the forward's out and lse -> (gq, gk, gv)
+        in the shapes of q, k, v. With P = exp(scores - lse) and delta = rowsum(gout * out):
+        gv = P^T gout, gS = P (gout v^T - delta), gq = gS k scale, gk = gS^T q scale."""
+        xp = self.xp
+        p = xp.exp(self._attention_scores(q, k, mask, mask_index, is_causal, scale) - lse[..., None])
+        delta = (gout * out).sum(axis=-1, keepdims=True)
+        gs = p * (xp.matmul(gout, v.swapaxes(-1, -2)) - delta) * scale
+        return xp.matmul(gs, k), xp.matmul(gs.swapaxes(-1, -2), q), xp.matmul(p.swapaxes(-1, -2), gout)
+
+    def _attention_scores(self, q, k, mask, mask_index, is_causal, scale):
+        """(N, L, S) scores q k^T scale, plus the mask, -inf above the diagonal when is_causal."""
+        xp = self.xp
+        s = xp.matmul(q, k.swapaxes(-1, -2)) * q.dtype.type(scale)
+        if mask is not None:
+            s = s + mask[mask_index]
+        if is_causal:
+            L, S = s.shape[-2:]
+            s = xp.where(xp.tri(L, S, dtype=bool), s, -xp.inf)
+        return s
+
     # ------------------------------------------------------------------ memory
     def on_device(self, index):
         """A context in which `xp` allocates on device `index` (None: the default one)."""

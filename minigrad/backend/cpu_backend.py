@@ -7,7 +7,9 @@ is not float32/64. Convolution takes one of three routes, chosen by measurement 
 benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
 GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
 It also has the contract's optional fused kernels, one parallel pass each: relu_forward/backward,
-softmax_cross_entropy, adam_update, sgd_update; arrays they do not suit go to the reference.
+softmax_cross_entropy, adam_update, sgd_update, the whole-sequence recurrent kernels
+(rnn_sequence_forward/backward) and the tiled attention_forward/backward; arrays they do not
+suit go to the reference.
 
 Before its first kernel runs, the backend applies the process settings listed by
 `minigrad.backend.tuning()` (process_tuning.py): nothing changes at import.
@@ -17,10 +19,12 @@ Shapes: x (N, C, H, W), w (O, C // groups, KH, KW); stride, padding, dilation ar
 import numba
 import numpy as np
 
+from minigrad.kernels.cpu import attention as _attention
 from minigrad.kernels.cpu import conv as _conv
 from minigrad.kernels.cpu import fused as _fused
 from minigrad.kernels.cpu import matmul as _mm
 from minigrad.kernels.cpu import pool as _pool
+from minigrad.kernels.cpu import rnn as _rnn
 
 from . import numpy_backend, process_tuning
 from .contract import reference
@@ -439,3 +443,115 @@ def softmax_cross_entropy(x, t, weight, ignore_index, eps):
     w = np.zeros(1, x.dtype) if weight is None else np.ascontiguousarray(weight)
     return _fused.softmax_cross_entropy(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
                                         weight is not None, int(ignore_index), float(eps))
+
+
+# ---------------------------------------------------------------- whole-sequence recurrent kernels
+def _rnn_suits(*arrays):
+    return all(a is None or a.dtype == arrays[0].dtype for a in arrays) and arrays[0].dtype in _FLOATS
+
+
+def rnn_sequence_forward(mode, xw, h0, c0, w_hh, b_hh, reverse):
+    """All L steps of one direction in one kernel call -> workspace (hs, cs, gates, hn) (see the contract)."""
+    if not _rnn_suits(xw, h0, c0, w_hh, b_hh) or 0 in xw.shape:
+        return _reference.rnn_sequence_forward(mode, xw, h0, c0, w_hh, b_hh, reverse)
+    if _cold:
+        _warm_up()
+    L, N, GH = xw.shape
+    H = h0.shape[1]
+    dt = xw.dtype
+    hs = np.empty((L + 1, N, H), dt)
+    hs[0] = h0
+    cs = np.empty((L + 1, N, H) if mode == "LSTM" else (1, 1, 1), dt)
+    if mode == "LSTM":
+        cs[0] = c0
+    gates = np.empty((L, N, GH) if mode in ("LSTM", "GRU") else (1, 1, 1), dt)
+    hn = np.empty((L, N, H) if mode == "GRU" else (1, 1, 1), dt)
+    b = np.zeros(GH, dt) if b_hh is None else np.ascontiguousarray(b_hh)
+    kernel = _rnn.sequence_forward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_forward_serial
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(xw), np.ascontiguousarray(w_hh), b,
+                          bool(reverse), hs, cs, gates, hn)
+    return (hs, cs if mode == "LSTM" else None, gates if mode in ("LSTM", "GRU") else None,
+            hn if mode == "GRU" else None)
+
+
+def rnn_sequence_backward(mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, cs, gates, hn):
+    """Backpropagation through time in one kernel call; the weight gradient is one GEMM afterwards."""
+    if not _rnn_suits(gout, gh_n, gc_n, w_hh, hs) or 0 in gout.shape:
+        return _reference.rnn_sequence_backward(mode, gout, gh_n, gc_n, w_hh, has_bias, reverse, hs, cs, gates, hn)
+    if _cold:
+        _warm_up()
+    L, N, H = gout.shape
+    GH = w_hh.shape[0]
+    dt = gout.dtype
+    dummy = np.empty((1, 1, 1), dt)
+    dxw = np.empty((L, N, GH), dt)
+    dhw = np.empty((L, N, GH), dt)
+    dh = np.array(gh_n, dtype=dt, order="C")  # copies: the kernel turns them into dh0, dc0
+    dc = np.array(gc_n, dtype=dt, order="C") if mode == "LSTM" else dh  # dc: read by the LSTM only
+    kernel = _rnn.sequence_backward if N * GH * H >= _rnn.PARALLEL_MIN_WORK else _rnn.sequence_backward_serial
+    kernel(_rnn.MODES[mode], np.ascontiguousarray(gout), dh, dc, np.ascontiguousarray(w_hh),
+                           bool(reverse), hs, dummy if cs is None else cs, dummy if gates is None else gates,
+                           dummy if hn is None else hn, dxw, dhw)
+    dw_hh = blas_limit.call(np.matmul, dhw.reshape(L * N, GH).T, hs[:L].reshape(L * N, H))
+    db_hh = dhw.sum(axis=(0, 1)) if has_bias else None
+    return dxw, dh, dc if mode == "LSTM" else None, dw_hh, db_hh
+
+
+# Attention tiles: 64 query rows x 64 keys keep the score tile and the key/value tiles in L1/L2.
+_ATTENTION_BLOCK = 64
+
+
+def _attention_args(q, k, v, mask, mask_index):
+    """The kernels' arrays: contiguous q, k, v and (with no mask) a one-element dummy mask and index."""
+    q, k, v = (np.ascontiguousarray(a) for a in (q, k, v))
+    if mask is None:
+        return q, k, v, np.zeros((1, 1, 1), q.dtype), np.zeros(q.shape[0], np.int64)
+    mask, mask_index = np.ascontiguousarray(mask), np.ascontiguousarray(mask_index, dtype=np.int64)
+    if not (mask.ndim == 3 and mask.shape[1] in (1, q.shape[1]) and mask.shape[2] in (1, k.shape[1])
+            and mask_index.shape == (q.shape[0],) and (mask_index.size == 0 or
+                                                       0 <= mask_index.min() <= mask_index.max() < mask.shape[0])):
+        _fail("attention", f"mask {mask.shape} / mask_index {mask_index.shape} do not fit q {q.shape}, k {k.shape}")
+    return q, k, v, mask, mask_index
+
+
+def _exp_scratch(dtype, tasks):
+    """Per-task scratch for the kernels' exponentials: int rows, and the same memory as `dtype` floats."""
+    ints = np.empty((tasks, _ATTENTION_BLOCK), np.int32 if dtype == np.float32 else np.int64)
+    return ints, ints.view(dtype)
+
+
+def _attention_ok(q, k, v, mask):
+    return (q.dtype in _FLOATS and k.dtype == v.dtype == q.dtype and (mask is None or mask.dtype == q.dtype)
+            and q.shape[0] * q.shape[1] * k.shape[1] > 0)
+
+
+def attention_forward(q, k, v, mask, mask_index, is_causal, scale):
+    """Tiled attention with an online softmax (the rule: contract.Backend.attention_forward) -> (out, lse)."""
+    if not _attention_ok(q, k, v, mask):
+        return _reference.attention_forward(q, k, v, mask, mask_index, is_causal, scale)
+    if _cold:
+        _warm_up()
+    has_mask = mask is not None
+    q, k, v, mask, mask_index = _attention_args(q, k, v, mask, mask_index)
+    out = np.empty(q.shape[:2] + v.shape[2:], q.dtype)
+    lse = np.empty(q.shape[:2], q.dtype)
+    _attention.attention_forward(q, k, v, mask, mask_index, has_mask, bool(is_causal), float(scale), out, lse,
+                                 _ATTENTION_BLOCK, _ATTENTION_BLOCK,
+                                 *_exp_scratch(q.dtype, q.shape[0] * -(-q.shape[1] // _ATTENTION_BLOCK)))
+    return out, lse
+
+
+def attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, scale):
+    """Its gradients, recomputing the scores tile by tile -> (gq, gk, gv)."""
+    if not _attention_ok(q, k, v, mask) or gout.dtype != q.dtype:
+        return _reference.attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, scale)
+    if _cold:
+        _warm_up()
+    has_mask = mask is not None
+    q, k, v, mask, mask_index = _attention_args(q, k, v, mask, mask_index)
+    gout, out, lse = (np.ascontiguousarray(a, dtype=q.dtype) for a in (gout, out, lse))
+    gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    _attention.attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, bool(is_causal),
+                                  float(scale), gq, gk, gv, _ATTENTION_BLOCK, _ATTENTION_BLOCK,
+                                  *_exp_scratch(q.dtype, q.shape[0]))
+    return gq, gk, gv

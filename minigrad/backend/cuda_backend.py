@@ -2,7 +2,8 @@
 
 It meets the backend contract (contract.py; `numpy_backend` is the reference and test oracle):
 `xp` (cupy), `name`, the required kernels (`matmul`, `conv2d_*`, `max_pool2d_*`, `avg_pool2d_*`),
-and of the optional ones `relu_backward` and `softmax_cross_entropy` on its own fused kernels
+and of the optional ones `relu_backward`, `softmax_cross_entropy` and `attention_forward` /
+`attention_backward` (attention.cu, unverified on a GPU so far) on its own fused kernels
 (where they apply) and the memory helpers `on_device`, `to_host`, `from_host`. The other optional
 kernels (relu_forward, adam_update, sgd_update) are the contract's references, run by CuPy on the
 GPU's arrays. One CUDA-only extra, `fused_bias_relu`, is not used by the ops yet.
@@ -48,7 +49,7 @@ name = "cuda"
 _reference = reference(cupy)
 
 KERNEL_PACKAGE = "minigrad.kernels.cuda"
-KERNEL_FILES = ("matmul.cu", "conv.cu", "pool.cu", "fused.cu")
+KERNEL_FILES = ("matmul.cu", "conv.cu", "pool.cu", "fused.cu", "attention.cu")
 NVRTC_OPTIONS = ("--std=c++17",)
 THREADS = 256  # every kernel is written for 256-thread blocks
 MAX_GRID_X = 2**31 - 1
@@ -509,3 +510,62 @@ def from_host(a, index):
     """A numpy array -> a CuPy array on GPU `index` (None: the current one)."""
     with cupy.cuda.Device(index):
         return cupy.asarray(a)
+
+
+ATTENTION_MAX_DIM = 256  # attention.cu keeps a row of E or Ev values per thread in registers
+
+
+def attention_plan(q_shape, k_shape, v_shape, mask_shape):
+    """Launch arguments of attention.cu for q (N, L, E), k (N, S, E), v (N, S, Ev) and an additive mask
+    (M, Lm, Sm) (None: no mask) -> dict of the kernels' int arguments and their grids, or None where
+    the kernels do not apply (a head dim over ATTENTION_MAX_DIM, empty arrays): then the reference runs."""
+    (n, L, E), S, ev = q_shape, k_shape[1], v_shape[2]
+    if max(E, ev) > ATTENTION_MAX_DIM or n * L * S == 0:
+        return None
+    lm, sm = (1, 1) if mask_shape is None else mask_shape[1:]
+    return dict(N=i32(n), L=i32(L), S=i32(S), E=i32(E), Ev=i32(ev), Lm=i32(lm), Sm=i32(sm),
+                has_mask=i32(mask_shape is not None), rows_grid=elementwise_grid(n * L),
+                cols_grid=elementwise_grid(n * S))
+
+
+def _attention_prep(q, k, v, mask, mask_index, scale):
+    q, k, v = (cupy.ascontiguousarray(a) for a in (q, k, v))
+    if mask is None:
+        mask, mask_index = cupy.zeros((1, 1, 1), q.dtype), cupy.zeros(q.shape[0], np.int64)
+    else:
+        mask = cupy.ascontiguousarray(mask, dtype=q.dtype)
+        mask_index = cupy.ascontiguousarray(mask_index, dtype=np.int64)
+    return q, k, v, mask, mask_index, cupy.full(1, scale, q.dtype)
+
+
+def attention_forward(q, k, v, mask, mask_index, is_causal, scale):
+    """Online-softmax attention, one thread per query row (the rule: contract.Backend.attention_forward)."""
+    plan = attention_plan(q.shape, k.shape, v.shape, None if mask is None else mask.shape)
+    if plan is None or q.dtype not in (np.float32, np.float64) or not q.dtype == k.dtype == v.dtype:
+        return _reference.attention_forward(q, k, v, mask, mask_index, is_causal, scale)
+    q, k, v, mask, mask_index, sc = _attention_prep(q, k, v, mask, mask_index, scale)
+    out = cupy.empty(q.shape[:2] + v.shape[2:], q.dtype)
+    lse = cupy.empty(q.shape[:2], q.dtype)
+    p = plan
+    _kernel("attention.cu", f"attn_fwd_{dtype_suffix(q.dtype)}")(*p["rows_grid"], (
+        q, k, v, mask, mask_index, out, lse, sc, p["N"], p["L"], p["S"], p["E"], p["Ev"], p["Lm"], p["Sm"],
+        p["has_mask"], i32(bool(is_causal))))
+    return out, lse
+
+
+def attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, scale):
+    """Its gradients: one kernel for gq (and delta), one for gk and gv -> (gq, gk, gv)."""
+    plan = attention_plan(q.shape, k.shape, v.shape, None if mask is None else mask.shape)
+    if plan is None or q.dtype not in (np.float32, np.float64) or not q.dtype == k.dtype == v.dtype == gout.dtype:
+        return _reference.attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, scale)
+    q, k, v, mask, mask_index, sc = _attention_prep(q, k, v, mask, mask_index, scale)
+    gout, out, lse = (cupy.ascontiguousarray(a, dtype=q.dtype) for a in (gout, out, lse))
+    gq, gk, gv = cupy.empty_like(q), cupy.empty_like(k), cupy.empty_like(v)
+    delta = cupy.empty(q.shape[:2], q.dtype)
+    p, suffix, causal = plan, dtype_suffix(q.dtype), i32(bool(is_causal))
+    dims = (p["N"], p["L"], p["S"], p["E"], p["Ev"], p["Lm"], p["Sm"], p["has_mask"], causal)
+    _kernel("attention.cu", f"attn_bwd_q_{suffix}")(*p["rows_grid"], (
+        gout, q, k, v, out, lse, mask, mask_index, sc, gq, delta) + dims)
+    _kernel("attention.cu", f"attn_bwd_kv_{suffix}")(*p["cols_grid"], (
+        gout, q, k, v, lse, delta, mask, mask_index, sc, gk, gv) + dims)
+    return gq, gk, gv

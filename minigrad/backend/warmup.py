@@ -29,8 +29,8 @@ import time
 
 
 def _kernel_modules():
-    from minigrad.kernels.cpu import conv, fused, matmul, pool
-    return [conv, fused, matmul, pool]
+    from minigrad.kernels.cpu import attention, conv, fused, matmul, pool, rnn
+    return [attention, conv, fused, matmul, pool, rnn]
 
 
 def dispatchers():
@@ -105,6 +105,29 @@ def _layer_work(dtype):
     F.cross_entropy(mg.tensor(np.zeros((4, 10), dtype)), mg.tensor(np.arange(4)))
 
 
+def _sequence_work(dtype):
+    """The sequence layers: causal and masked attention (forward and backward) and the fused
+    RNN/LSTM/GRU kernels, at sizes that take their parallel paths."""
+    import numpy as np
+
+    import minigrad as mg
+    import minigrad.nn as nn
+    import minigrad.nn.functional as F
+
+    q = mg.tensor(np.zeros((2, 4, 64, 32), dtype), requires_grad=True)
+    F.scaled_dot_product_attention(q, q, q, is_causal=True).sum().backward()
+    mask = mg.tensor(np.ones((64, 64), bool))
+    F.scaled_dot_product_attention(q, q, q, attn_mask=mask).sum().backward()
+    x = mg.tensor(np.zeros((28, 64, 28), dtype))
+    for layer in (nn.RNN(28, 128), nn.LSTM(28, 128), nn.GRU(28, 128)):
+        out, _ = layer.to(getattr(mg, dtype))(x)
+        out.sum().backward()
+    small = mg.tensor(np.zeros((3, 2, 4), dtype))
+    for layer in (nn.RNN(4, 5), nn.LSTM(4, 5), nn.GRU(4, 5)):
+        out, _ = layer.to(getattr(mg, dtype))(small)
+        out.sum().backward()
+
+
 def warm_up(dtypes=("float32", "float64"), verbose=True):
     """Compile (or load) every kernel signature the main job and the common layers use, for each of
     `dtypes`; -> seconds taken."""
@@ -118,6 +141,7 @@ def warm_up(dtypes=("float32", "float64"), verbose=True):
     for dtype in dtypes:
         _cnn_work(dtype)
         _layer_work(dtype)
+        _sequence_work(dtype)
     seconds = time.perf_counter() - start
     if verbose:
         rows = kernel_report()

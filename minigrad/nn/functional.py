@@ -9,6 +9,7 @@ import numpy as np
 from ..checks import check_float
 from ..ops import (avg_pool2d, binary_cross_entropy, conv1d, conv2d, cross_entropy, embedding, gelu,  # noqa: F401
                    leaky_relu, log_softmax, max_pool2d, pad, relu, sigmoid, softmax, softplus, tanh, where)
+from ..ops.attention import scaled_dot_product_attention as _fused_attention
 from ..ops.conv import batched
 from ..ops.convert import constant
 from ..ops.loss import reduce_loss
@@ -249,33 +250,10 @@ def adaptive_avg_pool2d(input, output_size):
 
 
 def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
-    """softmax(q k^T * scale + mask) v, composed from ops (the plain version; see the attention op for the fused one).
+    """softmax(q k^T * scale + mask) v, one fused op (minigrad.ops.attention; tiled kernels on the Numba backend).
 
     query: (..., L, E), key: (..., S, E), value: (..., S, Ev) -> (..., L, Ev). attn_mask broadcasts to
     (..., L, S): a boolean mask keeps the True positions (SDPA's convention), a float mask is added to the
-    scores. is_causal masks position j > i (aligned top-left, as torch does).
+    scores. is_causal masks position j > i (aligned top-left, as torch does). Fully masked rows give 0.
     """
-    if query.ndim < 2 or key.ndim < 2 or value.ndim < 2:
-        raise ValueError(f"scaled_dot_product_attention: query, key and value need at least 2 dims, got shapes "
-                         f"{query.shape}, {key.shape}, {value.shape}")
-    L, E = query.shape[-2:]
-    S = key.shape[-2]
-    if key.shape[-1] != E or value.shape[-2] != S:
-        raise ValueError(f"scaled_dot_product_attention: query {query.shape}, key {key.shape} and value "
-                         f"{value.shape} do not fit (..., L, E) x (..., S, E) x (..., S, Ev)")
-    if is_causal and attn_mask is not None:
-        raise ValueError("scaled_dot_product_attention: give attn_mask or is_causal, not both")
-    scale = 1.0 / np.sqrt(E) if scale is None else scale
-    scores = (query @ key.transpose(-2, -1)) * scale
-    if is_causal:
-        scores = where(constant(np.tril(np.ones((L, S), dtype=bool)), scores), scores, float("-inf"))
-    if attn_mask is not None:
-        mask = attn_mask.array if isinstance(attn_mask, Tensor) else np.asarray(attn_mask)
-        if mask.dtype == np.bool_:
-            scores = where(constant(mask, scores), scores, float("-inf"))
-        else:
-            scores = scores + attn_mask
-    weights = softmax(scores, dim=-1)
-    if dropout_p > 0.0:
-        weights = dropout(weights, dropout_p)
-    return weights @ value
+    return _fused_attention(query, key, value, attn_mask, dropout_p, is_causal, scale)

@@ -12,11 +12,14 @@ from .compare import all, any, bitwise_and, bitwise_not, bitwise_or, eq, ge, gt,
 from .convert import clone, to
 from .elementwise import (abs, add, clamp, cos, div, exp, log, maximum, minimum, mul, neg, pow, relu, sigmoid,
                           sin, softplus, sqrt, sub, tanh)
-from .matmul import matmul
+from .elementwise import masked_fill, masked_fill_
+from .matmul import baddbmm, bmm, matmul
 from .reduce import amax, amin, argmax, argmin, logsumexp, max, mean, min, norm, std, sum, var
 from .shape import (chunk, expand, expand_as, flatten, getitem, permute, reshape, split, squeeze, t, transpose,
                     unsqueeze, view_as)
+from .shape import tril, triu
 from .softmax import log_softmax, softmax
+from .sampling import multinomial, topk
 
 
 def reflected(op):
@@ -58,6 +61,11 @@ TENSOR_METHODS = {
     "permute": permute, "transpose": transpose, "t": t, "split": split, "chunk": chunk,
     # conversions
     "to": to, "clone": clone,
+    # attention helpers
+    "tril": tril, "triu": triu, "masked_fill": masked_fill, "masked_fill_": masked_fill_, "bmm": bmm,
+    "baddbmm": baddbmm,
+    # sampling
+    "topk": topk, "multinomial": multinomial,
 }
 # the ops that take torch's `out=` are wrapped for it (convert.with_out); methods take the op itself,
 # as torch's methods have no `out=`, so that operators stay as fast as the op

@@ -13,7 +13,7 @@ from ..tensor import raw_index
 from .convert import with_out
 
 __all__ = ["reshape", "permute", "transpose", "flatten", "squeeze", "unsqueeze", "expand", "broadcast_to",
-           "sum_to", "getitem", "cat", "stack", "split", "chunk", "pad"]
+           "sum_to", "getitem", "cat", "stack", "split", "chunk", "pad", "tril", "triu"]
 
 
 def normalize_axis(axis, ndim, op="reduce"):
@@ -362,3 +362,39 @@ def pad(input, pad, mode="constant", value=0.0):
     for i in range(len(pad) // 2):
         widths[input.ndim - 1 - i] = (int(pad[2 * i]), int(pad[2 * i + 1]))
     return Pad(tuple(widths), value)(input)
+
+
+class Triangle(Function):
+    """The lower (tril) or upper (triu) triangle of the last two dims, from `diagonal` on; the rest 0.
+    The gradient is the same triangle of the incoming gradient."""
+
+    backward_reads_inputs = False
+
+    def __init__(self, diagonal, upper):
+        self.diagonal, self.upper = diagonal, upper
+
+    def forward(self, a):
+        return (self.xp.triu if self.upper else self.xp.tril)(a, self.diagonal)
+
+    def backward(self, gy):
+        return Triangle(self.diagonal, self.upper)(gy)
+
+
+def _triangle(name, input, diagonal, upper):
+    if input.ndim < 2:
+        raise ValueError(f"{name}: input must have at least 2 dimensions, got shape {tuple(input.shape)}")
+    if isinstance(diagonal, bool) or not isinstance(diagonal, (int, np.integer)):
+        raise TypeError(f"{name}: diagonal must be an int, got {diagonal!r}")
+    return Triangle(int(diagonal), upper)(input)
+
+
+@with_out
+def tril(input, diagonal=0):
+    """input: (..., M, N) -> the same with the elements above diagonal `diagonal` set to 0 (j > i + diagonal)."""
+    return _triangle("tril", input, diagonal, upper=False)
+
+
+@with_out
+def triu(input, diagonal=0):
+    """input: (..., M, N) -> the same with the elements below diagonal `diagonal` set to 0 (j < i + diagonal)."""
+    return _triangle("triu", input, diagonal, upper=True)

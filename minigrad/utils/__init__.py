@@ -1,2 +1,3 @@
-"""Utilities: `minigrad.utils.data` (Dataset, DataLoader, random_split)."""
+"""Utilities: `minigrad.utils.data` (Dataset, DataLoader, random_split); `checkpoint` (gradient checkpointing)."""
 from . import data
+from .checkpoint import checkpoint

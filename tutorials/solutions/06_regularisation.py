@@ -29,3 +29,8 @@ class EarlyStopping:
             return False
         self.waited += 1
         return self.waited >= self.patience
+
+
+def soft_threshold(w, t):
+    """The proximal step of t * |w|: shrink every weight towards 0 by t, and stop at exactly 0."""
+    return np.sign(w) * np.maximum(np.abs(w) - t, 0.0)

@@ -27,3 +27,12 @@ def gru_step(x, h, w_ih, w_hh, b_ih, b_hh):
 def rnn_param_count(cell, input_size, hidden):
     gates = {"RNN": 1, "LSTM": 4, "GRU": 3}[cell]
     return gates * hidden * (input_size + hidden + 2)
+
+
+def clip_by_global_norm(grads, max_norm):
+    """Scale all gradients by one factor so that their joint L2 norm is at most max_norm.
+
+    Returns (clipped gradients, the norm before clipping), like nn.utils.clip_grad_norm_."""
+    total = float(np.sqrt(sum((g ** 2).sum() for g in grads)))
+    scale = min(1.0, max_norm / (total + 1e-6))
+    return [g * scale for g in grads], total

@@ -7,7 +7,10 @@ Gate layouts follow PyTorch, so weights load across:
   GRU:  [r, z, n] rows of W_ih / W_hh;  r, z = sigmoid(xr + hr), sigmoid(xz + hz)
         n = tanh(xn + r * hn);  h' = (1 - z) n + z h      (hn includes b_hn)
 The layers compute the input projection of all time steps with one matmul and only
-loop over time for the recurrent part.
+loop over time for the recurrent part: in one op (ops.rnn_sequence, whose Numba kernel runs
+the whole loop and its backpropagation through time), or step by step with ordinary ops when
+`layer.fused = False` (then second derivatives work too: the fused op's backward is not
+differentiable).
 """
 import math
 
@@ -148,6 +151,7 @@ class _RNNBase(Module):
     """
 
     mode = "RNN_TANH"
+    fused = True  # run each direction's time loop as one op (see the module docstring)
 
     def __init__(self, input_size, hidden_size, num_layers=1, bias=True, batch_first=False, dropout=0.0,
                  bidirectional=False, device=None, dtype=None):
@@ -189,6 +193,10 @@ class _RNNBase(Module):
         xw = x @ w_ih.T  # (L, N, G*H): every step's input projection at once
         if b_ih is not None:
             xw = xw + b_ih
+        if self.fused and seq_len and x.shape[1]:
+            lstm = self.mode == "LSTM"
+            outs = ops.rnn_sequence(xw, (h, c) if lstm else h, w_hh, b_hh, mode=self.mode, reverse=reverse)
+            return outs[0], outs[1], (outs[2] if lstm else None)
         steps = range(seq_len - 1, -1, -1) if reverse else range(seq_len)
         outs = [None] * seq_len
         for t in steps:
