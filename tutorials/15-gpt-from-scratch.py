@@ -404,26 +404,50 @@ plt.show()
 #
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/15_gpt_from_scratch.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `bigram_nll(train_ids, eval_ids, vocab_size, smoothing=1.0)`: the bigram model by **counting**:
 #    the table of how often each token follows each other in `train_ids` (plus `smoothing` in every
 #    cell), normalised per row, and the mean negative log-likelihood of `eval_ids` under it. It is the
-#    best any bigram model can do: compare it with the trained bigram's loss.
+#    best any bigram model can do: compare it with the trained bigram's loss above.
 # 2. `perplexity(loss)` and `bits_per_character(loss, chars_per_token=1.0)`: convert a loss in nats
 #    per token to perplexity and to bits per character (for BPE, a token covers several characters).
 # 3. `bpe_train(text_bytes, n_merges)`: the merge loop above as a function returning the list of
-#    merged pairs; it must agree with `BPETokenizer.train` on a text without spaces or punctuation.
+#    merged pairs (ties go to the pair seen first); it must agree with `BPETokenizer.train` on a text
+#    without spaces or punctuation.
 # 4. `top_k_probs(logits, k, temperature=1.0)`: the sampling distribution with top-k and
 #    temperature, in numpy (1-D logits).
+#
+# **Questions to think about.** The BPE tokenizer above packs about 1.8 characters into a token: what
+# validation loss per *token* would match the GPT's loss per character? Why does the KV cache not
+# help once the text is longer than `block_size` with learned position embeddings?
 
 # %%
-import importlib
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.15_gpt_from_scratch")
-print(f"counted bigram: {sol.bigram_nll(train_ids, val_ids, V):.3f} nats/char (trained bigram: {bigram_curve[-1][1]:.3f})")
-print(f"GPT: perplexity {sol.perplexity(gpt_curve[-1][1]):.2f}, {sol.bits_per_character(gpt_curve[-1][1]):.3f} bits/char")
-print("first merges:", sol.bpe_train("abababcab".encode(), 2))
-print(np.round(sol.top_k_probs(np.array([2.0, 1.0, 0.5, -1.0]), k=2), 3))
+
+def bigram_nll(train_ids, eval_ids, vocab_size, smoothing=1.0):
+    raise NotImplementedError("your code here")
+
+
+def perplexity(loss):
+    raise NotImplementedError("your code here")
+
+
+def bits_per_character(loss, chars_per_token=1.0):
+    raise NotImplementedError("your code here")
+
+
+def bpe_train(text_bytes, n_merges):
+    """-> [(a, b), ...]: merge k replaced the pair (a, b) by id 256 + k"""
+    raise NotImplementedError("your code here")
+
+
+def top_k_probs(logits, k, temperature=1.0):
+    raise NotImplementedError("your code here")
+
+
+check("15", bigram_nll=bigram_nll, perplexity=perplexity, bits_per_character=bits_per_character,
+      bpe_train=bpe_train, top_k_probs=top_k_probs)

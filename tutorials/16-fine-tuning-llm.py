@@ -377,23 +377,43 @@ print("adapter files:", {f.name: f"{f.stat().st_size / 1e3:.1f} kB" for f in sor
 #
 # ## Exercises
 #
-# Solutions: `tutorials/solutions/16_fine_tuning_llm.py`.
+# Fill in each function in the next cell (each raises `NotImplementedError` until you do), then run
+# it: `check` applies the same assertions the test suite applies to the reference answers, and prints
+# `ok`, `not yet` or `wrong` (with the values that differ) for every exercise.
 #
 # 1. `lora_param_count(shapes, r)`: the number of LoRA parameters for Linear layers of the given
-#    `(out_features, in_features)` shapes. Check it against `apply_lora` on a GPT.
-# 2. `lora_forward(x, W, b, A, B, alpha, r)` and `merged_weight(W, A, B, alpha, r)` in numpy; check
-#    them against `nn.LoRALinear`.
+#    `(out_features, in_features)` shapes. (The model above: `shapes` of `c_attn`, `attn.c_proj`,
+#    `c_fc`, `mlp.c_proj` per block.)
+# 2. `lora_forward(x, W, b, A, B, alpha, r)` and `merged_weight(W, A, B, alpha, r)` in numpy:
+#    the adapted layer's output, and the plain weight that gives the same output.
 # 3. `freeze_all_but(model, prefixes)`: set `requires_grad` only on the parameters whose name starts
 #    with one of `prefixes` (e.g. `("transformer.h.3.",)`: fine-tune the last block only); return the
 #    number of trainable parameters.
+#
+# **Questions to think about.** Fine-tune only the last block with `freeze_all_but`: where does it land
+# in the table, and why? What happens to LoRA with `lora_alpha` 16 and `r` 1, 8, 64 at the same learning
+# rate? Why is initialising both $A$ and $B$ at zero a bad idea?
 
 # %%
-import sys
+from practice import check
 
-sys.path.insert(0, ".")
-sol = importlib.import_module("solutions.16_fine_tuning_llm")
-c = model.config
-shapes = [(3 * c.n_embd, c.n_embd), (c.n_embd, c.n_embd), (4 * c.n_embd, c.n_embd), (c.n_embd, 4 * c.n_embd)]
-print("LoRA parameters, counted:", sol.lora_param_count(shapes * c.n_layer, LORA_R),
-      " in the model:", results["LoRA"]["trainable"])
-print("last block only:", sol.freeze_all_but(GPT.from_pretrained(PRETRAINED), (f"transformer.h.{c.n_layer - 1}.",)))
+
+def lora_param_count(shapes, r):
+    raise NotImplementedError("your code here")
+
+
+def lora_forward(x, W, b, A, B, alpha, r):
+    """x: (N, in) -> (N, out)"""
+    raise NotImplementedError("your code here")
+
+
+def merged_weight(W, A, B, alpha, r):
+    raise NotImplementedError("your code here")
+
+
+def freeze_all_but(model, prefixes):
+    raise NotImplementedError("your code here")
+
+
+check("16", lora_param_count=lora_param_count, lora_forward=lora_forward, merged_weight=merged_weight,
+      freeze_all_but=freeze_all_but)
