@@ -132,6 +132,7 @@ def _topological_order(roots):
             continue
         node_edges = edges[node] = []
         stack.append((node, True))
+        below = []
         for x in node.inputs or ():
             if not x._requires_grad:
                 node_edges.append(None)
@@ -143,7 +144,11 @@ def _topological_order(roots):
                 continue
             node_edges.append((fn, 0) if fn.n_outputs == 1 else (fn, fn._output_index(x)))
             if fn not in edges:
-                stack.append((fn, False))
+                below.append((fn, False))
+        # The first input (the activation in x @ W.T, conv2d(x, w), x + b) is walked first, so it is placed
+        # last: a layer's weight branch (W.T, a cast) runs right after the layer, and the weight's
+        # gradient is final at once, not at the very end (data-parallel buckets start earlier).
+        stack.extend(reversed(below))
     post_order.reverse()
     return post_order, edges, leaves
 

@@ -490,6 +490,102 @@ def check_batchnorm_train(batchnorm_train):
     _close(batchnorm_train(x, gamma, beta, 1e-5), ref, "batch norm of (32, 6), training mode", rtol=1e-8)
 
 
+# ------------------------------------------------------------------ 14 attention
+
+@exercise("14", "causal_mask")
+def check_causal_mask(causal_mask):
+    for T in (1, 4):
+        got = np.asarray(causal_mask(T))
+        assert got.dtype == bool, f"causal_mask({T}) has dtype {got.dtype}, want bool"
+        np.testing.assert_array_equal(got, np.tril(np.ones((T, T), bool)), err_msg=f"causal_mask({T})")
+
+
+@exercise("14", "attention_np")
+def check_attention_np(attention_np):
+    F = mg.nn.functional
+    rng = np.random.default_rng(0)
+    q, k, v = rng.normal(size=(2, 3, 5, 4)), rng.normal(size=(2, 3, 7, 4)), rng.normal(size=(2, 3, 7, 6))
+    out, w = attention_np(q, k, v)
+    ref = F.scaled_dot_product_attention(mg.tensor(q), mg.tensor(k), mg.tensor(v)).numpy()
+    _close(out, ref, "attention_np(q (2,3,5,4), k (2,3,7,4), v (2,3,7,6)) against the fused op", rtol=1e-10,
+           atol=1e-12)
+    _close(np.asarray(w).sum(-1), 1, "each row of weights sums to 1", rtol=1e-10)
+    mask = rng.random((5, 7)) < 0.5
+    mask[2] = False  # query 2 may see nothing
+    out, w = attention_np(q, k, v, mask)
+    ref = F.scaled_dot_product_attention(mg.tensor(q), mg.tensor(k), mg.tensor(v), attn_mask=mg.tensor(mask))
+    assert np.isfinite(out).all() and np.isfinite(w).all(), "a fully masked row gave NaN or inf"
+    _close(out, ref.numpy(), "with a (5, 7) mask, row 2 fully masked (want zeros there)", rtol=1e-10, atol=1e-12)
+    _close(w[..., 2, :], 0, "weights of the fully masked row")
+
+
+@exercise("14", "sinusoidal_positions")
+def check_sinusoidal_positions(sinusoidal_positions):
+    pe = np.asarray(sinusoidal_positions(50, 16))
+    assert pe.shape == (50, 16), f"sinusoidal_positions(50, 16) has shape {pe.shape}"
+    _close(pe[0], np.tile([0.0, 1.0], 8), "position 0: sin 0, cos 0, ...")
+    _close(pe[7, 0], np.sin(7.0), "PE[7, 0]: the fastest clock has frequency 1")
+    _close(pe[7, 15], np.cos(7.0 / 10000 ** (14 / 16)), "PE[7, 15]")
+    _close(pe[:, 0::2] ** 2 + pe[:, 1::2] ** 2, 1, "sin^2 + cos^2 of each pair")
+    try:
+        sinusoidal_positions(4, 5)
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("sinusoidal_positions(4, 5): an odd d should raise ValueError")
+
+
+@exercise("14", "online_softmax")
+def check_online_softmax(online_softmax):
+    for block in (1, 3, 4, 10, 50):
+        x = np.random.default_rng(block).normal(size=10) * 30
+        x[4] = 700.0  # exp(700) overflows float64 without the running maximum
+        want = np.exp(x - x.max()) / np.exp(x - x.max()).sum()
+        _close(online_softmax(x, block), want, f"online_softmax(x, block={block}), x holding 700", rtol=1e-12)
+
+
+# ------------------------------------------------------------------ 17 data-parallel training
+
+@exercise("17", "ring_allreduce")
+def check_ring_allreduce(ring_allreduce):
+    for R in (1, 2, 3, 5):
+        for shape in ((10,), (3, 7), (2,)):
+            arrays = [np.random.default_rng(r).normal(size=shape) for r in range(R)]
+            summed, sent = ring_allreduce(arrays)
+            assert len(summed) == R and len(sent) == R, f"R={R}: want {R} results and {R} counts"
+            for r, out in enumerate(summed):
+                assert np.shape(out) == shape, f"R={R}, shape {shape}: rank {r} got shape {np.shape(out)}"
+                _close(out, sum(arrays), f"R={R}, shape {shape}: rank {r}'s result", rtol=1e-12)
+            n = int(np.prod(shape))
+            assert sum(sent) == 2 * (R - 1) * n, (f"R={R}, {n} elements: {sum(sent)} sent in all, want "
+                                                  f"2 (R - 1) n = {2 * (R - 1) * n}")
+            assert max(sent) <= 2 * (R - 1) * -(-n // R), f"R={R}: a rank sent {max(sent)}, more than its share"
+    try:
+        ring_allreduce([np.zeros(3), np.zeros(4)])
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("ring_allreduce: arrays of shapes (3,) and (4,) should raise ValueError")
+
+
+@exercise("17", "shard_indices")
+def check_shard_indices(shard_indices):
+    from minigrad.utils.data import DistributedSampler
+    for n, world in ((10, 3), (12, 4), (2, 5), (7, 1)):
+        for rank in range(world):
+            want = list(DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=False))
+            got = list(shard_indices(n, world, rank))
+            assert got == want, f"shard_indices({n}, {world}, {rank}) = {got}, want {want}"
+
+
+@exercise("17", "allreduce_seconds")
+def check_allreduce_seconds(allreduce_seconds):
+    assert allreduce_seconds(10 ** 6, 1, 1.0) == 0.0, "one rank communicates nothing"
+    # 2 ranks: each sends 2 * 1/2 * 4 MB = 4 MB = 32 Mbit; at 1 Gbit/s that is 32 ms
+    _close(allreduce_seconds(10 ** 6, 2, 1.0), 0.032, "10^6 float32 parameters, 2 ranks, 1 Gbit/s", rtol=1e-9)
+    _close(allreduce_seconds(10 ** 6, 4, 10.0), 0.0048, "10^6 float32 parameters, 4 ranks, 10 Gbit/s", rtol=1e-9)
+    _close(allreduce_seconds(10 ** 6, 2, 1.0, bytes_per_param=2), 0.016, "float16 gradients", rtol=1e-9)
+
 # ------------------------------------------------------------------ 15 a GPT from scratch
 
 @exercise("15", "bigram_nll")

@@ -337,12 +337,12 @@ def _rng_state():
     (The one place to change if minigrad's RNG state API grows.)"""
     from ..random import get_rng_state
     kind, keys, pos, has_gauss, cached = np.random.get_state()
-    return {"minigrad": get_rng_state(), "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
+    return {"minigrad": get_rng_state().numpy().tolist(), "numpy": [kind, keys.tolist(), int(pos), int(has_gauss), float(cached)]}
 
 
 def _set_rng_state(state):
     from ..random import set_rng_state
-    set_rng_state(state["minigrad"])
+    set_rng_state(np.asarray(state["minigrad"], dtype=np.uint8))
     kind, keys, pos, has_gauss, cached = state["numpy"]
     np.random.set_state((kind, np.asarray(keys, np.uint32), pos, has_gauss, cached))
 
