@@ -585,3 +585,94 @@ def check_allreduce_seconds(allreduce_seconds):
     _close(allreduce_seconds(10 ** 6, 2, 1.0), 0.032, "10^6 float32 parameters, 2 ranks, 1 Gbit/s", rtol=1e-9)
     _close(allreduce_seconds(10 ** 6, 4, 10.0), 0.0048, "10^6 float32 parameters, 4 ranks, 10 Gbit/s", rtol=1e-9)
     _close(allreduce_seconds(10 ** 6, 2, 1.0, bytes_per_param=2), 0.016, "float16 gradients", rtol=1e-9)
+
+# ------------------------------------------------------------------ 15 a GPT from scratch
+
+@exercise("15", "bigram_nll")
+def check_bigram_nll(bigram_nll):
+    rng = np.random.default_rng(0)
+    train, held = rng.integers(0, 5, 2000), rng.integers(0, 5, 300)
+    counts = np.ones((5, 5))
+    np.add.at(counts, (train[:-1], train[1:]), 1)
+    p = counts / counts.sum(1, keepdims=True)
+    want = -np.log(p[held[:-1], held[1:]]).mean()
+    _close(bigram_nll(train, held, 5), want, "bigram_nll(train, held, 5), smoothing 1", rtol=1e-10)
+    # the counted table is the bigram model's optimum: one trained by gradient descent cannot beat it
+    ids = np.array([0, 1, 0, 1, 0, 2] * 50)
+    logits = mg.tensor(np.zeros((3, 3)), requires_grad=True)
+    opt = mg.optim.Adam([logits], lr=0.1)
+    for _ in range(300):
+        loss = mg.nn.functional.cross_entropy(logits[mg.tensor(ids[:-1])], mg.tensor(ids[1:]))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    got = bigram_nll(ids, ids, 3, smoothing=0.0)
+    assert got <= loss.item() + 1e-3, f"counted bigram {got:.4f} is worse than a trained table ({loss.item():.4f})"
+
+
+@exercise("15", "perplexity", "bits_per_character")
+def check_perplexity(perplexity, bits_per_character):
+    _close(perplexity(np.log(65)), 65, "perplexity(ln 65)")
+    _close(bits_per_character(np.log(2)), 1, "bits_per_character(ln 2)")
+    _close(bits_per_character(np.log(4), 2), 1, "bits_per_character(ln 4, chars_per_token=2)")
+
+
+@exercise("15", "bpe_train")
+def check_bpe_train(bpe_train):
+    from minigrad.text import BPETokenizer
+    text = "aaabdaaabacabbacdcaabbaab" * 3
+    got = bpe_train(text.encode(), 3)
+    assert got == [(97, 97), (97, 98), (256, 257)], f"first 3 merges {got}"  # worked by hand
+    assert bpe_train(text.encode(), 6) == BPETokenizer.train(text, 256 + 6).merges, "6 merges vs BPETokenizer"
+
+
+@exercise("15", "top_k_probs")
+def check_top_k_probs(top_k_probs):
+    logits = np.array([2.0, 1.0, 0.5, -1.0, 3.0])
+    e = np.exp(np.array([3.0, 2.0]) / 0.5)
+    _close(top_k_probs(logits, 2, temperature=0.5), [e[1] / e.sum(), 0, 0, 0, e[0] / e.sum()],
+           "top_k_probs(logits, 2, temperature=0.5)", rtol=1e-10)
+    _close(top_k_probs(logits, 5), np.exp(logits) / np.exp(logits).sum(), "k = all: plain softmax", rtol=1e-10)
+
+
+# ------------------------------------------------------------------ 16 fine-tuning a language model
+
+def _tiny_gpt():
+    from minigrad.models import GPT, GPTConfig
+    return GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=8))
+
+
+@exercise("16", "lora_param_count")
+def check_lora_param_count(lora_param_count):
+    model = mg.nn.utils.apply_lora(_tiny_gpt(), r=2, target_modules=("c_attn", "c_proj", "c_fc"))
+    C, n_layer = 8, 2
+    shapes = [(3 * C, C), (C, C), (4 * C, C), (C, 4 * C)] * n_layer
+    want = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    got = lora_param_count(shapes, 2)
+    assert got == want, f"lora_param_count = {got}, apply_lora made {want} trainable"
+
+
+@exercise("16", "lora_forward", "merged_weight")
+def check_lora_math(lora_forward, merged_weight):
+    nn = mg.nn
+    rng = np.random.default_rng(0)
+    layer = nn.LoRALinear(nn.Linear(6, 4, dtype=mg.float64), r=3, lora_alpha=5)
+    with mg.no_grad():
+        layer.lora_B.copy_(mg.tensor(rng.normal(size=(4, 3))))  # as after some training
+    W, b, A, B = (t.detach().numpy().copy() for t in (layer.weight, layer.bias, layer.lora_A, layer.lora_B))
+    x = rng.normal(size=(7, 6))
+    _close(lora_forward(x, W, b, A, B, 5, 3), layer(mg.tensor(x)).detach().numpy(), "lora_forward vs LoRALinear",
+           rtol=1e-10)
+    layer.merge()
+    _close(merged_weight(W, A, B, 5, 3), layer.weight.numpy(), "merged_weight vs LoRALinear.merge()", rtol=1e-10)
+
+
+@exercise("16", "freeze_all_but")
+def check_freeze_all_but(freeze_all_but):
+    model = _tiny_gpt()
+    prefixes = ("transformer.h.1.", "transformer.ln_f.")
+    n = freeze_all_but(model, prefixes)
+    names = [name for name, p in model.named_parameters() if p.requires_grad]
+    assert names and all(name.startswith(prefixes) for name in names), f"trainable: {names[:4]}..."
+    want = sum(p.numel() for name, p in model.named_parameters() if name.startswith(prefixes))
+    assert n == want, f"freeze_all_but returned {n}, want {want}"
