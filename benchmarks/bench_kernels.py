@@ -19,6 +19,7 @@ unpacked `git archive`), for before/after figures taken in the same run.
 """
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -119,6 +120,20 @@ _LIBS = {"gemm1024": ["minigrad", "numpy", "torch"], "conv2": ["minigrad", "torc
 _FLOP = {"gemm1024": 2.0 * 1024 ** 3, "conv2": 3 * 2.0 * 64 * 64 * 11 * 11 * 32 * 9}
 
 
+_BEFORE = "MINIGRAD_BENCH_BEFORE"  # the before worker's checkout (its environment)
+
+
+def _import_kernels_from(root):
+    """Make `minigrad.kernels` the package in root/kernels. PYTHONPATH alone is not enough: an
+    editable install maps minigrad.kernels to the installed tree's kernels/ ahead of sys.path, so
+    a "before" worker measured the current kernels (before/after figures taken that way were equal)."""
+    spec = importlib.util.spec_from_file_location("minigrad.kernels", Path(root) / "kernels" / "__init__.py",
+                                                  submodule_search_locations=[str(Path(root) / "kernels")])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["minigrad.kernels"] = module
+    spec.loader.exec_module(module)
+
+
 def compare(cases, threads, rounds, repeats, before=None):
     """Alternate one worker process per (library, case), `repeats` times; print medians and ratios."""
     results = {}
@@ -129,7 +144,7 @@ def compare(cases, threads, rounds, repeats, before=None):
             for lib in libs:
                 env = dict(os.environ)
                 if lib == "minigrad-before":
-                    env["PYTHONPATH"] = str(Path(before).resolve())
+                    env["PYTHONPATH"] = env[_BEFORE] = str(Path(before).resolve())
                 cmd = [sys.executable, __file__, "--worker", lib if lib != "minigrad-before" else "minigrad", case,
                        "--threads", str(threads), "--rounds", str(rounds)]
                 out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -154,6 +169,8 @@ def main(argv=None):
     ap.add_argument("--worker", nargs=2, metavar=("LIB", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
+        if os.environ.get(_BEFORE):
+            _import_kernels_from(os.environ[_BEFORE])
         print(_worker_case(*args.worker, args.threads, args.rounds))
         return 0
     if args.compare:
