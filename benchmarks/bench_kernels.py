@@ -2,6 +2,7 @@
 
     python benchmarks/bench_kernels.py [--threads 2] [--rounds 5] [--json PATH]
     python benchmarks/bench_kernels.py --compare gemm1024,conv2,rnn [--repeats 5] [--before DIR]
+    python benchmarks/bench_kernels.py --vector-width [--threads 1] [--repeats 5]
 
 Prints matmul float32 GFLOP/s, conv2d forward+backward times at the seed CNN's shapes,
 max_pool2d 2x2 times, and first-call JIT compile times. Each engine runs its rounds as one
@@ -19,6 +20,7 @@ unpacked `git archive`), for before/after figures taken in the same run.
 """
 import argparse
 import importlib
+import importlib.util
 import json
 import os
 import platform
@@ -119,6 +121,20 @@ _LIBS = {"gemm1024": ["minigrad", "numpy", "torch"], "conv2": ["minigrad", "torc
 _FLOP = {"gemm1024": 2.0 * 1024 ** 3, "conv2": 3 * 2.0 * 64 * 64 * 11 * 11 * 32 * 9}
 
 
+_BEFORE = "MINIGRAD_BENCH_BEFORE"  # the before worker's checkout (its environment)
+
+
+def _import_kernels_from(root):
+    """Make `minigrad.kernels` the package in root/kernels. PYTHONPATH alone is not enough: an
+    editable install maps minigrad.kernels to the installed tree's kernels/ ahead of sys.path, so
+    a "before" worker measured the current kernels (before/after figures taken that way were equal)."""
+    spec = importlib.util.spec_from_file_location("minigrad.kernels", Path(root) / "kernels" / "__init__.py",
+                                                  submodule_search_locations=[str(Path(root) / "kernels")])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["minigrad.kernels"] = module
+    spec.loader.exec_module(module)
+
+
 def compare(cases, threads, rounds, repeats, before=None):
     """Alternate one worker process per (library, case), `repeats` times; print medians and ratios."""
     results = {}
@@ -129,7 +145,7 @@ def compare(cases, threads, rounds, repeats, before=None):
             for lib in libs:
                 env = dict(os.environ)
                 if lib == "minigrad-before":
-                    env["PYTHONPATH"] = str(Path(before).resolve())
+                    env["PYTHONPATH"] = env[_BEFORE] = str(Path(before).resolve())
                 cmd = [sys.executable, __file__, "--worker", lib if lib != "minigrad-before" else "minigrad", case,
                        "--threads", str(threads), "--rounds", str(rounds)]
                 out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout
@@ -143,6 +159,59 @@ def compare(cases, threads, rounds, repeats, before=None):
     return results
 
 
+def vector_width_ab(threads, repeats, rounds=5):
+    """The GEMM compiled twice in this process, with and without full-width (512-bit) vectors
+    (matmul.wide_vectors), timed alternately on gemm1024 and conv2: {(build, case): [best ms per repeat]}."""
+    import numba
+    from numba.core.compiler_lock import global_compiler_lock
+    from minigrad.backend import cpu_backend as cb
+    from minigrad.kernels.cpu import matmul as mm
+    cb.set_num_threads(threads)
+
+    def build(flags):
+        kernel = numba.njit(parallel=True, fastmath={"contract"})(mm._gemm.py_func)
+        compile_for_args = kernel._compile_for_args
+
+        def compile_with(*args, **kwargs):
+            with global_compiler_lock:
+                before, numba.config.SLP_VECTORIZE = numba.config.SLP_VECTORIZE, 1
+                try:
+                    with mm.wide_vectors(flags):
+                        return compile_for_args(*args, **kwargs)
+                finally:
+                    numba.config.SLP_VECTORIZE = before
+        kernel._compile_for_args = compile_with
+        return kernel
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((1024, 1024)).astype(np.float32)
+    x = rng.standard_normal((64, 32, 13, 13)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)
+    conv = ((1, 1), (0, 0), (1, 1), 1)
+    y = cb.conv2d_forward(x, w, *conv)
+
+    def conv2():
+        cb.conv2d_forward(x, w, *conv)
+        cb.conv2d_backward_input(y, w, x.shape, *conv)
+        cb.conv2d_backward_weight(y, x, w.shape, *conv)
+    cases = {"gemm1024": lambda: cb.gemm(a, a), "conv2": conv2}
+    builds = {"256-bit": build(frozenset()), "512-bit": build(None)}
+    kept, out = mm._gemm, {}
+    try:
+        for _ in range(repeats):
+            for name, kernel in builds.items():
+                mm._gemm = kernel
+                for case, fn in cases.items():
+                    fn()  # compiles on first use
+                    out.setdefault((name, case), []).append(1e3 * min(_median_time(fn, 1, 0) for _ in range(rounds)))
+    finally:
+        mm._gemm = kept
+    print(f"GEMM vector width A/B ({cpu_model()}, {threads} threads, {repeats} alternated repeats, best of {rounds} ms)")
+    for (name, case), ts in out.items():
+        print(f"  {case:9s} {name}: median {statistics.median(ts):8.2f} ms  range {min(ts):.2f}-{max(ts):.2f}")
+    return out
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -151,10 +220,17 @@ def main(argv=None):
     ap.add_argument("--compare", metavar="CASES", help="comma-separated: gemm1024, conv2, rnn")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--before", metavar="DIR", help="another checkout's root, for a minigrad-before worker")
+    ap.add_argument("--vector-width", action="store_true",
+                    help="A/B in one process: the GEMM compiled for 256- and 512-bit vectors (AVX-512 CPUs)")
     ap.add_argument("--worker", nargs=2, metavar=("LIB", "CASE"), help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
+        if os.environ.get(_BEFORE):
+            _import_kernels_from(os.environ[_BEFORE])
         print(_worker_case(*args.worker, args.threads, args.rounds))
+        return 0
+    if args.vector_width:
+        vector_width_ab(args.threads, args.repeats)
         return 0
     if args.compare:
         results = compare(args.compare.split(","), args.threads, args.rounds, args.repeats, args.before)

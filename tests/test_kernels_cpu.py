@@ -435,3 +435,46 @@ def test_gemm_with_long_k_crosses_several_k_blocks(shape):
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((m, k)).astype(np.float32), rng.standard_normal((k, n)).astype(np.float32)
     np.testing.assert_allclose(cb.gemm(a, b), a.astype(np.float64) @ b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("flags, wide", [({"avx2", "fma", "avx512f"}, True), ({"avx2", "fma"}, False)])
+def test_wide_vectors_marks_functions_only_on_avx512(flags, wide):
+    """wide_vectors() asks LLVM for 512-bit vectors (overriding the "prefer 256-bit" tuning of most
+    AVX-512 CPUs) in what is compiled inside it, only when the flags name AVX-512, and only there."""
+    import numba
+    from numba.core.compiler_lock import global_compiler_lock
+    from minigrad.kernels.cpu import matmul as mm
+
+    def marked(kernel):  # does the kernel's own function (not the helpers linked in) carry the attribute?
+        ir = "\n".join(kernel.inspect_llvm().values())
+        name = next(iter(kernel.overloads.values())).fndesc.mangled_name
+        define = next(line for line in ir.splitlines() if line.startswith("define") and f"@{name}(" in line)
+        groups = dict(re.findall(r"^attributes (#\d+) = (\{.*\})$", ir, re.M))
+        return mm.PREFER_512 in define or any(groups.get(g, "").count(mm.PREFER_512) for g in re.findall(r"#\d+", define))
+
+    def f(x):
+        return x * 2.0
+
+    inside, outside = numba.njit(f), numba.njit(f)
+    with global_compiler_lock, mm.wide_vectors(flags):
+        inside(np.ones(3))
+    outside(np.ones(3))
+    assert marked(inside) == wide
+    assert not marked(outside)
+
+
+def test_gemm_uses_full_width_registers_on_avx512():
+    """On an AVX-512 CPU each row of the 8 x 16 float32 tile is one zmm register (with LLVM's default
+    tuning it was two ymm halves: half the work per FMA). Compiled afresh: Numba cannot show cached code."""
+    import numba
+    from minigrad.kernels.cpu import matmul as mm
+    if "avx512f" not in mm.cpu_flags():
+        pytest.skip("no AVX-512 on this CPU")
+    kernel = mm.slp_vectorized(numba.njit(parallel=True, fastmath={"contract"})(mm._gemm.py_func))
+    a, b = np.ones((1, 8, 40), np.float32), np.ones((1, 16, 40), np.float32)   # A (M, K), B stored (N, K)
+    c, i = np.zeros((1, 1, 8, 16), np.float32), np.zeros(1, np.int64)
+    kernel(a, b, c, i, i, False, True, 8, 16, 1, False, a.ravel(), i[:0], i[:0], 0, np.empty((1, 1, 320), np.float32),
+           256, 96)
+    np.testing.assert_array_equal(c, 40)
+    asm = "\n".join(kernel.inspect_asm().values())
+    assert len(re.findall(r"vfmadd\w*ps\s+[^\n]*zmm", asm)) >= mm.MR

@@ -19,6 +19,7 @@ Blocking scheme (GotoBLAS order, outer-product micro-kernel):
     families met here differ: 48 KiB L1d / 2 MiB L2 (Xeon, Sapphire Rapids) against 32 KiB / 1 MiB
     (EPYC, Zen 4); both run the 8 x 16 register tile, 8 of their 32 vector registers.
 """
+import contextlib
 import functools
 import re
 from pathlib import Path
@@ -26,6 +27,7 @@ from pathlib import Path
 import numba
 import numpy as np
 from numba import njit, prange
+from numba.core import codegen as _codegen
 from numba.core.compiler_lock import global_compiler_lock
 
 from .micro import MR, NR, micro_kernel
@@ -86,6 +88,38 @@ def tile_shape(itemsize, caches=None):
     return kc, mc
 
 
+PREFER_512 = '"prefer-vector-width"="512"'  # an LLVM function attribute: plan and emit for zmm
+
+
+@contextlib.contextmanager
+def wide_vectors(flags=None):
+    """While compiling (under the compiler lock): mark every function compiled as preferring 512-bit
+    vectors, on CPUs with AVX-512 (flags: cpu_flags() unless given).
+
+    Why: LLVM tunes most AVX-512 CPUs (Skylake-X to Sapphire Rapids, and the CPU model a VM reports)
+    to "prefer-256-bit", so the register tile's rows of 16 float32 were split into two ymm halves:
+    half the work per FMA. The function attribute overrides that tuning for these kernels alone, so
+    other code keeps the CPU's default. Same instructions per element, so results do not change.
+    On CPUs without AVX-512 nothing is marked (the attribute could not widen them anyway).
+    """
+    if "avx512f" not in (cpu_flags() if flags is None else flags):
+        yield
+        return
+    add_ir_module = _codegen.CPUCodeLibrary.add_ir_module
+
+    def add_wide(library, ir_module):
+        for fn in ir_module.functions:
+            if fn.blocks:  # definitions only (declarations take no such attribute)
+                set.add(fn.attributes, PREFER_512)  # a string attribute llvmlite's checked add() refuses
+        return add_ir_module(library, ir_module)
+
+    _codegen.CPUCodeLibrary.add_ir_module = add_wide
+    try:
+        yield
+    finally:
+        _codegen.CPUCodeLibrary.add_ir_module = add_ir_module
+
+
 def slp_vectorized(dispatcher):
     """Make a Numba function compile each new specialisation with LLVM's SLP vectoriser on.
 
@@ -93,6 +127,8 @@ def slp_vectorized(dispatcher):
     lock. The dispatcher calls `_compile_for_args` only when no compiled (or cached) version fits
     the arguments; this wrapper takes that lock, so that the flag is on for this compilation alone:
     no other function, in any thread, is compiled meanwhile, and calls never touch the flag.
+
+    On AVX-512 CPUs the functions compiled here also get full-width vectors (wide_vectors).
     """
     compile_for_args = dispatcher._compile_for_args
 
@@ -101,7 +137,8 @@ def slp_vectorized(dispatcher):
             before = numba.config.SLP_VECTORIZE
             numba.config.SLP_VECTORIZE = 1
             try:
-                return compile_for_args(*args, **kwargs)
+                with wide_vectors():
+                    return compile_for_args(*args, **kwargs)
             finally:
                 numba.config.SLP_VECTORIZE = before
 

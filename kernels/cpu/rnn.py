@@ -30,7 +30,7 @@ from .micro import MR, NR, micro_kernel
 
 # Numba's cache checks only this file, not the ones it inlines (micro.py, matmul.py's packing):
 # gen_micro.py rewrites this stamp from both, so that editing them rebuilds these kernels.
-MICRO_KERNEL = "8x16-157c4a5419837023"
+MICRO_KERNEL = "8x16-f23b2455b9c72015"
 
 TANH, RELU, LSTM, GRU = 0, 1, 2, 3
 MODES = {"RNN_TANH": TANH, "RNN_RELU": RELU, "LSTM": LSTM, "GRU": GRU}
