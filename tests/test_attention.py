@@ -196,3 +196,18 @@ def test_cuda_attention_plan(emulated_cuda):
     assert plan["rows_grid"] == ((3,), (256,)) and plan["cols_grid"] == ((1,), (256,)) and plan["has_mask"] == 1
     assert emulated_cuda.attention_plan((1, 4, 257), (1, 4, 257), (1, 4, 8), None) is None  # head too wide
     assert emulated_cuda.attention_plan((1, 0, 8), (1, 4, 8), (1, 4, 8), None) is None  # nothing to launch
+
+
+@pytest.mark.parametrize("case", ["none", "causal", "bool", "float", "per_batch_bool", "causal_L_gt_S"])
+def test_short_sequence_path_matches_torch_float64(case):
+    """S <= 128 takes the whole-head kernels (kernels/cpu/attention.py: attention_*_short)."""
+    L, S = 50, 90
+    rng = np.random.default_rng(5)
+    bool_mask = rng.random((L, S)) > 0.4
+    bool_mask[7] = False  # a row with nothing to attend to
+    kw = {"none": {}, "causal": dict(is_causal=True), "bool": dict(attn_mask=bool_mask),
+          "float": dict(attn_mask=_rand(3, 1, S, seed=6)), "per_batch_bool": dict(attn_mask=rng.random((2, 1, L, S)) > 0.5),
+          "causal_L_gt_S": dict(is_causal=True)}[case]
+    if case == "causal_L_gt_S":
+        L = 120
+    _parity("numba", _rand(2, 3, L, 16, seed=0), _rand(2, 3, S, 16, seed=1), _rand(2, 3, S, 8, seed=2), **kw)

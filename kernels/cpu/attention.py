@@ -241,3 +241,174 @@ def attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, caus
                     gk[n, j0 + c, d] = gk_acc[c, d]
                 for e in range(Ev):
                     gv[n, j0 + c, e] = gv_acc[c, e]
+
+
+# ------------------------------------------------------------------ short sequences: one head as one tile
+# When S is short (SHORT_MAX keys or fewer) a 64 x 64 tile covers whole rows anyway, and the online
+# rescaling and per-tile packing cost as much as the arithmetic. These kernels take one head per task and
+# hold its (L, S) scores as one tile (at most L x SHORT_MAX per task; long sequences take the tiled kernels
+# above, which never hold L x S): a whole-row softmax, each operand packed once, and with is_causal the
+# micro-tiles right of the diagonal skipped.
+SHORT_MAX = 128
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _row_sum(x, cols):
+    t = x.dtype.type(0)
+    for c in range(cols):
+        t += x[c]
+    return t
+
+
+@njit(cache=True, fastmath={"reassoc", "nnan", "nsz"})
+def _row_max(x, cols):
+    """max(x[:cols]); a NaN score makes the row's sum (and so its output) NaN whatever this returns."""
+    m = x.dtype.type(-np.inf)
+    for c in range(cols):
+        y = x[c]
+        m = y if y > m else m
+    return m
+
+
+@njit(inline="always")
+def _products(ap, bp, C, m, n, kk, causal, mode, add):
+    """C[:m, :n] (+)= A @ B from packed panels (A: m x kk, B: kk x n). With causal (key j <= query i):
+    mode 0 skips the B panels right of the diagonal (C is scores, indexed [i, j]); mode 1 stops each row
+    panel's k at the diagonal (A is indexed [i, j]); mode 2 starts it there (A is indexed [j, i])."""
+    jn = (n + NR - 1) // NR
+    for ip in range((m + MR - 1) // MR):
+        i0 = ip * MR
+        rows = min(MR, m - i0)
+        k0, k1, jend = 0, kk, jn
+        if causal:
+            if mode == 0:
+                jend = min(jn, (i0 + rows - 1) // NR + 1)
+            elif mode == 1:
+                k1 = min(kk, i0 + rows)
+            else:
+                k0 = min(kk, i0)
+        for jp in range(jend):
+            micro_kernel(k1 - k0, ap[ip, k0 * MR:], bp[jp, k0 * NR:], C, i0, jp * NR, rows, min(NR, n - jp * NR),
+                         add)
+
+
+@njit(cache=True, fastmath={"reassoc", "nnan", "nsz", "contract"})
+def _scale_add_max(x, sc, add, cols):
+    """x[:cols] = x[:cols] * sc + add[:cols] -> max(x[:cols]) in one pass (a NaN score makes the row's sum,
+    and so its output, NaN whatever the maximum returned)."""
+    m = x.dtype.type(-np.inf)
+    for c in range(cols):
+        y = x[c] * sc + add[c]
+        x[c] = y
+        m = y if y > m else m
+    return m
+
+
+@njit(inline="always")
+def _softmax_rows(s, L, S, mask, mi, has_mask, causal, sc, lse_n, forward, ibits, fbits):
+    """Turn the raw scores s (L, S) into probabilities: scale, mask (-inf past key i when causal), then
+    exp against each row's maximum (forward: normalised, lse_n filled) or against lse_n (backward).
+    Whole rows of S in each pass, so that every loop vectorises (the masked entries are exactly 0)."""
+    f = s.dtype.type
+    lm, sm = mask.shape[1], mask.shape[2]
+    shift = np.empty(L, s.dtype)
+    add = np.zeros(S, s.dtype)  # row i's additive mask: the user's row, -inf past key i when causal
+    for i in range(L):
+        sr = s[i]
+        if has_mask:
+            mrow = mask[mi, i if lm > 1 else 0]
+            for c in range(S):
+                add[c] = mrow[c if sm > 1 else 0]
+            if causal:
+                for c in range(i + 1, S):
+                    add[c] = -np.inf
+        elif causal:  # rows run in order: only one entry changes from one row to the next
+            if i == 0:
+                for c in range(1, S):
+                    add[c] = -np.inf
+            elif i < S:
+                add[i] = 0
+        mx = _scale_add_max(sr, sc, add, S)
+        if forward:
+            shift[i] = np.inf if mx == -np.inf else mx  # nothing to attend to: exp gives 0s
+        else:
+            shift[i] = lse_n[i]
+    _exp_rows(s, L, S, shift, ibits, fbits)
+    if forward:
+        for i in range(L):
+            sr = s[i]
+            t = _row_sum(sr, S)
+            if t == 0:  # as the tiled kernel: probabilities 0, lse +inf
+                lse_n[i] = np.inf
+                continue
+            lse_n[i] = shift[i] + np.log(t)
+            inv = f(1) / t
+            for c in range(S):
+                sr[c] *= inv
+
+
+@slp_vectorized
+@njit(cache=True, parallel=True, fastmath=_FLAGS)
+def attention_forward_short(q, k, v, mask, mask_index, has_mask, causal, scale, out, lse, ibits, fbits):
+    """attention_forward for S <= SHORT_MAX (same arguments, no tile sizes): per head, P = softmax(q k^T
+    scale + mask) whole rows at a time, out = P v."""
+    n_batch, L, E = q.shape
+    S, Ev = k.shape[1], v.shape[2]
+    dt = q.dtype
+    sc = dt.type(scale)
+    for n in prange(n_batch):
+        ap, bp = _buffers(dt, E, Ev, L, S)
+        s = np.zeros((L, S), dt)  # zeros where the causal products skip: no stray NaN or subnormal is read
+        _pack_a(ap, q[n], False, 0, L, 0, E)
+        _pack_b(bp, k[n], True, 0, S, 0, E)
+        _products(ap, bp, s, L, S, E, causal, 0, False)
+        _softmax_rows(s, L, S, mask, mask_index[n], has_mask, causal, sc, lse[n], True, ibits[n], fbits[n])
+        _pack_a(ap, s, False, 0, L, 0, S)
+        _pack_b(bp, v[n], False, 0, Ev, 0, S)
+        _products(ap, bp, out[n], L, Ev, S, causal, 1, False)
+
+
+@slp_vectorized
+@njit(cache=True, parallel=True, fastmath=_FLAGS)
+def attention_backward_short(gout, q, k, v, out, lse, mask, mask_index, has_mask, causal, scale, gq, gk, gv,
+                             ibits, fbits):
+    """attention_backward for S <= SHORT_MAX: per head, P recomputed from lse, gv = P^T gout,
+    gS = P (gout v^T - delta) scale, gq = gS k, gk = gS^T q (delta_i = rowsum(gout_i * out_i))."""
+    n_batch, L, E = q.shape
+    S, Ev = k.shape[1], v.shape[2]
+    dt = q.dtype
+    f = dt.type
+    sc = f(scale)
+    for n in prange(n_batch):
+        ap, bp = _buffers(dt, E, Ev, L, S)
+        s = np.zeros((L, S), dt)
+        dp = np.zeros((L, S), dt)
+        _pack_a(ap, q[n], False, 0, L, 0, E)
+        _pack_b(bp, k[n], True, 0, S, 0, E)
+        _products(ap, bp, s, L, S, E, causal, 0, False)
+        _softmax_rows(s, L, S, mask, mask_index[n], has_mask, causal, sc, lse[n], False, ibits[n], fbits[n])
+        _pack_a(ap, gout[n], False, 0, L, 0, Ev)
+        _pack_b(bp, v[n], True, 0, S, 0, Ev)
+        _products(ap, bp, dp, L, S, Ev, causal, 0, False)
+        for i in range(L):
+            dl = _row_sum_product(gout[n, i], out[n, i], Ev)
+            pr, dr = s[i], dp[i]
+            for c in range(S):
+                dr[c] = pr[c] * (dr[c] - dl) * sc
+        _pack_a(ap, s, True, 0, S, 0, L)
+        _pack_b(bp, gout[n], False, 0, Ev, 0, L)
+        _products(ap, bp, gv[n], S, Ev, L, causal, 2, False)
+        _pack_a(ap, dp, False, 0, L, 0, S)
+        _pack_b(bp, k[n], False, 0, E, 0, S)
+        _products(ap, bp, gq[n], L, E, S, causal, 1, False)
+        _pack_a(ap, dp, True, 0, S, 0, L)
+        _pack_b(bp, q[n], False, 0, E, 0, L)
+        _products(ap, bp, gk[n], S, E, L, causal, 2, False)
+
+
+@njit(cache=True, fastmath={"reassoc", "contract", "nsz"})
+def _row_sum_product(a, b, cols):
+    t = a.dtype.type(0)
+    for c in range(cols):
+        t += a[c] * b[c]
+    return t

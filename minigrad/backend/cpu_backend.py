@@ -514,9 +514,9 @@ def _attention_args(q, k, v, mask, mask_index):
     return q, k, v, mask, mask_index
 
 
-def _exp_scratch(dtype, tasks):
+def _exp_scratch(dtype, tasks, width=_ATTENTION_BLOCK):
     """Per-task scratch for the kernels' exponentials: int rows, and the same memory as `dtype` floats."""
-    ints = np.empty((tasks, _ATTENTION_BLOCK), np.int32 if dtype == np.float32 else np.int64)
+    ints = np.empty((tasks, width), np.int32 if dtype == np.float32 else np.int64)
     return ints, ints.view(dtype)
 
 
@@ -535,6 +535,10 @@ def attention_forward(q, k, v, mask, mask_index, is_causal, scale):
     q, k, v, mask, mask_index = _attention_args(q, k, v, mask, mask_index)
     out = np.empty(q.shape[:2] + v.shape[2:], q.dtype)
     lse = np.empty(q.shape[:2], q.dtype)
+    if k.shape[1] <= _attention.SHORT_MAX:  # short rows: whole-row softmax, no tiles (kernels/cpu/attention.py)
+        _attention.attention_forward_short(q, k, v, mask, mask_index, has_mask, bool(is_causal), float(scale), out,
+                                           lse, *_exp_scratch(q.dtype, q.shape[0], k.shape[1]))
+        return out, lse
     _attention.attention_forward(q, k, v, mask, mask_index, has_mask, bool(is_causal), float(scale), out, lse,
                                  _ATTENTION_BLOCK, _ATTENTION_BLOCK,
                                  *_exp_scratch(q.dtype, q.shape[0] * -(-q.shape[1] // _ATTENTION_BLOCK)))
@@ -551,6 +555,10 @@ def attention_backward(gout, q, k, v, out, lse, mask, mask_index, is_causal, sca
     q, k, v, mask, mask_index = _attention_args(q, k, v, mask, mask_index)
     gout, out, lse = (np.ascontiguousarray(a, dtype=q.dtype) for a in (gout, out, lse))
     gq, gk, gv = np.empty_like(q), np.empty_like(k), np.empty_like(v)
+    if k.shape[1] <= _attention.SHORT_MAX:
+        _attention.attention_backward_short(gout, q, k, v, out, lse, mask, mask_index, has_mask, bool(is_causal),
+                                            float(scale), gq, gk, gv, *_exp_scratch(q.dtype, q.shape[0], k.shape[1]))
+        return gq, gk, gv
     _attention.attention_backward(gout, q, k, v, out, lse, mask, mask_index, has_mask, bool(is_causal),
                                   float(scale), gq, gk, gv, _ATTENTION_BLOCK, _ATTENTION_BLOCK,
                                   *_exp_scratch(q.dtype, q.shape[0]))
