@@ -20,14 +20,14 @@ def _run(args, cache_dir, code=None):
 
 
 def test_warmup_fills_an_empty_cache_then_loads_from_it(tmp_path):
-    # float64 only: half the compile time of the default, the same code path
-    first = _run(["--dtypes", "float64"], tmp_path)
+    # float64 and the seed CNN only: a fraction of the default's compile time, the same code path
+    first = _run(["--dtypes", "float64", "--parts", "cnn"], tmp_path)
     assert first.returncode == 0, first.stderr
     assert "already cached" in first.stdout and "(0 compiled" not in first.stdout
     written = [p for p in tmp_path.rglob("*") if p.suffix in (".nbi", ".nbc")]
     assert any(p.suffix == ".nbi" for p in written) and any(p.suffix == ".nbc" for p in written)
     assert any("_gemm" in p.name for p in written)  # the GEMM, the longest compile, is among them
-    second = _run(["--dtypes", "float64"], tmp_path)
+    second = _run(["--dtypes", "float64", "--parts", "cnn"], tmp_path)
     assert second.returncode == 0, second.stderr
     assert "(0 compiled" in second.stdout, second.stdout
 
@@ -49,6 +49,16 @@ def test_makefile_install_step_runs_the_warmup_and_cannot_fail_the_install():
     line = next(x for x in recipe.splitlines() if "-m minigrad.backend.warmup" in x and not x.startswith("#"))
     assert line.startswith("\t-") and "--install" in line  # make ignores its exit status too
     assert recipe.index("pip install -q --no-build-isolation") < recipe.index(line) < recipe.index("touch $@")
+
+
+def test_bad_part_is_refused_with_the_option_named(capsys):
+    try:
+        warmup.main(["--parts", "cnn,gpu"])
+    except SystemExit as e:
+        assert e.code == 2
+    else:
+        raise AssertionError("an unknown part was accepted")
+    assert "--parts" in capsys.readouterr().err
 
 
 def test_bad_dtype_is_refused_with_the_option_named(capsys):

@@ -128,9 +128,13 @@ def _sequence_work(dtype):
         out.sum().backward()
 
 
-def warm_up(dtypes=("float32", "float64"), verbose=True):
-    """Compile (or load) every kernel signature the main job and the common layers use, for each of
-    `dtypes`; -> seconds taken."""
+PARTS = {"cnn": "_cnn_work", "layers": "_layer_work", "sequence": "_sequence_work"}
+
+
+def warm_up(dtypes=("float32", "float64"), verbose=True, parts=tuple(PARTS)):
+    """Compile (or load) every kernel signature the main jobs and the common layers use, for each of
+    `dtypes`; parts: which of "cnn" (the seed CNN), "layers" (other conv/pool/matmul forms) and
+    "sequence" (attention, the fused RNNs); -> seconds taken."""
     import minigrad as mg
 
     start = time.perf_counter()
@@ -139,9 +143,8 @@ def warm_up(dtypes=("float32", "float64"), verbose=True):
             print(f"minigrad warmup: the CPU backend is {mg.get_backend_name()!r}, nothing to compile")
         return 0.0
     for dtype in dtypes:
-        _cnn_work(dtype)
-        _layer_work(dtype)
-        _sequence_work(dtype)
+        for part in parts:
+            globals()[PARTS[part]](dtype)
     seconds = time.perf_counter() - start
     if verbose:
         rows = kernel_report()
@@ -158,17 +161,23 @@ def main(argv=None):
                    help="run as an install step: on any error print a warning and exit 0")
     p.add_argument("--dtypes", default="float32,float64",
                    help="comma-separated dtypes to compile for (default float32,float64)")
+    p.add_argument("--parts", default=",".join(PARTS),
+                   help=f"comma-separated parts to compile (default {','.join(PARTS)})")
     args = p.parse_args(argv)
+    parts = [x.strip() for x in args.parts.split(",") if x.strip()]
+    unknown = [x for x in parts if x not in PARTS]
+    if unknown:
+        p.error(f"--parts: choose from {', '.join(PARTS)}, not {', '.join(unknown)}")
     dtypes = [d.strip() for d in args.dtypes.split(",") if d.strip()]
     bad = [d for d in dtypes if d not in ("float32", "float64")]
     if bad:
         p.error(f"--dtypes: the kernels take float32 and float64, not {', '.join(bad)}")
     if not args.install:
-        warm_up(dtypes)
+        warm_up(dtypes, parts=parts)
         return 0
     try:
-        print("minigrad: compiling the Numba kernels once (about a minute on 2 cores)...", flush=True)
-        warm_up(dtypes)
+        print("minigrad: compiling the Numba kernels once (a few minutes on 2 cores)...", flush=True)
+        warm_up(dtypes, parts=parts)
     except Exception as e:  # noqa: BLE001 -- an install must not fail over a cache it can build later
         print(f"warning: minigrad warmup failed ({type(e).__name__}: {e}); the kernels will compile "
               f"on first use instead", file=sys.stderr)
