@@ -12,14 +12,12 @@ download verified against the SHA-256 before it is renamed into place.
 import hashlib
 import os
 import sys
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
 from ..utils.data import Dataset
-from ..vision.datasets import data_dir
-from .. import _files
+from ..vision.datasets import data_dir, download_file
 
 __all__ = ["load_tinyshakespeare", "tinyshakespeare_path", "TokenBlocks", "SHAKESPEARE_SHA256"]
 
@@ -42,27 +40,10 @@ def _verify(path, expected=None):
     return blob
 
 
-def _download(urls, target, timeout=60.0):
-    """Fetch the first url whose bytes verify, into target (atomically). RuntimeError listing every failure."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    errors = []
-    for url in urls:
-        print(f"Downloading {url} -> {target}", file=sys.stderr)
-        fd, tmp = _files.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-            _verify(tmp)
-            os.replace(tmp, target)
-            return target
-        except Exception as e:  # any failure: this source is no good, try the next
-            errors.append(f"  {url}: {type(e).__name__}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    raise RuntimeError(f"could not download {FILENAME}; every source failed:\n" + "\n".join(errors))
+def _download(urls, target):
+    """Fetch the first url (all ending in /input.txt) whose bytes verify, into target, atomically."""
+    bases = [url.rsplit("/", 1)[0] for url in urls]
+    return download_file(FILENAME, target.parent, bases, None, verify=_verify)
 
 
 def _offline_sources(root):

@@ -140,10 +140,10 @@ def read_idx(path, resource=None):
 
 # ---------------------------------------------------------------------------- download
 
-def download_file(filename, folder, mirrors, resource, timeout=60.0, quiet=False):
+def download_file(filename, folder, mirrors, resource, timeout=60.0, quiet=False, verify=None):
     """Fetch `filename` from the first mirror (base URLs, tried in order) whose copy verifies
-    against `resource`; write it atomically to folder/filename. Returns the path.
-    RuntimeError listing every mirror's failure when none works."""
+    against `resource` (or passes verify(path), which raises when it does not); write it atomically
+    to folder/filename. Returns the path. RuntimeError listing every mirror's failure when none works."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / filename
@@ -158,7 +158,7 @@ def download_file(filename, folder, mirrors, resource, timeout=60.0, quiet=False
             with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as response:
                 while chunk := response.read(1 << 20):
                     out.write(chunk)
-            verify_file(tmp, resource)
+            verify(tmp) if verify is not None else verify_file(tmp, resource)
             os.replace(tmp, target)
             return target
         except Exception as e:  # any failure: this mirror is no good, try the next
@@ -166,7 +166,7 @@ def download_file(filename, folder, mirrors, resource, timeout=60.0, quiet=False
         finally:
             if os.path.exists(tmp):
                 os.remove(tmp)
-    raise RuntimeError(f"could not download {filename}; every mirror failed:\n" + "\n".join(errors))
+    raise RuntimeError(f"could not download {filename}; every source failed:\n" + "\n".join(errors))
 
 
 # ---------------------------------------------------------------------------- datasets

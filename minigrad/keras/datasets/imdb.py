@@ -15,12 +15,11 @@ imdb.flat.npz, tied to the source's SHA-256) that later loads read directly.
 import hashlib
 import itertools
 import os
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 
-from ...vision.datasets import data_dir
+from ...vision.datasets import data_dir, download_file
 from ._npy_lists import read_npz
 from ... import _files
 
@@ -47,27 +46,10 @@ def _verify(path):
 def _download(folder):
     """Fetch imdb.npz into `folder` from the first source whose copy verifies (the offline copy under
     $MINIGRAD_DATA_DIR first, then the mirrors); the file appears under its name only once verified."""
-    folder.mkdir(parents=True, exist_ok=True)
     env = os.environ.get("MINIGRAD_DATA_DIR")
-    sources = [Path(env).resolve() / d / "imdb.npz" for d in ("imdb", ".") if env]
-    sources = [p.as_uri() for p in sources if p.is_file()] + [m + "imdb.npz" for m in MIRRORS]
-    errors = []
-    for url in sources:
-        fd, tmp = _files.mkstemp(dir=folder, prefix=".imdb.npz.", suffix=".part")
-        try:
-            request = urllib.request.Request(url, headers={"User-Agent": "minigrad"})
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=60) as response:
-                while chunk := response.read(1 << 20):
-                    out.write(chunk)
-            _verify(tmp)
-            os.replace(tmp, folder / "imdb.npz")
-            return folder / "imdb.npz"
-        except Exception as e:  # this source is no good: try the next
-            errors.append(f"  {url}: {type(e).__name__}: {e}")
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-    raise RuntimeError("imdb: could not get imdb.npz; every source failed:\n" + "\n".join(errors))
+    offline = [Path(env).resolve() / d for d in ("imdb", ".") if env]
+    bases = [d.as_uri() for d in offline if (d / "imdb.npz").is_file()] + list(MIRRORS)
+    return download_file("imdb.npz", folder, bases, None, verify=_verify)
 
 
 def _locate(path):
