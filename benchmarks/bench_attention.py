@@ -23,21 +23,11 @@ import os
 import statistics
 import subprocess
 import sys
+from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 SHAPES = [(12, 4, 64, 32), (1, 8, 1024, 64)]
 MEMORY_T, MEMORY_D = 8192, 64
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or "unknown"
 
 
 # ------------------------------------------------------------------ the child processes

@@ -16,7 +16,8 @@ import time
 
 import numpy as np
 
-from bench_training import build, cpu_model
+from _machine import cpu_model
+from bench_training import build
 
 
 def _step(mg, F, kind, batch, compiled, passes=True, seed=0):

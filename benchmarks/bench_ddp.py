@@ -17,12 +17,12 @@ share of the step that ranks spend waiting for their gradient reductions after b
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 CONFIGS = {  # name: (ranks, threads per rank, batch per rank, bucket_cap_mb or None for no DDP)
     "1 rank": (1, 1, 64, None),
@@ -31,15 +31,6 @@ CONFIGS = {  # name: (ranks, threads per rank, batch per rank, bucket_cap_mb or 
     "1 process, 2 threads": (1, 2, 128, None),
 }
 
-
-def cpu_model():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def worker(args):

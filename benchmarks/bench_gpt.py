@@ -24,17 +24,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 SHAKESPEARE = dict(vocab_size=65, block_size=64, n_layer=4, n_head=4, n_embd=128)
 GPT2_124M = dict(vocab_size=50257, block_size=1024, n_layer=12, n_head=12, n_embd=768)
 B = 12
 
-
-def cpu_model():
-    for line in Path("/proc/cpuinfo").read_text().splitlines() if Path("/proc/cpuinfo").exists() else []:
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown CPU"
 
 
 def peak_rss_mb():

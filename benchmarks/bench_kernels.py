@@ -23,7 +23,6 @@ import importlib
 import importlib.util
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -31,6 +30,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 
 def _median_time(fn, rounds, warmup=1):
@@ -43,16 +43,6 @@ def _median_time(fn, rounds, warmup=1):
         ts.append(time.perf_counter() - t)
     return statistics.median(ts)
 
-
-def cpu_model():
-    """The CPU's model name (every figure is recorded with it)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _worker_case(lib, case, threads, rounds):

@@ -26,6 +26,7 @@ import sys
 import time
 
 import numpy as np
+from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 ENGINES = ("minigrad", "minigrad-compiled", "torch")
 CASES = {"cnn-train": ("train", "cnn", 64), "mlp-train": ("train", "mlp", 64), "rnn-train": ("train", "rnn", 64),
@@ -140,17 +141,6 @@ def worker(engine, threads):
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(json.dumps({"rate": rate, "peak_rss_mib": peak}), flush=True)
 
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):

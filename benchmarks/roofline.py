@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_kernels import cpu_model  # noqa: E402
+from _machine import cpu_model  # noqa: E402
 
 
 def _median(fn, rounds=7, warmup=2):
