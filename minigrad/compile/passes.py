@@ -152,18 +152,8 @@ def _readers(graph):
         for attr in ("holder", "source"):
             if hasattr(step, attr):
                 read(getattr(step, attr))
-
-    def walk(node):
-        kind, v = node
-        if kind == "t":
-            read(v)
-        elif kind is dict:
-            for x in v.values():
-                walk(x)
-        elif kind != "c":
-            for x in v:
-                walk(x)
-    walk(graph.output.template)
+    for h in _output_holders(graph.output.template):
+        read(h)
     return counts
 
 
@@ -379,19 +369,20 @@ def optimize(graph, batch_tile=0):
     return graph
 
 
+def _output_holders(node):
+    """The holders an output template reads: ("t", holder), ("c", constant), (dict, {k: node}) or
+    (list/tuple, [node, ...])."""
+    kind, v = node
+    if kind == "t":
+        yield v
+    elif kind is dict:
+        for x in v.values():
+            yield from _output_holders(x)
+    elif kind != "c":
+        for x in v:
+            yield from _output_holders(x)
+
+
 def _returned(graph):
     """ids of the holders the graph's output reads."""
-    found = set()
-
-    def walk(node):
-        kind, v = node
-        if kind == "t":
-            found.add(id(v))
-        elif kind is dict:
-            for x in v.values():
-                walk(x)
-        elif kind != "c":
-            for x in v:
-                walk(x)
-    walk(graph.output.template)
-    return found
+    return {id(h) for h in _output_holders(graph.output.template)}
