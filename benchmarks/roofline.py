@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _machine import cpu_model  # noqa: E402
 
 
-def _median(fn, rounds=7, warmup=2):
+def _best_time(fn, rounds=7, warmup=2):
     """The best of `rounds` timings (seconds): what the machine can do when it is not interrupted,
     which is what a roofline compares. On a busy machine the median can be several times slower."""
     for _ in range(warmup):
@@ -82,13 +82,13 @@ def peak_flops(threads):
     best = {}
     for n in (512, 1024, 1536):
         a = np.random.default_rng(0).standard_normal((n, n)).astype(np.float32)
-        best[f"gemm{n}"] = 2.0 * n ** 3 / _median(lambda: cb.gemm(a, a), rounds=5)
-        best[f"openblas{n}"] = 2.0 * n ** 3 / _median(lambda: a @ a, rounds=5)
+        best[f"gemm{n}"] = 2.0 * n ** 3 / _best_time(lambda: cb.gemm(a, a), rounds=5)
+        best[f"openblas{n}"] = 2.0 * n ** 3 / _best_time(lambda: a @ a, rounds=5)
     run, mr, nr = _micro_peak_kernel()
     ap, bp = np.full(256 * mr, 1e-3, np.float32), np.full(256 * nr, 1e-3, np.float32)
     C = np.zeros((threads, mr, nr), np.float32)
     reps = 20_000
-    best["register_tile"] = 2.0 * mr * nr * 256 * reps * threads / _median(lambda: run(ap, bp, C, reps), rounds=5)
+    best["register_tile"] = 2.0 * mr * nr * 256 * reps * threads / _best_time(lambda: run(ap, bp, C, reps), rounds=5)
     return max(best.values()), best
 
 
@@ -111,11 +111,11 @@ def bandwidth(threads):
     per_array = int(min(max(2 * llc, 64 << 20), 256 << 20))  # past the cache, within a shared machine's memory
     n = per_array // 8
     a, b, c = np.zeros(n), np.ones(n), np.full(n, 2.0)
-    t = _median(lambda: _triad(a, b, c, 3.0, 1, threads), rounds=5)
+    t = _best_time(lambda: _triad(a, b, c, 3.0, 1, threads), rounds=5)
     m = threads * (128 << 10) // 8  # 3 x 128 KiB per thread: within a core's L2 on both CPU families
     a2, b2, c2 = np.zeros(m), np.ones(m), np.full(m, 2.0)
     reps = 2000
-    t2 = _median(lambda: _triad(a2, b2, c2, 3.0, reps, threads), rounds=5)
+    t2 = _best_time(lambda: _triad(a2, b2, c2, 3.0, reps, threads), rounds=5)
     return 24.0 * n / t, per_array, llc, 24.0 * m * reps / t2
 
 
@@ -213,7 +213,7 @@ def measure(threads):
     rows = []
     for group, entries in (("cnn", cnn_kernels()), ("gpt", gpt_kernels())):
         for e in entries:
-            t = _median(e["fn"])
+            t = _best_time(e["fn"])
             rows.append({"group": group, "name": e["name"], "seconds": t, "flop": e["flop"], "bytes": e["bytes"],
                          "intensity": e["flop"] / e["bytes"], "gflops": e["flop"] / t / 1e9,
                          "gbytes": e["bytes"] / t / 1e9})
