@@ -116,9 +116,17 @@ def _leave(group):
             sys.stderr.write(f"minigrad.distributed: rank {group.rank} of {group.size} is exiting, but other ranks "
                              f"did not reach their exit within {group.timeout:g} s (still waiting for this one in "
                              "a collective?); aborting all ranks\n")
-            sys.stderr.flush()
-            group.MPI.COMM_WORLD.Abort(1)
+            _abort(group)
         time.sleep(0.002)
+
+
+def _abort(group):
+    """End every rank. The pause lets mpiexec forward this rank's last stderr lines first: an abort that
+    follows a write at once often kills the forwarding before the message is out."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    time.sleep(0.5)
+    group.MPI.COMM_WORLD.Abort(1)
 
 
 def _abort_on_exception(exc_type, exc, tb):
@@ -127,8 +135,7 @@ def _abort_on_exception(exc_type, exc, tb):
     if group is not None and group.size > 1:
         sys.stderr.write(f"minigrad.distributed: rank {group.rank} of {group.size} failed with "
                          f"{exc_type.__name__}: {exc}; aborting all ranks\n")
-        sys.stderr.flush()
-        group.MPI.COMM_WORLD.Abort(1)
+        _abort(group)
 
 
 def is_initialized():
