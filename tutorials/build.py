@@ -16,6 +16,7 @@ import argparse
 import datetime
 import importlib.util
 import os
+import platform
 import subprocess
 import sys
 import time
@@ -110,11 +111,21 @@ def staleness(nb):
     return ""
 
 
-def record(nb, fast):
-    """Note in nb's metadata the commit and mode it was executed at."""
-    dirty = bool(_git("status", "--porcelain", "--", "minigrad", "tutorials"))
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        return platform.processor()
+
+
+def record(nb, fast, seconds):
+    """Note in nb's metadata the commit and mode it was executed at, how long it took and on what CPU.
+    dirty: library or tutorial sources differed from the commit (the generated .ipynb files do not count)."""
+    dirty = bool(_git("status", "--porcelain", "--", "minigrad", "kernels", "tutorials", ":!tutorials/*.ipynb"))
     nb.metadata["minigrad"] = {"commit": _git("rev-parse", "HEAD") or "", "mode": "fast" if fast else "full",
-                               "dirty": dirty, "date": datetime.date.today().isoformat()}
+                               "dirty": dirty, "date": datetime.date.today().isoformat(),
+                               "seconds": round(seconds, 1), "cpu": _cpu_model()}
 
 
 def kernel_env(fast):
@@ -156,7 +167,7 @@ def build(py, fast=False, run=True):
     try:
         if run:
             execute(nb, fast)
-            record(nb, fast)
+            record(nb, fast, time.time() - start)
         else:  # cells refreshed without running: keep the record of the last execution
             old = py.with_suffix(".ipynb")
             if old.exists():
