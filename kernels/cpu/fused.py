@@ -10,6 +10,8 @@ arrays go to the reference.
 import numpy as np
 from numba import njit, prange
 
+from .variant import variant
+
 
 @njit(cache=True, parallel=True)
 def relu_forward(x, y):
@@ -76,8 +78,7 @@ def sgd_update(p, g, buf, lr, momentum, dampening, wd, nesterov, first):
         p[i] = p[i] - lr_ * gi
 
 
-@njit(cache=True, parallel=True)
-def softmax_cross_entropy(x, t, w, has_weight, ignore_index, eps):
+def _softmax_cross_entropy(x, t, w, has_weight, ignore_index, eps):
     """x: (N, C) logits, t: (N,) int64 classes (or ignore_index), w: (C,) class weights (read if has_weight).
 
     Returns (loss (N,), g (N, C), wt (N,)): per-row loss -sum_c a_c log softmax(x)_c with
@@ -120,3 +121,12 @@ def softmax_cross_entropy(x, t, w, has_weight, ignore_index, eps):
             gi[k] = gi[k] * total - a
         loss[i] = li
     return loss, g, wt
+
+
+# A parallel call wakes the thread pool; a (64, 10) batch of logits takes less time than that on one
+# thread, so below SERIAL_MAX elements cpu_backend calls the serial build (prange runs as range).
+# The optimiser updates above stay parallel at every size: serial updates of the small parameters
+# let the pool fall asleep before the next large one (seed MLP step: 30k instead of 46k images/s).
+SERIAL_MAX = 1 << 14
+softmax_cross_entropy = njit(cache=True, parallel=True)(_softmax_cross_entropy)
+softmax_cross_entropy_serial = njit(cache=True)(variant(_softmax_cross_entropy, "_serial"))

@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit, prange
 
 from .pool import _pick
+from .variant import variant
 
 
 @njit(cache=True, parallel=True)
@@ -66,7 +67,7 @@ def _bias_act(y, b, relu):
 
 
 bias_act_parallel = njit(cache=True, parallel=True)(_bias_act)
-bias_act_serial = njit(cache=True)(_bias_act)  # (prange runs as range)
+bias_act_serial = njit(cache=True)(variant(_bias_act, "_serial"))  # (prange runs as range)
 PARALLEL_MIN = 1 << 14  # below this many elements one thread beats waking the pool (as cpu_backend's _FUSED_MIN)
 
 

@@ -27,6 +27,7 @@ from numba import njit, prange
 
 from .matmul import _pack_a, _pack_b, slp_vectorized
 from .micro import MR, NR, micro_kernel
+from .variant import variant
 
 # Numba's cache checks only this file, not the ones it inlines (micro.py, matmul.py's packing):
 # gen_micro.py rewrites this stamp from both, so that editing them rebuilds these kernels.
@@ -197,5 +198,6 @@ PARALLEL_MIN_WORK = 1 << 22
 # Compiled like the GEMM (matmul.py): SLP on, so that the register tile's rows become SIMD registers.
 sequence_forward = slp_vectorized(njit(cache=True, parallel=True, fastmath={"contract"})(_sequence_forward))
 sequence_backward = slp_vectorized(njit(cache=True, parallel=True, fastmath={"contract"})(_sequence_backward))
-sequence_forward_serial = slp_vectorized(njit(cache=True, fastmath={"contract"})(_sequence_forward))
-sequence_backward_serial = slp_vectorized(njit(cache=True, fastmath={"contract"})(_sequence_backward))
+_serial = njit(cache=True, fastmath={"contract"})  # (prange runs as range; variant: see variant.py)
+sequence_forward_serial = slp_vectorized(_serial(variant(_sequence_forward, "_serial")))
+sequence_backward_serial = slp_vectorized(_serial(variant(_sequence_backward, "_serial")))

@@ -441,8 +441,9 @@ def softmax_cross_entropy(x, t, weight, ignore_index, eps):
     if _cold:
         _warm_up()
     w = np.zeros(1, x.dtype) if weight is None else np.ascontiguousarray(weight)
-    return _fused.softmax_cross_entropy(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
-                                        weight is not None, int(ignore_index), float(eps))
+    kernel = _fused.softmax_cross_entropy if x.size > _fused.SERIAL_MAX else _fused.softmax_cross_entropy_serial
+    return kernel(np.ascontiguousarray(x), np.ascontiguousarray(t, dtype=np.int64), w,
+                  weight is not None, int(ignore_index), float(eps))
 
 
 # ---------------------------------------------------------------- whole-sequence recurrent kernels

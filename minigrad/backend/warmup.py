@@ -83,7 +83,7 @@ def _cnn_work(dtype):
 
 def _layer_work(dtype):
     """The common layers beyond the CNN: padded/strided and grouped convolutions, average and padded max
-    pooling, SGD with momentum, a large 2-D product and a stack of products."""
+    pooling, SGD with momentum, a large 2-D product, a stack of products and cross-entropy."""
     import numpy as np
 
     import minigrad as mg
@@ -95,14 +95,15 @@ def _layer_work(dtype):
     layers = nn.Sequential(nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
                            nn.Conv2d(32, 32, 3, padding=1, groups=4), nn.AvgPool2d(2),
                            nn.MaxPool2d(2, padding=1)).to(getattr(mg, dtype))
-    opt = optim.SGD(layers.parameters(), lr=0.1, momentum=0.9)
-    layers(x).sum().backward()
-    opt.step()
     a = mg.tensor(np.zeros((300, 300), dtype), requires_grad=True)
+    opt = optim.SGD([*layers.parameters(), a], lr=0.1, momentum=0.9)  # small (serial) and large updates
+    layers(x).sum().backward()
     (a @ a).sum().backward()
+    opt.step()
     s = mg.tensor(np.zeros((4, 100, 100), dtype), requires_grad=True)
     (s @ s).sum().backward()
-    F.cross_entropy(mg.tensor(np.zeros((4, 10), dtype)), mg.tensor(np.arange(4)))
+    for n in (4, 2000):  # the serial and the parallel build
+        F.cross_entropy(mg.tensor(np.zeros((n, 10), dtype)), mg.tensor(np.arange(n) % 10))
 
 
 def _sequence_work(dtype):

@@ -2,6 +2,7 @@
 
     python -m minigrad.examples.mnist_cnn --epochs 5 --batch-size 64
     python -m minigrad.examples.mnist_cnn --limit 512 --epochs 1      # a quick smoke run
+    python -m minigrad.examples.mnist_cnn --compile                   # the step captured and replayed
 
 The network (for 1x28x28 inputs):
     Conv2d(1, 32, 3) -> ReLU -> MaxPool2d(2)       (N, 32, 13, 13)
@@ -136,6 +137,8 @@ def parse_args(argv=None):
     p.add_argument("--checkpoint-every", type=int, default=500,
                    help="also checkpoint every N optimiser steps (default 500; 0: only at epoch ends)")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
+    p.add_argument("--compile", action="store_true",
+                   help="capture the training step once and replay it (minigrad.compile; same results, faster)")
     return p.parse_args(argv)
 
 
@@ -250,6 +253,16 @@ def main(argv=None):
           f"{len(train_set)} train / {len(test_set)} test images | {n_params:,} parameters")
     print(f"Adam lr={args.lr:g} schedule={args.schedule} batch={args.batch_size} epochs={args.epochs}")
 
+    def train_step(data, target):
+        optimizer.zero_grad()
+        loss = criterion(model(data), target)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    if args.compile:  # one capture per batch shape (the last, smaller batch gets its own)
+        train_step = mg.compile(train_step)
+
     total_steps = args.epochs * len(train_loader)
     progress = {"epoch": 1, "in_epoch": False, "step": 0, "seen": 0, "loss_sum": 0.0, "step_losses": [],
                 "epochs_log": []}
@@ -276,12 +289,7 @@ def main(argv=None):
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with compile_notice(bar) if step == 0 else contextlib.nullcontext():
-                optimizer.zero_grad()
-                output = model(data)
-                loss = criterion(output, target)
-                loss.backward()
-                optimizer.step()
-                value = float(loss.item())
+                value = float(train_step(data, target).item())
             step_losses.append(value)
             loss_sum += value * len(target)
             seen += len(target)
