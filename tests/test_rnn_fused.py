@@ -173,3 +173,47 @@ def test_nan_propagates_like_the_step_path(mode):
         y, _ = layer(x)
     out = y.detach().numpy()
     assert np.isnan(out[1:, 0]).all() and not np.isnan(out[:, 1]).any() and not np.isnan(out[0]).any()
+
+
+# ------------------------------------------------------------------ the gates' tanh and sigmoid
+def _gate_functions():
+    from numba import njit
+
+    from minigrad.kernels.cpu import rnn
+
+    @njit(error_model="numpy")
+    def apply(x, y, s):
+        for i in range(x.shape[0]):
+            y[i] = rnn._tanh(x[i])
+            s[i] = rnn._sigmoid(x[i])
+    return apply
+
+
+@pytest.mark.parametrize("dtype,atol", [(np.float32, 4e-7), (np.float64, 1e-15)])
+def test_gate_tanh_and_sigmoid_are_accurate_in_each_precision(dtype, atol):
+    x = np.concatenate([np.random.default_rng(0).standard_normal(200_000) * 5, np.geomspace(1e-30, 50, 2000)])
+    x = np.concatenate([x, -x, [0.0, np.inf, -np.inf, np.nan]]).astype(dtype)
+    y, s = np.empty_like(x), np.empty_like(x)
+    _gate_functions()(x, y, s)
+    wide = x.astype(np.float64)
+    with np.errstate(over="ignore"):
+        np.testing.assert_allclose(y, np.tanh(wide), rtol=0, atol=atol)
+        np.testing.assert_allclose(s, 1 / (1 + np.exp(-wide)), rtol=0, atol=atol)
+    assert np.abs(y).max(initial=0, where=~np.isnan(y)) <= 1 and np.isnan(y[-1]) and np.isnan(s[-1])
+    assert y.dtype == dtype
+
+
+def test_the_float32_tanh_coefficients_are_the_fit_that_fit_tanh_prints():
+    import importlib.util
+    from pathlib import Path
+
+    from minigrad.kernels.cpu import rnn
+    spec = importlib.util.spec_from_file_location("fit_tanh", Path(rnn.__file__).with_name("fit_tanh.py"))
+    fit_tanh = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fit_tanh)
+    p, q, err = fit_tanh.fit(points=50_000)
+    used_p = [rnn._P0, rnn._P1, rnn._P2, rnn._P3, rnn._P4]
+    used_q = [1, rnn._Q1, rnn._Q2, rnn._Q3, rnn._Q4]
+    np.testing.assert_allclose(used_p, p, rtol=1e-4)
+    np.testing.assert_allclose(used_q, q, rtol=1e-4)
+    assert err < 5e-8 and rnn._CLAMP == fit_tanh.CLAMP
