@@ -41,7 +41,8 @@ def test_contract_lists_the_kernels():
     assert REQUIRED == ("matmul", "conv2d_forward", "conv2d_backward_input", "conv2d_backward_weight",
                         "conv2d_backward_bias", "max_pool2d_forward", "max_pool2d_backward", "avg_pool2d_forward",
                         "avg_pool2d_backward")
-    assert set(OPTIONAL) == {"relu_forward", "relu_backward", "softmax_cross_entropy", "adam_update", "sgd_update", "erf",
+    assert set(OPTIONAL) == {"relu_forward", "relu_backward", "gelu_tanh", "softmax_cross_entropy", "adam_update",
+                             "sgd_update", "erf",
                              "on_device", "to_host", "from_host",
                              "attention_forward", "attention_backward",
                              "rnn_sequence_forward", "rnn_sequence_backward"}

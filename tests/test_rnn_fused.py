@@ -179,13 +179,13 @@ def test_nan_propagates_like_the_step_path(mode):
 def _gate_functions():
     from numba import njit
 
-    from minigrad.kernels.cpu import rnn
+    from minigrad.kernels.cpu import fused
 
     @njit(error_model="numpy")
     def apply(x, y, s):
         for i in range(x.shape[0]):
-            y[i] = rnn._tanh(x[i])
-            s[i] = rnn._sigmoid(x[i])
+            y[i] = fused._tanh(x[i])
+            s[i] = fused._sigmoid(x[i])
     return apply
 
 
@@ -207,13 +207,13 @@ def test_the_float32_tanh_coefficients_are_the_fit_that_fit_tanh_prints():
     import importlib.util
     from pathlib import Path
 
-    from minigrad.kernels.cpu import rnn
-    spec = importlib.util.spec_from_file_location("fit_tanh", Path(rnn.__file__).with_name("fit_tanh.py"))
+    from minigrad.kernels.cpu import fused
+    spec = importlib.util.spec_from_file_location("fit_tanh", Path(fused.__file__).with_name("fit_tanh.py"))
     fit_tanh = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(fit_tanh)
     p, q, err = fit_tanh.fit(points=50_000)
-    used_p = [rnn._P0, rnn._P1, rnn._P2, rnn._P3, rnn._P4]
-    used_q = [1, rnn._Q1, rnn._Q2, rnn._Q3, rnn._Q4]
+    used_p = [fused._P0, fused._P1, fused._P2, fused._P3, fused._P4]
+    used_q = [1, fused._Q1, fused._Q2, fused._Q3, fused._Q4]
     np.testing.assert_allclose(used_p, p, rtol=1e-4)
     np.testing.assert_allclose(used_q, q, rtol=1e-4)
-    assert err < 5e-8 and rnn._CLAMP == fit_tanh.CLAMP
+    assert err < 5e-8 and fused._CLAMP == fit_tanh.CLAMP

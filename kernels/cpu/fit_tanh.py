@@ -1,4 +1,4 @@
-"""Fit the rational tanh that rnn.py's float32 gates use, and print its coefficients and errors.
+"""Fit the rational function behind fused.py's float32 tanh (GELU, the recurrent gates); print it.
 
     python kernels/cpu/fit_tanh.py
 

@@ -5,12 +5,87 @@ about ten. These kernels do the same arithmetic in one pass, in the array's own 
 the same order as the contract's reference code (minigrad/backend/contract.py), so results match
 it to the last bit or close to it. The wrappers in cpu_backend hand them C-contiguous arrays of
 one float dtype: flattened to 1-D for the elementwise kernels, (N, C) for the cross-entropy; other
-arrays go to the reference.
+arrays go to the reference. The float32 tanh (GELU) is a vectorising rational function, within
+3.5e-7 of tanh rather than bit-equal to numpy's.
 """
+import math
+
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import overload
 
 from .variant import variant
+
+
+# ------------------------------------------------------------ tanh and sigmoid that vectorise
+# float32 tanh(v) = v P(u) / Q(u), u = (v / 9)^2, |v| clamped at 9 (tanh is 1 in float32 beyond):
+# a rational fit (fit_tanh.py prints it; max error 2e-8 in exact arithmetic, 3.5e-7 once
+# evaluated in float32). Only multiply-adds, one division and comparisons, so loops of it vectorise
+# (in kernels compiled with error_model="numpy", whose division has no zero check); a loop of libm's
+# exp runs one element at a time, ~15x slower on AVX-512. rnn.py's gates use these too: Numba's
+# cache checks only the compiled function's own file, so after editing them, touch rnn.py as well.
+_f4 = np.float32
+_CLAMP, _INV_CLAMP = _f4(9.0), _f4(1 / 9.0)
+_P0, _P1, _P2, _P3, _P4 = map(_f4, (0.9999999064, 10.83229035, 22.8754655, 10.87957139, 0.5675376419))
+_Q1, _Q2, _Q3, _Q4 = map(_f4, (37.83226082, 169.549233, 173.8548501, 33.15744423))
+_ONE, _HALF = _f4(1), _f4(0.5)
+
+
+@njit(inline="always")
+def _tanh32(v):
+    v = _CLAMP if v > _CLAMP else (-_CLAMP if v < -_CLAMP else v)  # comparisons: NaN must stay NaN
+    u = (v * _INV_CLAMP) * (v * _INV_CLAMP)
+    y = v * ((((_P4 * u + _P3) * u + _P2) * u + _P1) * u + _P0) / ((((_Q4 * u + _Q3) * u + _Q2) * u + _Q1) * u + _ONE)
+    return _ONE if y > _ONE else (-_ONE if y < -_ONE else y)
+
+
+@njit(inline="always")
+def _tanh64(v):
+    """tanh through one exp (absolute error ~1e-16; |v| clamped at 20, where tanh is 1 to double
+    precision, so that exp cannot overflow)."""
+    v = 20 if v > 20 else (-20 if v < -20 else v)
+    e = math.exp(2 * v)
+    return (e - 1) / (e + 1)
+
+
+def _tanh(v):
+    """tanh in v's precision: _tanh32 for float32, _tanh64 otherwise (chosen when compiled)."""
+    return math.tanh(v)
+
+
+@overload(_tanh)
+def _tanh_by_type(v):
+    if v == types.float32:
+        return lambda v: _tanh32(v)
+    return lambda v: _tanh64(v)
+
+
+def _sigmoid(v):
+    """1 / (1 + exp(-v)) in v's precision; float32 through the vectorising tanh."""
+    return 1 / (1 + math.exp(-v))
+
+
+@overload(_sigmoid)
+def _sigmoid_by_type(v):
+    if v == types.float32:
+        return lambda v: _HALF + _HALF * _tanh32(_HALF * v)
+    return lambda v: 1 / (1 + math.exp(-v))  # noqa: E731 (an overload returns its implementation)
+
+_K = math.sqrt(2 / math.pi)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def gelu_tanh(x, y, slope):
+    """x: (n,) -> y = GELU's tanh approximation, slope = dy/dx, both (n,) (the formulas:
+    contract.Backend.gelu_tanh)."""
+    f = x.dtype.type
+    k, c, c3, half, one = f(_K), f(0.044715), f(3 * 0.044715), f(0.5), f(1)
+    for i in prange(x.shape[0]):
+        v = x[i]
+        v2 = v * v
+        t = _tanh(k * v * (one + c * v2))
+        y[i] = half * v * (one + t)
+        slope[i] = half * (one + t) + half * v * (one - t * t) * k * (one + c3 * v2)
 
 
 @njit(cache=True, parallel=True)

@@ -20,12 +20,11 @@ Workspace written by the forward, read by the backward (all indexed by s):
   gates (L, N, G*H): LSTM [i, f, g, o] and GRU [r, z, n] after their activations (unused for RNN)
   hn (L, N, H): GRU's h W_hn^T + b_hn, which r multiplies (unused otherwise)
 """
-import math
 
 import numpy as np
-from numba import njit, prange, types
-from numba.extending import overload
+from numba import njit, prange
 
+from .fused import _sigmoid, _tanh  # (Numba's cache does not see edits there: see fused.py)
 from .matmul import _pack_a, _pack_b, slp_vectorized
 from .micro import MR, NR, micro_kernel
 from .variant import variant
@@ -36,59 +35,6 @@ MICRO_KERNEL = "8x16-f23b2455b9c72015"
 
 TANH, RELU, LSTM, GRU = 0, 1, 2, 3
 MODES = {"RNN_TANH": TANH, "RNN_RELU": RELU, "LSTM": LSTM, "GRU": GRU}
-
-
-# float32 tanh(v) = v P(u) / Q(u), u = (v / 9)^2, |v| clamped at 9 (tanh is 1 in float32 beyond):
-# a rational fit (kernels/cpu/fit_tanh.py prints it; max error 2e-8 in exact arithmetic, 3.5e-7 once
-# evaluated in float32). Only multiply-adds, one division and comparisons, so the gate loops
-# vectorise (compiled with error_model="numpy", whose division has no zero check); a loop of
-# libm's exp runs one element at a time, ~15x slower on AVX-512.
-_f4 = np.float32
-_CLAMP, _INV_CLAMP = _f4(9.0), _f4(1 / 9.0)
-_P0, _P1, _P2, _P3, _P4 = map(_f4, (0.9999999064, 10.83229035, 22.8754655, 10.87957139, 0.5675376419))
-_Q1, _Q2, _Q3, _Q4 = map(_f4, (37.83226082, 169.549233, 173.8548501, 33.15744423))
-_ONE, _HALF = _f4(1), _f4(0.5)
-
-
-@njit(inline="always")
-def _tanh32(v):
-    v = _CLAMP if v > _CLAMP else (-_CLAMP if v < -_CLAMP else v)  # comparisons: NaN must stay NaN
-    u = (v * _INV_CLAMP) * (v * _INV_CLAMP)
-    y = v * ((((_P4 * u + _P3) * u + _P2) * u + _P1) * u + _P0) / ((((_Q4 * u + _Q3) * u + _Q2) * u + _Q1) * u + _ONE)
-    return _ONE if y > _ONE else (-_ONE if y < -_ONE else y)
-
-
-@njit(inline="always")
-def _tanh64(v):
-    """tanh through one exp (absolute error ~1e-16; |v| clamped at 20, where tanh is 1 to double
-    precision, so that exp cannot overflow)."""
-    v = 20 if v > 20 else (-20 if v < -20 else v)
-    e = math.exp(2 * v)
-    return (e - 1) / (e + 1)
-
-
-def _tanh(v):
-    """tanh in v's precision: _tanh32 for float32, _tanh64 otherwise (chosen when compiled)."""
-    return math.tanh(v)
-
-
-@overload(_tanh)
-def _tanh_by_type(v):
-    if v == types.float32:
-        return lambda v: _tanh32(v)
-    return lambda v: _tanh64(v)
-
-
-def _sigmoid(v):
-    """1 / (1 + exp(-v)) in v's precision; float32 through the vectorising tanh."""
-    return 1 / (1 + math.exp(-v))
-
-
-@overload(_sigmoid)
-def _sigmoid_by_type(v):
-    if v == types.float32:
-        return lambda v: _HALF + _HALF * _tanh32(_HALF * v)
-    return lambda v: 1 / (1 + math.exp(-v))  # noqa: E731 (an overload returns its implementation)
 
 
 @njit(cache=True, inline="always")

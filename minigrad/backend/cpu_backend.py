@@ -7,7 +7,7 @@ is not float32/64. Convolution takes one of three routes, chosen by measurement 
 benchmarks/profile_step.py): direct loops for few taps per output (Cg*KH*KW <= 32), an implicit
 GEMM that reads the patches straight from the padded input (groups == 1), or patch matrix + GEMM.
 It also has the contract's optional fused kernels, one parallel pass each: relu_forward/backward,
-softmax_cross_entropy, adam_update, sgd_update, the whole-sequence recurrent kernels
+gelu_tanh, softmax_cross_entropy, adam_update, sgd_update, the whole-sequence recurrent kernels
 (rnn_sequence_forward/backward) and the tiled attention_forward/backward; arrays they do not
 suit go to the reference.
 
@@ -407,6 +407,18 @@ def relu_backward(gy, y):
     gx = np.empty_like(gy)
     _fused.relu_backward(gy.reshape(-1), y.reshape(-1), gx.reshape(-1))
     return gx
+
+
+def gelu_tanh(x):
+    """GELU's tanh approximation and its slope in one parallel pass -> (y, slope) (the rule:
+    contract.Backend.gelu_tanh)."""
+    if not _flat_ok(x):
+        return _reference.gelu_tanh(x)
+    if _cold:
+        _warm_up()
+    y, slope = np.empty_like(x), np.empty_like(x)
+    _fused.gelu_tanh(x.reshape(-1), y.reshape(-1), slope.reshape(-1))
+    return y, slope
 
 
 def adam_update(p, g, m, v, vmax, lr, b1, b2, eps, wd, decoupled, bc1, bc2):

@@ -4,6 +4,8 @@ The ops with a Function of their own (conv2d, max_pool2d, cross_entropy, ...) li
 `minigrad.ops` next to it and are re-exported here; the rest are composed from ops below.
 Each checks its arguments, so a mistake names the op and the shapes involved.
 """
+import math
+
 import numpy as np
 
 from ..checks import check_float
@@ -21,7 +23,11 @@ def linear(input, weight, bias=None):
     if input.shape[-1] != weight.shape[-1]:
         raise ValueError(f"linear: input of shape {input.shape} has {input.shape[-1]} features but weight "
                          f"of shape {weight.shape} expects {weight.shape[-1]}")
-    y = input @ weight.T
+    if input.ndim > 2:  # one 2-D product, so the weight's gradient is one GEMM, not a batch of them summed
+        lead = tuple(input.shape[:-1])
+        y = (input.reshape(math.prod(lead), input.shape[-1]) @ weight.T).reshape(*lead, weight.shape[0])
+    else:
+        y = input @ weight.T
     return y if bias is None else y + bias
 
 

@@ -337,11 +337,8 @@ class Gelu(Function):
     def forward(self, a):
         xp = self.xp
         if self.approximate == "tanh":
-            k = math.sqrt(2 / math.pi)
-            a2 = a * a  # not a ** 3: numpy's pow is many times slower than two multiplies
-            t = xp.tanh(k * a * (1 + 0.044715 * a2))
-            self.slope = 0.5 * (1 + t) + 0.5 * a * (1 - t * t) * k * (1 + 3 * 0.044715 * a2)
-            return 0.5 * a * (1 + t)
+            y, self.slope = self.backend.gelu_tanh(a)
+            return y
         cdf = 0.5 * (1 + self.backend.erf(a / math.sqrt(2)))
         self.slope = (cdf + a * xp.exp(-0.5 * a * a) / math.sqrt(2 * math.pi)).astype(a.dtype, copy=False)
         return (a * cdf).astype(a.dtype, copy=False)
