@@ -149,8 +149,9 @@ plt.show()
 # %% [markdown]
 # Plain SGD makes steady but slow progress; momentum with the same $\alpha$ moves much faster
 # (its effective step is about $\alpha / (1-\mu) = 10\alpha$); RMSprop and Adam adapt a step size
-# per weight and get going at once. On a problem this easy all reach roughly the same accuracy
-# eventually; the adaptive methods get there with little tuning, which is why Adam is the
+# per weight and get going at once. In the run above momentum, RMSprop and Adam end within a few
+# tenths of a point of each other, while plain SGD is still several points behind after two epochs
+# (given more epochs it closes most of the gap); the adaptive methods get there with little tuning, which is why Adam is the
 # default in the seed article's `model.compile(optimizer='adam', ...)`.
 
 # %% [markdown]

@@ -227,8 +227,8 @@ print("parameters:", sum(p.numel() for p in model.parameters()))
 # Training: Adam (chapter 05) with the seed's batch size 64, cross-entropy loss on the logits, and
 # a learning rate halved after each epoch (`StepLR`): large steps first, fine steps at the end.
 # The weights start as in Keras (Glorot uniform, $w \sim U(-a, a)$ with $a = \sqrt{6/(\text{fan}_\text{in} + \text{fan}_\text{out})}$).
-# In full mode: all 60,000 images, 5 epochs (several minutes on a laptop CPU; longer on a small or
-# busy machine). With `MINIGRAD_FAST=1`:
+# In full mode: all 60,000 images, 5 epochs (about a minute on a 2-core machine; longer on a busy
+# one). With `MINIGRAD_FAST=1`:
 # 1,280 images and one epoch, just to run every line.
 
 # %%

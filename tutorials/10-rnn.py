@@ -277,7 +277,7 @@ for k, acc in truncated.items():
 # With $k = 7$ the gradient never reaches the first three quarters of the image, where most of the
 # ink is: the network cannot learn *what to store* from those rows, only how to use the last seven.
 # It still learns something, because the same weights read every row, but it ends well below full
-# backpropagation (on 12,000 images, one epoch: 61 % against 74 % in a trial run; fast mode's
+# backpropagation (compare the two accuracies printed above: 12,000 images, one epoch; fast mode's
 # 640 images are too few to show it). Truncation trades what the model can learn for memory and
 # speed; in language models $k$ is the context length.
 #
@@ -326,7 +326,8 @@ plt.show()
 # Both runs soon see gradients of norm 5 to 15 (right). Unclipped, a gradient of norm 10 becomes a
 # step of $0.1 \times 10 = 1$ in weight space, momentum piles the next ones on top, and the weights
 # are thrown far from where the gradient was measured: the loss jumps about and, over 100 steps,
-# climbs above its starting value ($\ln 10 \approx 2.3$; a trial run ended near 4). Clipping keeps the direction and caps the length, so the
+# climbs above its starting value $\ln 10 \approx 2.3$ (the legend gives the run's last-10-step loss).
+# Clipping keeps the direction and caps the length, so the
 # same run learns. (Adam, used above, divides by a running gradient scale and is hurt less, which
 # is one reason it is the default for recurrent networks; clipping is still the usual guard.)
 

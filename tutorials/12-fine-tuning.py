@@ -189,8 +189,9 @@ plt.show()
 # %% [markdown]
 # With 100 images, a network trained from scratch has to learn edges, strokes and the
 # classification all at once, from very little evidence. The pretrained base already computes
-# useful features, so the new head has less to learn: in a trial run (12,000 pretraining images)
-# both pretrained recipes ended a couple of points ahead (78 and 80 % against 76 %). A frozen base is never updated, so its 93,000 weights cannot be bent out of
+# useful features, so the new head has less to learn: in the run above both pretrained recipes end
+# a few points ahead of training from scratch (the three accuracies printed above). A frozen base
+# is never updated, so its 93,000 weights cannot be bent out of
 # shape by 100 noisy examples, and each step is cheaper (no gradients for the base's weights).
 #
 # ## Experiment: how many images per class before fine-tuning pays?
@@ -242,14 +243,14 @@ for k, *accs in zip(sizes, *(sweep[h] for h in HOWS)):
 # Read the curves from the left. With 5 or 20 images per class the pretrained base is worth a few
 # points over training from scratch: its features come from thousands of images, the scratch
 # network's from a hundred. The margin is modest because MNIST digits are easy; a small CNN
-# learns a good deal from 100 images. As the data grows, training from scratch catches up and
-# passes the pretrained recipes: features learned for 0–4 suit 5–9 well but not perfectly, and once
-# the data can pin down 93,000 weights, a network trained for 5–9 itself does better. Between the
+# learns a good deal from 100 images. As the data grows, training from scratch catches up: by 500
+# images per class the three recipes end within about half a point of each other, and the frozen
+# base no longer beats training from scratch. Features learned for 0–4 suit 5–9 well but not
+# perfectly, so once the data can pin down 93,000 weights, pretraining helps little. Between the
 # two pretrained recipes, the frozen base keeps its 0–4 features no matter how much data there is,
 # while fine-tuning can adapt them, so fine-tuning pulls ahead of freezing as the data grows.
-# (A trial run with 12,000 pretraining images, 2 seeds and 200 steps gave, from scratch / frozen /
-# fine-tuned: 68 / 71 / 71 % at 5 images per class, 86 / 88 / 87 % at 20, 94 / 93 / 93 % at 100 and
-# 96 / 93 / 95 % at 500.) That is the seed articles' recipe: freeze the base when data is scarce;
+# (The printed sweep gives this run's figures; they move by a point or two between runs and
+# seeds.) That is the seed articles' recipe: freeze the base when data is scarce;
 # fine-tune more layers, gently, as data grows; and with plenty of data for the task itself,
 # check whether pretraining still helps at all.
 

@@ -278,8 +278,8 @@ for n in names:
 # between runs. An earlier copy of this notebook, executed before the kernels were rewritten,
 # showed the native version slowest with no way to tell why; the split into phases and the
 # warm-up cell (which keeps one-off costs off every version's bill) make such a gap readable.
-# Measured alone on a busy 2-core machine, 1,280 images through each training loop took
-# 4.9 s (Keras `fit`) and 4.2 s (the native loop), once both were warm.
+# In the run above the three training loops run at similar rates (the images/s column); the gaps
+# between them are of the size of the run-to-run noise.
 
 # %% [markdown]
 # ## Exercises

@@ -18,7 +18,8 @@
 # - the **KV cache**: why generating with it is faster, measured in tokens per second.
 #
 # Full mode (the default) trains nanoGPT's small CPU model for 2,000 steps and reaches a validation
-# loss of about 1.9 nats per character; it takes about 15 minutes on a shared 2-core machine.
+# loss of about 1.9 nats per character; it takes a few minutes on a 2-core machine (more if the
+# machine is busy).
 # With `MINIGRAD_FAST=1` everything shrinks to run in about a minute (the numbers are then meaningless).
 
 # %%
@@ -106,7 +107,8 @@ for step in range(6):
 # %% [markdown]
 # `minigrad.text.BPETokenizer.train` does the same on a whole corpus, with GPT-2's word split.
 # Its first merges on Shakespeare are the commonest pairs of English: ` ` + `t` (the split keeps a
-# word's leading space with it), `h` + `e`, `o` + `u`, ...; a few hundred merges later whole words are tokens.
+# word's leading space with it), `h` + `e`, ` ` + `a`, `o` + `u`, ... (printed below); a few hundred
+# merges later whole words are tokens.
 # The payoff is **compression**: the same text in far fewer tokens, at the price of a larger vocabulary
 # (a bigger embedding table and output layer).
 

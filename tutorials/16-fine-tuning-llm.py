@@ -20,8 +20,8 @@
 # GPT pretrained on Shakespeare), then fine-tunes it on a text in a different style: the documentation of
 # Python's standard library. If you have the real `gpt2` checkpoint on disk, one line switches to it.
 #
-# Full mode (the default) pretrains for 800 steps and fine-tunes each way for 300: about 11 minutes on a
-# shared 2-core machine. `MINIGRAD_FAST=1` shrinks it to about a minute (the numbers are then meaningless).
+# Full mode (the default) pretrains for 800 steps and fine-tunes each way for 300: a few minutes on a
+# 2-core machine (more if it is busy). `MINIGRAD_FAST=1` shrinks it to about a minute (the numbers are then meaningless).
 
 # %%
 import importlib

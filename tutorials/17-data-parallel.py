@@ -223,7 +223,8 @@ if HAVE_MPI:
         print(f"{m:9.3f} MB  {t:8.3f} ms  {m / max(t, 1e-9) * 1000 / 1024:7.2f} GB/s")
 
 # %% [markdown]
-# Small messages cost a fixed latency (tens of microseconds, more on a loaded machine); large ones
+# Small messages cost a fixed latency (a few microseconds here, through shared memory; more on a
+# loaded machine or across a network); large ones
 # cost their size over the bandwidth. Between machines the bandwidth is far lower (1 Gbit/s Ethernet
 # moves about 0.1 GB/s), which is why overlapping the communication with computation matters, below.
 #
@@ -512,11 +513,11 @@ if HAVE_MPI:
 # other work; they move from run to run, so look at their shape rather than the digits):
 #
 # - **Scaling.** With a free core for each rank, two ranks of one thread process close to twice the
-#   images per second of one rank (`benchmarks/README.md` reports 1.4x to 1.8x on this kind of machine),
+#   images per second of one rank (`benchmarks/README.md` reports 1.4x to 1.9x on this kind of machine),
 #   because each rank computes its own 64 images on its own core and they meet only once a step. The gap
 #   to 2x is the communication and the waiting for the slower rank. When other programs occupy the cores,
-#   as they did when these outputs were made, the two ranks compete with them for the cores and the gain
-#   shrinks, possibly to nothing: that is the machine, not the method. `benchmarks/bench_ddp.py` measures
+#   the two ranks compete with them for the cores and the gain shrinks, possibly to nothing: that is
+#   the machine, not the method (compare the load average printed above the table). `benchmarks/bench_ddp.py` measures
 #   the same more carefully (alternated rounds, several repeats), with one process of two threads too.
 # - **Overlap.** With one bucket, the reduction starts at the *end* of backward (the black mark at the
 #   right edge of the green bar), and the red wait follows. Small buckets can start *inside* backward,
