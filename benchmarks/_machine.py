@@ -1,5 +1,6 @@
-"""The machine a figure was measured on: every benchmark records the CPU model with its figures."""
+"""What every benchmark shares: the CPU model it records with its figures, and the timing loop."""
 import platform
+import time
 
 
 def cpu_model():
@@ -12,3 +13,15 @@ def cpu_model():
     except OSError:
         pass
     return platform.processor() or "unknown"
+
+
+def timings(fn, rounds, warmup=1):
+    """Seconds of each of `rounds` calls of fn, after `warmup` untimed calls (JIT, allocator)."""
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(rounds):
+        t = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t)
+    return out

@@ -23,7 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
-from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _machine import cpu_model, timings  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 SHAPES = [(12, 4, 64, 32), (1, 8, 1024, 64)]
 MEMORY_T, MEMORY_D = 8192, 64
@@ -46,8 +46,6 @@ def _library(lib, threads):
 
 
 def _child_speed(lib, shape, reps, threads):
-    import time
-
     import numpy as np
     make, sdpa, const = _library(lib, threads)
     rng = np.random.default_rng(0)
@@ -58,13 +56,7 @@ def _child_speed(lib, shape, reps, threads):
         for t in (q, k, v):
             t.grad = None
         sdpa(q, k, v, is_causal=True).backward(g)
-    for _ in range(3):
-        step()
-    times = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
+    times = timings(step, reps, warmup=3)
     return statistics.median(times), min(times)
 
 

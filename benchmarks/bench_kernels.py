@@ -30,18 +30,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _machine import cpu_model  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
+from _machine import cpu_model, timings  # noqa: E402 (benchmarks/ is on sys.path when run as a script)
 
 
 def _median_time(fn, rounds, warmup=1):
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return statistics.median(timings(fn, rounds, warmup))
 
 
 

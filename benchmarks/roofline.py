@@ -27,27 +27,19 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 from numba import njit, prange
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _machine import cpu_model  # noqa: E402
+from _machine import cpu_model, timings  # noqa: E402
 
 
 def _best_time(fn, rounds=7, warmup=2):
     """The best of `rounds` timings (seconds): what the machine can do when it is not interrupted,
     which is what a roofline compares. On a busy machine the median can be several times slower."""
-    for _ in range(warmup):
-        fn()
-    ts = []
-    for _ in range(rounds):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return min(ts)
+    return min(timings(fn, rounds, warmup))
 
 
 def _micro_peak_kernel():

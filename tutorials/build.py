@@ -16,7 +16,6 @@ import argparse
 import datetime
 import importlib.util
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ import nbformat
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+import _machine  # noqa: E402 (the CPU model, read as the benchmarks record it)
 
 
 def chapters(names=()):
@@ -111,21 +112,13 @@ def staleness(nb):
     return ""
 
 
-def _cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            return next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    except OSError:
-        return platform.processor()
-
-
 def record(nb, fast, seconds):
     """Note in nb's metadata the commit and mode it was executed at, how long it took and on what CPU.
     dirty: library or tutorial sources differed from the commit (the generated .ipynb files do not count)."""
     dirty = bool(_git("status", "--porcelain", "--", "minigrad", "kernels", "tutorials", ":!tutorials/*.ipynb"))
     nb.metadata["minigrad"] = {"commit": _git("rev-parse", "HEAD") or "", "mode": "fast" if fast else "full",
                                "dirty": dirty, "date": datetime.date.today().isoformat(),
-                               "seconds": round(seconds, 1), "cpu": _cpu_model()}
+                               "seconds": round(seconds, 1), "cpu": _machine.cpu_model()}
 
 
 def kernel_env(fast):
