@@ -9,7 +9,6 @@ import numpy as np
 from ...nn import functional as F
 from ...ops.convert import constant
 from ...tensor import Tensor
-from .. import regularizers
 from .base import Layer
 
 # Keras masks with a large negative number, not -inf: a row with nothing to attend to gets
@@ -43,10 +42,8 @@ class MultiHeadAttention(Layer):
                                       "(attention_axes=None) is supported")
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         self.value_dim = int(value_dim) if value_dim is not None else self.key_dim
-        self.dropout, self.use_bias, self.output_shape_arg = float(dropout), use_bias, output_shape
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.dropout, self.output_shape_arg = float(dropout), output_shape
+        self._set_kernel_and_bias(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
         self._weights_built = False
 
     def _dense(self, name, fan_in, heads_shape):

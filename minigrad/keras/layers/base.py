@@ -246,6 +246,14 @@ class Layer:
         return self.__dict__.get("_sublayers", [])
 
     # ------------------------------------------------------------ weights
+    def _set_kernel_and_bias(self, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+                             bias_regularizer):
+        """The settings of a layer with a kernel and an optional bias (Dense, Conv2D, MultiHeadAttention)."""
+        self.use_bias = use_bias
+        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+
     def add_weight(self, name=None, shape=(), initializer="glorot_uniform", regularizer=None, trainable=True,
                    dtype=None, **kwargs):
         """Create a float32 weight of `shape`, initialised by `initializer` (Keras name or callable)."""

@@ -4,7 +4,6 @@ import numpy as np
 from ... import ops
 from ...nn import functional as F
 from ...tensor import Tensor
-from .. import regularizers
 from .base import Layer, _ActivatedLayer, _ChannelsFirst, _nchw, _pair
 
 
@@ -39,10 +38,7 @@ class Conv2D(_ActivatedLayer):
         self.dilation_rate = _pair(dilation_rate, "Conv2D dilation_rate")
         self.padding, self.groups = padding, int(groups)
         self._set_activation(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._set_kernel_and_bias(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         if len(input_shape) != 4:

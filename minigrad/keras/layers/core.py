@@ -5,7 +5,6 @@ from ... import ops
 from ...nn import functional as F
 from ...random import rng
 from ...tensor import Tensor
-from .. import regularizers
 from .base import KerasTensor, Layer, _ActivatedLayer, _ChannelsFirst
 
 
@@ -42,10 +41,7 @@ class Dense(_ActivatedLayer):
             raise ValueError(f"Dense: units must be a positive int, got {units!r}")
         self.units = int(units)
         self._set_activation(activation)
-        self.use_bias = use_bias
-        self.kernel_initializer, self.bias_initializer = kernel_initializer, bias_initializer
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self._set_kernel_and_bias(use_bias, kernel_initializer, bias_initializer, kernel_regularizer, bias_regularizer)
 
     def build(self, input_shape):
         self.kernel = self.add_weight("kernel", (input_shape[-1], self.units), self.kernel_initializer,
